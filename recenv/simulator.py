@@ -1,0 +1,292 @@
+"""A batch of simulated users: their hidden state, recent history, warm-up, and one generator.
+
+:class:`UserSimulator` is the engine under both :class:`recenv.env.DriftingUserEnv` (B = 1) and
+:class:`recenv.vector_env.DriftingUserVectorEnv` (B = num_envs): the two environments differ only
+in how they validate input and present output, never in the dynamics.
+
+Warm-up: a fresh user arrives with a short past (``warmup_steps`` interactions) generated through
+the same dynamics by a logging policy that half of the time shows a uniformly random item and
+otherwise lets the user browse organically (an item drawn from the softmax of their click
+logits). After the warm-up the session starts: patience is refilled to ``b0`` and ``t = 0``;
+satiation and any drift that happened during the warm-up carry over.
+
+Fresh users come from a *pool* generated in batches (at least ``pool_size`` at a time), because
+simulating the warm-up of one user at a time costs as much as that of a hundred. The pool is drawn
+from the simulator's own generator, so a seed still fixes everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from recenv.catalog import Catalog
+from recenv.params import UserModelParams
+from recenv.users import (
+    ItemTable,
+    UserState,
+    apply_response,
+    click_logits,
+    click_logits_all,
+    interest_from_prior,
+    sample_click,
+    sample_prior_noise,
+    sample_step_noise,
+)
+
+__all__ = ["StepOutcome", "UserSimulator", "Warmup", "resolve_device"]
+
+WARMUP_ORGANIC_SHARE = 0.5
+"""Share of warm-up steps in which the user browses organically rather than being shown a random item."""
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` → CUDA if available, else CPU; anything else is checked to exist."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"unknown device {device!r}; allowed: 'cpu', 'cuda', 'cuda:N' or 'auto'") from error
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was asked for but CUDA is not available here; use 'cpu' or 'auto'")
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {device!r} is not supported; allowed: 'cpu', 'cuda', 'cuda:N' or 'auto'")
+    return resolved
+
+
+@dataclass
+class Warmup:
+    """The past interactions of freshly reset users: ``items`` ``(n, W)`` int64, ``clicks`` ``(n, W)``."""
+
+    items: Tensor
+    clicks: Tensor
+
+
+@dataclass
+class StepOutcome:
+    """What one step produced, per user (all ``(B,)``).
+
+    :param click: 1.0 if the user clicked the shown item, else 0.0 (the reward).
+    :param click_probability: P(click) of the shown item, before the response.
+    :param best_click_probability: max over items of P(click) at this step (the myopic oracle).
+    :param regime_shift: whether the user's interest was redrawn (or a scripted shift applied).
+    :param topic: topic index of the shown item.
+    :param patience: patience after the step.
+    :param terminated: the user left (patience ran out).
+    """
+
+    click: Tensor
+    click_probability: Tensor
+    best_click_probability: Tensor
+    regime_shift: Tensor
+    topic: Tensor
+    patience: Tensor
+    terminated: Tensor
+
+
+@dataclass
+class _FreshUsers:
+    state: UserState
+    warmup: Warmup
+
+    def __len__(self) -> int:
+        return len(self.state)
+
+    def split(self, n: int) -> tuple[_FreshUsers, _FreshUsers]:
+        head = _FreshUsers(self.state.select(slice(0, n)), Warmup(self.warmup.items[:n], self.warmup.clicks[:n]))
+        tail = _FreshUsers(self.state.select(slice(n, None)), Warmup(self.warmup.items[n:], self.warmup.clicks[n:]))
+        return head, tail
+
+    @staticmethod
+    def concat(parts: list[_FreshUsers]) -> _FreshUsers:
+        return _FreshUsers(
+            UserState.concat([p.state for p in parts]),
+            Warmup(torch.cat([p.warmup.items for p in parts]), torch.cat([p.warmup.clicks for p in parts])),
+        )
+
+
+class UserSimulator:
+    """B users simulated as one batch of tensors.
+
+    :param catalog: the items.
+    :param params: the user model.
+    :param num_users: B.
+    :param history_length: K, how many recent interactions are kept for observations.
+    :param warmup_steps: W, length of the past each fresh user arrives with.
+    :param device: torch device (``"cpu"``, ``"cuda"``, ``"auto"``).
+    :param pool_size: fresh users generated per batch (default ``max(32, B // 4)``).
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        params: UserModelParams,
+        num_users: int,
+        history_length: int = 10,
+        warmup_steps: int = 20,
+        device: str | torch.device = "cpu",
+        pool_size: int | None = None,
+    ):
+        for name, value, low in (("num_users", num_users, 1), ("history_length", history_length, 1), ("warmup_steps", warmup_steps, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} = {value!r} is not allowed; expected an int >= {low}")
+        self.catalog = catalog
+        self.params = params
+        self.num_users = num_users
+        self.history_length = history_length
+        self.warmup_steps = warmup_steps
+        self.device = resolve_device(device)
+        self.pool_size = pool_size if pool_size is not None else max(32, num_users // 4)
+        self.items = ItemTable.from_catalog(catalog, self.device)
+        self.generator = torch.Generator(device=self.device)
+        self.state: UserState | None = None
+        self.history_items = torch.full((num_users, history_length), -1, dtype=torch.int64, device=self.device)
+        self.history_clicks = torch.zeros((num_users, history_length), device=self.device)
+        self._pool: _FreshUsers | None = None
+        self._shift_steps = torch.full((num_users, 0), -1, dtype=torch.int64, device=self.device)
+        self._shift_interests = torch.zeros((num_users, 0, self.items.latent_dim), device=self.device)
+
+    # ---------------------------------------------------------------- seeding and resets
+
+    def seed(self, seed: int) -> None:
+        """Re-seed the generator; drops pooled users so the seed alone decides what follows."""
+        self.generator.manual_seed(int(seed))
+        self._pool = None
+
+    def _all_users(self) -> Tensor:
+        return torch.arange(self.num_users, device=self.device)
+
+    def reset(
+        self,
+        index: Tensor | None = None,
+        persona: Tensor | None = None,
+        shifts: Sequence[tuple[int, Tensor]] = (),
+    ) -> Warmup:
+        """Replace the users at ``index`` (default: all) with fresh ones.
+
+        :param persona: ``(k,)`` initial interest for all of them instead of a prior draw.
+        :param shifts: scripted shifts ``(step, interest (k,))``: at that session step the user's
+            interest is set to the given latent.
+        :return: the warm-up each of them arrived with.
+        """
+        index = self._all_users() if index is None else index
+        n = int(index.shape[0])
+        if persona is None:
+            fresh = self._take_from_pool(n)
+        else:
+            interest = persona.to(self.device, torch.float32).expand(n, -1).clone()
+            fresh = self._warm_up(interest)
+        if self.state is None:
+            if n != self.num_users:
+                raise RuntimeError("the first reset must reset every user")
+            self.state = fresh.state
+        else:
+            self.state.assign(index, fresh.state)
+        self._set_history(index, fresh.warmup)
+        self._set_shifts(index, shifts)
+        return fresh.warmup
+
+    def _take_from_pool(self, n: int) -> _FreshUsers:
+        if self._pool is None or len(self._pool) < n:
+            needed = n - (0 if self._pool is None else len(self._pool))
+            batch = max(needed, self.pool_size)
+            prior = sample_prior_noise(self.generator, batch, self.items, self.params)
+            generated = self._warm_up(interest_from_prior(prior, self.items, self.params))
+            self._pool = generated if self._pool is None else _FreshUsers.concat([self._pool, generated])
+        taken, self._pool = self._pool.split(n)
+        return taken
+
+    def _warm_up(self, interest: Tensor) -> _FreshUsers:
+        """Run the logging policy for W steps from interest θ0; return the users at session start."""
+        params, items = self.params, self.items
+        n, w = int(interest.shape[0]), self.warmup_steps
+        state = UserState.start(interest, params)
+        shown = torch.empty((n, w), dtype=torch.int64, device=self.device)
+        clicks = torch.empty((n, w), device=self.device)
+        for t in range(w):
+            organic = torch.rand(n, generator=self.generator, device=self.device) < WARMUP_ORGANIC_SHARE
+            browsed = torch.multinomial(torch.softmax(click_logits_all(state, items, params), 1), 1, generator=self.generator)[:, 0]
+            random_items = torch.randint(items.num_items, (n,), generator=self.generator, device=self.device)
+            item_ids = torch.where(organic, browsed, random_items)
+            noise = sample_step_noise(self.generator, n, items, params)
+            click = sample_click(click_logits(state, item_ids, items, params), noise.click_uniform)
+            state, _ = apply_response(state, item_ids, click, noise, items, params)
+            shown[:, t], clicks[:, t] = item_ids, click
+        state.patience = torch.full_like(state.patience, float(params.initial_patience))
+        state.step = torch.zeros_like(state.step)
+        return _FreshUsers(state, Warmup(shown, clicks))
+
+    def _set_history(self, index: Tensor, warmup: Warmup) -> None:
+        k, w = self.history_length, self.warmup_steps
+        n = int(index.shape[0])
+        items = torch.full((n, k), -1, dtype=torch.int64, device=self.device)
+        clicks = torch.zeros((n, k), device=self.device)
+        keep = min(k, w)
+        if keep:
+            items[:, k - keep:] = warmup.items[:, w - keep:]
+            clicks[:, k - keep:] = warmup.clicks[:, w - keep:]
+        self.history_items[index] = items
+        self.history_clicks[index] = clicks
+
+    def _set_shifts(self, index: Tensor, shifts: Sequence[tuple[int, Tensor]]) -> None:
+        count = len(shifts)
+        if count > self._shift_steps.shape[1]:
+            extra = count - self._shift_steps.shape[1]
+            self._shift_steps = torch.cat(
+                [self._shift_steps, torch.full((self.num_users, extra), -1, dtype=torch.int64, device=self.device)], 1
+            )
+            self._shift_interests = torch.cat(
+                [self._shift_interests, torch.zeros((self.num_users, extra, self.items.latent_dim), device=self.device)], 1
+            )
+        if self._shift_steps.shape[1] == 0:
+            return
+        self._shift_steps[index] = -1
+        for slot, (step, interest) in enumerate(shifts):
+            self._shift_steps[index, slot] = int(step)
+            self._shift_interests[index, slot] = interest.to(self.device, torch.float32)
+
+    # ---------------------------------------------------------------- stepping
+
+    def _require_state(self) -> UserState:
+        if self.state is None:
+            raise RuntimeError("the simulator has no users yet; call reset() first")
+        return self.state
+
+    def step(self, item_ids: Tensor) -> StepOutcome:
+        """Show item ``item_ids[b]`` to user ``b`` (``(B,)`` int64, already validated)."""
+        state = self._require_state()
+        params, items = self.params, self.items
+        noise = sample_step_noise(self.generator, self.num_users, items, params)
+        logits = click_logits(state, item_ids, items, params)
+        click = sample_click(logits, noise.click_uniform)
+        # max σ(u) = σ(max u): one sigmoid per user instead of one per item.
+        best = torch.sigmoid(click_logits_all(state, items, params).amax(1))
+        new_state, shifted = apply_response(state, item_ids, click, noise, items, params)
+        if self._shift_steps.shape[1]:
+            due = self._shift_steps == new_state.step[:, None]  # (B, S)
+            if bool(due.any()):
+                hit = due.any(1)
+                target = (due[:, :, None] * self._shift_interests).sum(1)
+                new_state.interest = torch.where(hit[:, None], target, new_state.interest)
+                shifted = shifted | hit
+        self.state = new_state
+        self.history_items = torch.cat([self.history_items[:, 1:], item_ids[:, None]], 1)
+        self.history_clicks = torch.cat([self.history_clicks[:, 1:], click[:, None]], 1)
+        terminated = new_state.patience <= 0 if params.patience else torch.zeros_like(shifted)
+        return StepOutcome(
+            click=click,
+            click_probability=torch.sigmoid(logits),
+            best_click_probability=best,
+            regime_shift=shifted,
+            topic=items.topics[item_ids],
+            patience=new_state.patience,
+            terminated=terminated,
+        )
+
+    def click_probabilities(self) -> Tensor:
+        """Privileged: the true P(click) of every item for every user now, ``(B, N)``."""
+        return torch.sigmoid(click_logits_all(self._require_state(), self.items, self.params))

@@ -1,0 +1,305 @@
+"""The user model of DESIGN.md §2, as pure batch-first tensor functions.
+
+Every function here works on a leading user axis ``B`` (torch, CPU or CUDA) and takes its
+randomness as *explicit pre-drawn variates* (:class:`StepNoise`, :class:`PriorNoise`), in the
+spirit of gymnax: a transition is a pure function of ``(state, action, noise, params)``. The
+variates are drawn by :func:`sample_step_noise` / :func:`sample_prior_noise` from a
+``torch.Generator`` that the caller owns. This makes every equation testable by hand and keeps
+the scalar and the vector environment on exactly the same code.
+
+Click on recommended item ``i`` (``z_i`` latent, ``c_i`` clickbait)::
+
+    u_i      = β·<θ, z_i> − η·max(0, <s, z_i>) + κ·c_i + β0
+    P(click) = σ(u_i)
+
+After the response ``y``, in this order::
+
+    1. satiation          s ← ρ·s + y·z_i
+    2. consumption drift  if y: θ ← normalize(θ + α·(z_i − θ))
+    3. exogenous drift    θ ← normalize(θ + σ·ε),  ε ~ N(0, I/k)
+    4. regime shift       with probability h: θ ← θ' ~ population prior
+    5. patience           b ← b − 1 − δ·(1 − y) + y·g·(q_i − c_i);  leaves when b ≤ 0
+
+Population prior: a user favours m ~ U{m_min..m_max} distinct topics, chosen uniformly;
+``θ0 = normalize(Σ_j w_j·μ_j + τ·ε)`` with ``w ~ Dirichlet(1, ..., 1)`` over the chosen topics and
+``ε ~ N(0, I/k)``.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from recenv.catalog import Catalog
+from recenv.params import UserModelParams
+
+__all__ = [
+    "ItemTable",
+    "PriorNoise",
+    "StepNoise",
+    "UserState",
+    "apply_response",
+    "click_logits",
+    "click_logits_all",
+    "interest_from_prior",
+    "normalize",
+    "sample_click",
+    "sample_prior_noise",
+    "sample_step_noise",
+]
+
+_EPS = 1e-8
+
+
+@dataclass(frozen=True)
+class ItemTable:
+    """The catalog as tensors on one device; what the dynamics read about items.
+
+    :param latents: ``(N, k)`` unit-norm item latents z.
+    :param quality: ``(N,)`` q ∈ [0, 1].
+    :param clickbait: ``(N,)`` c ∈ [0, 1].
+    :param topics: ``(N,)`` int64 topic index.
+    :param embeddings: ``(N, D)`` unit-norm text embeddings e (for observations).
+    :param topic_centroids: ``(T, k)`` unit-norm topic centroids μ (for the population prior).
+    """
+
+    latents: Tensor
+    quality: Tensor
+    clickbait: Tensor
+    topics: Tensor
+    embeddings: Tensor
+    topic_centroids: Tensor
+
+    @classmethod
+    def from_catalog(cls, catalog: Catalog, device: torch.device | str = "cpu") -> ItemTable:
+        """The table of ``catalog`` on ``device``; shared by every env on the same catalog and device
+        (it is read-only), so a thousand scalar envs do not hold a thousand copies."""
+        device = torch.device(device)
+        per_device = _ITEM_TABLES.setdefault(catalog, {})
+        if device not in per_device:
+            per_device[device] = cls._build(catalog, device)
+        return per_device[device]
+
+    @classmethod
+    def _build(cls, catalog: Catalog, device: torch.device) -> ItemTable:
+        def to(array: np.ndarray, dtype: torch.dtype) -> Tensor:
+            return torch.as_tensor(np.array(array), dtype=dtype, device=device)
+
+        return cls(
+            latents=to(catalog.latents, torch.float32),
+            quality=to(catalog.quality, torch.float32),
+            clickbait=to(catalog.clickbait, torch.float32),
+            topics=to(catalog.topics, torch.int64),
+            embeddings=to(catalog.embeddings, torch.float32),
+            topic_centroids=to(catalog.topic_centroids, torch.float32),
+        )
+
+    @property
+    def num_items(self) -> int:
+        return int(self.latents.shape[0])
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.latents.shape[1])
+
+    @property
+    def num_topics(self) -> int:
+        return int(self.topic_centroids.shape[0])
+
+
+_ITEM_TABLES: weakref.WeakKeyDictionary[Catalog, dict[torch.device, ItemTable]] = weakref.WeakKeyDictionary()
+
+
+@dataclass
+class UserState:
+    """The hidden state of B users. Never shown to agents (except the privileged oracle).
+
+    :param interest: θ, ``(B, k)`` unit-norm.
+    :param satiation: s, ``(B, k)``.
+    :param patience: b, ``(B,)``; the user leaves when it reaches 0.
+    :param step: t, ``(B,)`` int64, steps since the session started.
+    """
+
+    interest: Tensor
+    satiation: Tensor
+    patience: Tensor
+    step: Tensor
+
+    @classmethod
+    def start(cls, interest: Tensor, params: UserModelParams) -> UserState:
+        """Fresh users with interest θ0 = ``interest``, no satiation, full patience, t = 0."""
+        batch = interest.shape[0]
+        return cls(
+            interest=interest,
+            satiation=torch.zeros_like(interest),
+            patience=torch.full((batch,), float(params.initial_patience), device=interest.device),
+            step=torch.zeros(batch, dtype=torch.int64, device=interest.device),
+        )
+
+    def __len__(self) -> int:
+        return int(self.interest.shape[0])
+
+    def select(self, index: Tensor | slice) -> UserState:
+        """The users at ``index`` (a copy)."""
+        return UserState(**{f.name: getattr(self, f.name)[index].clone() for f in fields(self)})
+
+    def assign(self, index: Tensor, other: UserState) -> None:
+        """Overwrite the users at ``index`` with ``other`` in place."""
+        for f in fields(self):
+            getattr(self, f.name)[index] = getattr(other, f.name)
+
+    @staticmethod
+    def concat(states: list[UserState]) -> UserState:
+        return UserState(**{f.name: torch.cat([getattr(s, f.name) for s in states]) for f in fields(UserState)})
+
+    def clone(self) -> UserState:
+        return self.select(slice(None))
+
+
+@dataclass
+class PriorNoise:
+    """Variates for B draws from the population prior.
+
+    :param topic_keys: ``(B, T)`` uniforms; the m smallest keys pick the favoured topics.
+    :param count_uniform: ``(B,)`` uniform; picks m ∈ {m_min, ..., m_max}.
+    :param weights: ``(B, m_max)`` Exp(1) variates; normalised over the first m → Dirichlet(1).
+    :param normal: ``(B, k)`` standard normal, scaled by τ/√k.
+    """
+
+    topic_keys: Tensor
+    count_uniform: Tensor
+    weights: Tensor
+    normal: Tensor
+
+
+@dataclass
+class StepNoise:
+    """Variates for one step of B users.
+
+    :param click_uniform: ``(B,)``; click iff ``click_uniform < P(click)``.
+    :param drift_normal: ``(B, k)`` standard normal; ε = drift_normal/√k.
+    :param shift_uniform: ``(B,)``; regime shift iff ``shift_uniform < h``.
+    :param prior: a prior draw per user, used where a regime shift happens (``None`` if h is off).
+    """
+
+    click_uniform: Tensor
+    drift_normal: Tensor
+    shift_uniform: Tensor
+    prior: PriorNoise | None
+
+
+def normalize(vectors: Tensor, fallback: Tensor | None = None) -> Tensor:
+    """Rows scaled to unit norm; rows of (near) zero norm are replaced by ``fallback`` rows."""
+    norms = torch.linalg.vector_norm(vectors, dim=-1, keepdim=True)
+    unit = vectors / norms.clamp_min(_EPS)
+    if fallback is None:
+        return unit
+    return torch.where(norms > 1e-6, unit, fallback)
+
+
+def click_logits(state: UserState, item_ids: Tensor, items: ItemTable, params: UserModelParams) -> Tensor:
+    """u_i for one item per user: ``item_ids`` ``(B,)`` → ``(B,)``."""
+    latents = items.latents[item_ids]
+    logits = params.affinity_weight * (state.interest * latents).sum(-1) + params.click_bias
+    if params.satiation:
+        logits = logits - params.satiation_weight * (state.satiation * latents).sum(-1).clamp_min(0.0)
+    if params.clickbait:
+        logits = logits + params.clickbait_weight * items.clickbait[item_ids]
+    return logits
+
+
+def click_logits_all(state: UserState, items: ItemTable, params: UserModelParams) -> Tensor:
+    """u for every (user, item) pair → ``(B, N)``. σ of it is the privileged click probability."""
+    logits = params.affinity_weight * (state.interest @ items.latents.T) + params.click_bias
+    if params.satiation:
+        logits = logits - params.satiation_weight * (state.satiation @ items.latents.T).clamp_min(0.0)
+    if params.clickbait:
+        logits = logits + params.clickbait_weight * items.clickbait
+    return logits
+
+
+def sample_click(logits: Tensor, click_uniform: Tensor) -> Tensor:
+    """y = 1 iff ``click_uniform < σ(u)``; returns a float tensor of 0/1, shape of ``logits``."""
+    return (click_uniform < torch.sigmoid(logits)).to(logits.dtype)
+
+
+def interest_from_prior(noise: PriorNoise, items: ItemTable, params: UserModelParams) -> Tensor:
+    """θ drawn from the population prior, from its variates → ``(B, k)`` unit-norm."""
+    num_topics = items.num_topics
+    most = min(params.max_topics_per_user, num_topics)
+    fewest = min(params.min_topics_per_user, most)
+    chosen = torch.topk(noise.topic_keys, most, dim=1, largest=False).indices  # (B, most) distinct topics
+    count = fewest + torch.floor(noise.count_uniform * (most - fewest + 1)).long().clamp_max(most - fewest)
+    keep = torch.arange(most, device=count.device)[None, :] < count[:, None]
+    weights = noise.weights[:, :most] * keep
+    weights = weights / weights.sum(1, keepdim=True)
+    mixture = (weights[:, :, None] * items.topic_centroids[chosen]).sum(1)
+    scale = params.prior_noise_scale / np.sqrt(items.latent_dim)
+    return normalize(mixture + scale * noise.normal, fallback=items.topic_centroids[chosen[:, 0]])
+
+
+def sample_prior_noise(generator: torch.Generator, batch: int, items: ItemTable, params: UserModelParams) -> PriorNoise:
+    device = items.latents.device
+    return PriorNoise(
+        topic_keys=torch.rand(batch, items.num_topics, generator=generator, device=device),
+        count_uniform=torch.rand(batch, generator=generator, device=device),
+        weights=torch.empty(batch, params.max_topics_per_user, device=device).exponential_(generator=generator),
+        normal=torch.randn(batch, items.latent_dim, generator=generator, device=device),
+    )
+
+
+def sample_step_noise(generator: torch.Generator, batch: int, items: ItemTable, params: UserModelParams) -> StepNoise:
+    device = items.latents.device
+    click_uniform = torch.rand(batch, generator=generator, device=device)
+    if params.exogenous_drift:
+        drift_normal = torch.randn(batch, items.latent_dim, generator=generator, device=device)
+    else:
+        drift_normal = torch.zeros(batch, items.latent_dim, device=device)
+    if params.regime_shifts:
+        shift_uniform = torch.rand(batch, generator=generator, device=device)
+        prior = sample_prior_noise(generator, batch, items, params)
+    else:
+        shift_uniform = torch.ones(batch, device=device)
+        prior = None
+    return StepNoise(click_uniform, drift_normal, shift_uniform, prior)
+
+
+def apply_response(
+    state: UserState,
+    item_ids: Tensor,
+    clicks: Tensor,
+    noise: StepNoise,
+    items: ItemTable,
+    params: UserModelParams,
+) -> tuple[UserState, Tensor]:
+    """Steps 1–5 above for users shown ``item_ids`` ``(B,)`` who responded ``clicks`` ``(B,)`` (0/1).
+
+    :return: the new state (a new object; the input is not modified) and the ``(B,)`` bool mask of
+        users whose interest was redrawn by a regime shift.
+    """
+    latents = items.latents[item_ids]
+    clicked = clicks[:, None] > 0.5
+    interest, satiation, patience = state.interest, state.satiation, state.patience
+
+    if params.satiation:
+        satiation = params.satiation_decay * satiation + clicks[:, None] * latents
+    if params.consumption_drift:
+        pulled = normalize(interest + params.consumption_drift_rate * (latents - interest), fallback=interest)
+        interest = torch.where(clicked, pulled, interest)
+    if params.exogenous_drift:
+        step = params.exogenous_drift_scale / np.sqrt(items.latent_dim)
+        interest = normalize(interest + step * noise.drift_normal, fallback=interest)
+    if params.regime_shifts and noise.prior is not None:
+        shifted = noise.shift_uniform < params.regime_shift_prob
+        interest = torch.where(shifted[:, None], interest_from_prior(noise.prior, items, params), interest)
+    else:
+        shifted = torch.zeros_like(clicked[:, 0])
+    if params.patience:
+        clickbait = items.clickbait[item_ids] if params.clickbait else 0.0
+        gain = params.quality_patience_gain * (items.quality[item_ids] - clickbait)
+        patience = patience - 1.0 - params.no_click_patience_cost * (1.0 - clicks) + clicks * gain
+    return UserState(interest, satiation, patience, state.step + 1), shifted

@@ -1,0 +1,269 @@
+"""The native vector environment: N users simulated as one batch of tensors (CPU or CUDA)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium.spaces import Discrete, MultiDiscrete
+from gymnasium.vector.utils import batch_space
+from gymnasium.vector import AutoresetMode, VectorEnv
+from torch import Tensor
+
+from recenv.catalog import Catalog
+from recenv.env import DEFAULT_OBS_MODE, build_simulation
+from recenv.params import UserModelParams
+from recenv.personas import ResetOptions, parse_reset_options
+from recenv.simulator import StepOutcome, Warmup
+
+__all__ = ["DriftingUserVectorEnv"]
+
+_STEP_INFO_KEYS = ("click_probability", "best_click_probability", "patience", "regime_shift", "topic")
+_AUTORESET_MODES = {"next_step": AutoresetMode.NEXT_STEP, "same_step": AutoresetMode.SAME_STEP}
+
+
+class DriftingUserVectorEnv(VectorEnv):
+    """
+    ## Description
+
+    ``num_envs`` users of :class:`recenv.DriftingUserEnv`, simulated as one batch of tensors: every
+    step is a handful of batched tensor operations over all users, not a Python loop over
+    environments. The dynamics are the scalar environment's own (both run
+    :class:`recenv.simulator.UserSimulator`; with ``num_envs=1`` and the same seed the two produce
+    identical rollouts).
+
+    ## Action Space
+
+    ``MultiDiscrete([N] * num_envs)``: one item index per user.
+
+    ## Observation Space
+
+    ``(num_envs, *single_observation_space.shape)``, the scalar env's observation per user.
+
+    ## Rewards, Starting State, Episode End
+
+    As in the scalar env, per user. Truncation happens here, at ``max_episode_steps``
+    (``gym.make_vec`` passes the registered 200).
+
+    ## Info
+
+    Arrays of shape ``(num_envs,)`` for the scalar env's step keys (``click_probability``,
+    ``best_click_probability``, ``patience``, ``regime_shift``, ``topic``), each with a boolean mask
+    ``_key`` that is False for users that were reset in this step instead of stepped. Users reset in
+    this step also get ``warmup_items``/``warmup_clicks`` ``(num_envs, W)`` (masked the same way).
+
+    ## Autoreset
+
+    ``autoreset_mode="next_step"`` (default, Gymnasium's): a user that terminated or truncated is
+    reset on the following ``step()``, which returns its first observation with reward 0 and ignores
+    its action. ``"same_step"``: it is reset in the step that ended it; the last observation of the
+    finished session is in ``info["final_obs"]`` (an object array, ``None`` elsewhere) and its step
+    info in ``info["final_info"]``. ``metadata["autoreset_mode"]`` says which.
+
+    ## Arguments
+
+    ```python
+    import gymnasium as gym
+    import recenv
+    envs = gym.make_vec("DriftingUser-v0", num_envs=1024, device="auto")
+    ```
+
+    The scalar env's arguments (``catalog``, ``preset``, ``params``, ``obs_mode``,
+    ``history_length``, ``warmup_steps``), and:
+
+    - ``num_envs``: number of users N.
+    - ``max_episode_steps``: the horizon T.
+    - ``device``: ``"auto"`` (CUDA when present, default), ``"cpu"``, ``"cuda"``.
+    - ``autoreset_mode``: ``"next_step"`` or ``"same_step"``.
+    - ``array_type``: ``"numpy"`` (default) or ``"torch"`` (tensors on ``device``, no copies to host).
+
+    Reset options (``persona``, ``shifts``) apply to every user and stay in force for the
+    autoresets that follow, until the next ``reset()``.
+
+    ## Version History
+
+    - v0: initial version.
+    """
+
+    metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        catalog: Catalog | None = None,
+        preset: str = "mixed",
+        params: UserModelParams | Mapping[str, Any] | None = None,
+        obs_mode: str = DEFAULT_OBS_MODE,
+        history_length: int = 10,
+        warmup_steps: int = 20,
+        max_episode_steps: int = 200,
+        device: str = "auto",
+        autoreset_mode: str | AutoresetMode = "next_step",
+        array_type: str = "numpy",
+        render_mode: str | None = None,
+    ):
+        if isinstance(autoreset_mode, AutoresetMode):
+            autoreset_mode = {v: k for k, v in _AUTORESET_MODES.items()}.get(autoreset_mode, str(autoreset_mode))
+        if autoreset_mode not in _AUTORESET_MODES:
+            raise ValueError(f"unknown autoreset_mode {autoreset_mode!r}; allowed: {list(_AUTORESET_MODES)}")
+        if array_type not in ("numpy", "torch"):
+            raise ValueError(f"unknown array_type {array_type!r}; allowed: 'numpy', 'torch'")
+        if isinstance(max_episode_steps, bool) or not isinstance(max_episode_steps, int) or max_episode_steps < 1:
+            raise ValueError(f"max_episode_steps = {max_episode_steps!r} is not allowed; expected an int >= 1")
+        if render_mode is not None:
+            raise ValueError(f"render_mode {render_mode!r} is not supported by the vector env; use None")
+        self.render_mode = None
+        self.metadata = {**type(self).metadata, "autoreset_mode": _AUTORESET_MODES[autoreset_mode]}
+        self.num_envs = num_envs
+        self.max_episode_steps = max_episode_steps
+        self.array_type = array_type
+        self.preset = preset
+        self.obs_mode = obs_mode
+        self._simulator, self._observer = build_simulation(
+            num_envs, catalog, preset, params, obs_mode, history_length, warmup_steps, device
+        )
+        self.device = self._simulator.device
+        self.catalog: Catalog = self._simulator.catalog
+        self.params: UserModelParams = self._simulator.params
+        self.single_action_space = Discrete(self.catalog.num_items)
+        self.action_space = MultiDiscrete(np.full(num_envs, self.catalog.num_items))
+        self.single_observation_space = self._observer.space
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self._options = ResetOptions()
+        self._generator_seeded = False
+        self._needs_reset: Tensor | None = None  # (N,) bool; None until the first reset
+
+    # ---------------------------------------------------------------- Gymnasium API
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        if seed is not None and not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"the native vector env takes one int seed for all users, got {seed!r}")
+        super().reset(seed=seed)
+        self._options = parse_reset_options(options, self.catalog)
+        if seed is not None or not self._generator_seeded:
+            self._simulator.seed(int(self.np_random.integers(2**63 - 1)))
+            self._generator_seeded = True
+        with torch.inference_mode():
+            index = torch.arange(self.num_envs, device=self.device)
+            warmup = self._reset_users(index)
+            observation = self._observer.observe(self._simulator)
+            self._needs_reset = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+            info = self._warmup_info(warmup, index)
+        return self._out(observation), info
+
+    def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+        if self._needs_reset is None:
+            raise RuntimeError("step() was called before reset(); call envs.reset() first")
+        simulator = self._simulator
+        with torch.inference_mode():
+            item_ids = self._validate_actions(actions)
+            outcome = simulator.step(item_ids)
+            self._observer.step(item_ids, outcome.click)
+            terminated = outcome.terminated
+            truncated = (simulator.state.step >= self.max_episode_steps) & ~terminated
+            reward = outcome.click
+            info = self._step_info(outcome)
+
+            if self.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP:
+                resetting = self._needs_reset
+                if bool(resetting.any()):
+                    index = resetting.nonzero()[:, 0]
+                    warmup = self._reset_users(index)
+                    reward = torch.where(resetting, 0.0, reward)
+                    terminated, truncated = terminated & ~resetting, truncated & ~resetting
+                    for key in _STEP_INFO_KEYS:
+                        info[f"_{key}"] = self._out(~resetting)
+                    info.update(self._warmup_info(warmup, index))
+                observation = self._observer.observe(simulator)
+                self._needs_reset = terminated | truncated
+            else:  # SAME_STEP
+                observation = self._observer.observe(simulator)
+                done = terminated | truncated
+                if bool(done.any()):
+                    index = done.nonzero()[:, 0]
+                    final_obs = np.full(self.num_envs, None, dtype=object)
+                    finished = self._out(observation[index])
+                    for position, user in enumerate(index.tolist()):
+                        final_obs[user] = finished[position]
+                    info["final_info"] = {key: value for key, value in info.items()}
+                    info["_final_info"] = self._out(done)
+                    info["final_obs"], info["_final_obs"] = final_obs, self._out(done)
+                    warmup = self._reset_users(index)
+                    info.update(self._warmup_info(warmup, index))
+                    observation = self._observer.observe(simulator)
+        return self._out(observation), self._out(reward), self._out(terminated), self._out(truncated), info
+
+    # ---------------------------------------------------------------- privileged accessors
+
+    def user_state(self) -> dict[str, np.ndarray]:
+        """Privileged: hidden state of all users (copies): ``interest`` ``(N, k)``, ``satiation``
+        ``(N, k)``, ``patience`` ``(N,)``, ``step`` ``(N,)``. For the oracle and analysis only."""
+        state = self._simulator._require_state()
+        return {
+            "interest": state.interest.cpu().numpy().copy(),
+            "satiation": state.satiation.cpu().numpy().copy(),
+            "patience": state.patience.cpu().numpy().copy(),
+            "step": state.step.cpu().numpy().copy(),
+        }
+
+    def click_probabilities(self) -> np.ndarray:
+        """Privileged: the true P(click) of every item for every user now, ``(num_envs, N)``."""
+        with torch.inference_mode():
+            return self._simulator.click_probabilities().cpu().numpy().copy()
+
+    # ---------------------------------------------------------------- helpers
+
+    def _reset_users(self, index: Tensor) -> Warmup:
+        warmup = self._simulator.reset(index, persona=self._options.persona, shifts=self._options.shifts)
+        self._observer.reset(index, warmup)
+        return warmup
+
+    def _out(self, tensor: Tensor) -> Any:
+        if self.array_type == "torch":
+            return tensor.clone()
+        return tensor.cpu().numpy()
+
+    def _step_info(self, outcome: StepOutcome) -> dict[str, Any]:
+        info: dict[str, Any] = {}
+        every_user = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
+        for key in _STEP_INFO_KEYS:
+            info[key] = self._out(getattr(outcome, key))
+            info[f"_{key}"] = self._out(every_user)
+        return info
+
+    def _warmup_info(self, warmup: Warmup, index: Tensor) -> dict[str, Any]:
+        steps = warmup.items.shape[1]
+        items = torch.full((self.num_envs, steps), -1, dtype=torch.int64, device=self.device)
+        clicks = torch.zeros((self.num_envs, steps), device=self.device)
+        mask = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+        items[index], clicks[index], mask[index] = warmup.items, warmup.clicks, True
+        return {
+            "warmup_items": self._out(items),
+            "_warmup_items": self._out(mask),
+            "warmup_clicks": self._out(clicks),
+            "_warmup_clicks": self._out(mask),
+        }
+
+    def _validate_actions(self, actions: Any) -> Tensor:
+        n_items = self.catalog.num_items
+        if isinstance(actions, Tensor):
+            tensor = actions.to(self.device)
+        else:
+            array = np.asarray(actions)
+            if array.dtype.kind not in "iu":
+                raise TypeError(
+                    f"actions must be integer item indices in [0, {n_items - 1}], got dtype {array.dtype}"
+                )
+            tensor = torch.from_numpy(array.astype(np.int64, copy=False)).to(self.device)
+        if tensor.is_floating_point() or tensor.dtype == torch.bool or tensor.is_complex():
+            raise TypeError(f"actions must be integer item indices in [0, {n_items - 1}], got dtype {tensor.dtype}")
+        if tensor.shape != (self.num_envs,):
+            raise ValueError(f"actions must have shape ({self.num_envs},), one item per user; got {tuple(tensor.shape)}")
+        tensor = tensor.long()
+        low, high = int(tensor.min()), int(tensor.max())
+        if low < 0 or high >= n_items:
+            bad = low if low < 0 else high
+            raise ValueError(f"action {bad} is out of range; allowed: integers in [0, {n_items - 1}]")
+        return tensor
