@@ -80,7 +80,7 @@ class Catalog:
             value = np.asarray(getattr(self, name), dtype=np.float64)
             bad = np.flatnonzero(~np.isfinite(value) | (value < 0) | (value > 1))
             if len(bad):
-                raise ValueError(f"{name}[{bad[0]}] = {value[bad[0]]!r} is outside the allowed range [0, 1]")
+                raise ValueError(f"{name}[{bad[0]}] = {float(value[bad[0]])!r} is outside the allowed range [0, 1]")
         embeddings = np.asarray(self.embeddings)
         if embeddings.ndim != 2 or not np.all(np.isfinite(embeddings)):
             raise ValueError(f"embeddings must be a finite (N, D) array, got shape {embeddings.shape}")
@@ -169,10 +169,7 @@ class Catalog:
         texts = list(texts)
         if not texts:
             raise ValueError("a catalog needs at least one item; got an empty list of texts")
-        n = len(texts)
-        for name, value in (("topics", topics), ("quality", quality), ("clickbait", clickbait), ("titles", titles)):
-            if value is not None and len(value) != n:
-                raise ValueError(f"got {n} texts but {len(value)} {name}; they must have the same length")
+        _check_lengths(len(texts), topics=topics, quality=quality, clickbait=clickbait, titles=titles)
         embeddings = embed_texts(texts, model=model, device=device, cache=cache)
         _, model_id = resolve_model(model)
         return cls.from_embeddings(
@@ -197,6 +194,7 @@ class Catalog:
         n = len(texts)
         if n == 0:
             raise ValueError("a catalog needs at least one item; got an empty list of texts")
+        _check_lengths(n, topics=topics, quality=quality, clickbait=clickbait, titles=titles)
         embeddings = np.asarray(embeddings, dtype=np.float32)
         if embeddings.ndim != 2 or len(embeddings) != n:
             raise ValueError(f"got {n} texts but embeddings of shape {embeddings.shape}; expected ({n}, D)")
@@ -207,8 +205,6 @@ class Catalog:
         if topics is None:
             topic_index, names = _cluster_topics(embeddings, latent_dim)
         else:
-            if len(topics) != n:
-                raise ValueError(f"got {n} texts but {len(topics)} topics; they must have the same length")
             labels = [str(label) for label in topics]
             names = tuple(dict.fromkeys(labels))
             lookup = {name: index for index, name in enumerate(names)}
@@ -318,6 +314,12 @@ class Catalog:
 def default_catalog(latent_dim: int = DEFAULT_LATENT_DIM) -> Catalog:
     """:meth:`Catalog.default`, built once per process and shared (a catalog is immutable)."""
     return Catalog.default(latent_dim)
+
+
+def _check_lengths(n: int, **per_item: Sequence | None) -> None:
+    for name, value in per_item.items():
+        if value is not None and len(value) != n:
+            raise ValueError(f"got {n} texts but {len(value)} {name}; they must have the same length")
 
 
 def _principal_directions(embeddings: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +21,20 @@ __all__ = ["DriftingUserEnv", "OBS_MODES", "build_simulation"]
 
 OBS_MODES = tuple(OBSERVATION_BUILDERS)
 DEFAULT_OBS_MODE = "history"
+
+_IN_FORKED_CHILD = False
+
+
+def _mark_forked_child() -> None:
+    global _IN_FORKED_CHILD
+    _IN_FORKED_CHILD = True
+
+
+# AsyncVectorEnv forks by default. OpenMP's thread pool does not survive a fork, and the first
+# multi-threaded torch op in the child then hangs; an env built in a forked child therefore runs
+# torch single-threaded (as PyTorch's own DataLoader workers do). One user gains nothing from threads.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_mark_forked_child)
 
 
 def build_simulation(
@@ -146,6 +161,8 @@ class DriftingUserEnv(gym.Env[np.ndarray, np.int64]):
     ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"unknown render_mode {render_mode!r}; allowed: None or {self.metadata['render_modes']}")
+        if _IN_FORKED_CHILD:
+            torch.set_num_threads(1)
         self.render_mode = render_mode
         self.preset = preset
         self.obs_mode = obs_mode

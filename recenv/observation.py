@@ -42,8 +42,8 @@ class ObservationBuilder(Protocol):
     def step(self, item_ids: Tensor, clicks: Tensor) -> None:
         """Every user was shown ``item_ids`` ``(B,)`` and responded ``clicks`` ``(B,)``."""
 
-    def observe(self, simulator: UserSimulator) -> Tensor:
-        """The current observations, ``(B, *space.shape)``."""
+    def observe(self, simulator: UserSimulator, out: Tensor | None = None) -> Tensor:
+        """The current observations, ``(B, *space.shape)``, written into ``out`` when given."""
 
 
 class HistoryObservation:
@@ -51,12 +51,17 @@ class HistoryObservation:
 
     def __init__(self, simulator: UserSimulator):
         k = simulator.history_length
-        d = simulator.items.embeddings.shape[1]
+        embeddings = simulator.items.embeddings
+        n, d = embeddings.shape
         self.history_length, self.row_size = k, d + 2
         self.space = spaces.Box(low=-1.0, high=1.0, shape=(k * (d + 2),), dtype=np.float32)
-        # Row N of the padded table is the all-zero padding row, so one gather builds everything.
-        embeddings = simulator.items.embeddings
-        self._padded_embeddings = torch.cat([embeddings, torch.zeros(1, d, device=embeddings.device)])
+        # Rows [e_i, 0, 1] for items and an all-zero padding row N: one index_select builds every
+        # row but its click, which is written afterwards (one pass over the output's memory).
+        table = torch.zeros((n + 1, d + 2), device=embeddings.device)
+        table[:n, :d] = embeddings
+        table[:n, d + 1] = 1.0
+        self._rows = table
+        self._padding = n
 
     def reset(self, index: Tensor, warmup: Warmup) -> None:
         pass
@@ -64,12 +69,17 @@ class HistoryObservation:
     def step(self, item_ids: Tensor, clicks: Tensor) -> None:
         pass
 
-    def observe(self, simulator: UserSimulator) -> Tensor:
+    def observe(self, simulator: UserSimulator, out: Tensor | None = None) -> Tensor:
         ids = simulator.history_items
-        valid = ids >= 0
-        rows = self._padded_embeddings[torch.where(valid, ids, self._padded_embeddings.shape[0] - 1)]
-        extra = torch.stack([simulator.history_clicks, valid.to(rows.dtype)], -1)
-        return torch.cat([rows, extra], -1).reshape(ids.shape[0], -1)
+        batch, k = ids.shape
+        index = torch.where(ids >= 0, ids, self._padding).reshape(-1)
+        if out is None:
+            rows = torch.index_select(self._rows, 0, index)
+        else:
+            rows = torch.index_select(self._rows, 0, index, out=out.view(batch * k, self.row_size))
+        rows = rows.view(batch, k, self.row_size)
+        rows[:, :, self.row_size - 2] = simulator.history_clicks
+        return rows.view(batch, -1)
 
 
 class IdsObservation:
@@ -86,10 +96,10 @@ class IdsObservation:
     def step(self, item_ids: Tensor, clicks: Tensor) -> None:
         pass
 
-    def observe(self, simulator: UserSimulator) -> Tensor:
+    def observe(self, simulator: UserSimulator, out: Tensor | None = None) -> Tensor:
         ids = simulator.history_items
         clicks = torch.where(ids >= 0, simulator.history_clicks.long(), -1)
-        return torch.cat([ids, clicks], 1)
+        return torch.cat([ids, clicks], 1, out=out)
 
 
 def unflatten_history(observation: np.ndarray | Tensor, history_length: int) -> np.ndarray | Tensor:

@@ -6,8 +6,8 @@ in how they validate input and present output, never in the dynamics.
 
 Warm-up: a fresh user arrives with a short past (``warmup_steps`` interactions) generated through
 the same dynamics by a logging policy that half of the time shows a uniformly random item and
-otherwise lets the user browse organically (an item drawn from the softmax of their click
-logits). After the warm-up the session starts: patience is refilled to ``b0`` and ``t = 0``;
+otherwise lets the user browse organically: they see a page of ``WARMUP_PAGE_SIZE`` random items
+and open one, drawn with probability ∝ exp(u) (the softmax of their click logits on the page). After the warm-up the session starts: patience is refilled to ``b0`` and ``t = 0``;
 satiation and any drift that happened during the warm-up carry over.
 
 Fresh users come from a *pool* generated in batches (at least ``pool_size`` at a time), because
@@ -32,6 +32,7 @@ from recenv.users import (
     click_logits,
     click_logits_all,
     interest_from_prior,
+    sample_categorical,
     sample_click,
     sample_prior_noise,
     sample_step_noise,
@@ -41,6 +42,8 @@ __all__ = ["StepOutcome", "UserSimulator", "Warmup", "resolve_device"]
 
 WARMUP_ORGANIC_SHARE = 0.5
 """Share of warm-up steps in which the user browses organically rather than being shown a random item."""
+WARMUP_PAGE_SIZE = 50
+"""Items on the page a browsing user chooses from during the warm-up."""
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -118,7 +121,7 @@ class UserSimulator:
     :param history_length: K, how many recent interactions are kept for observations.
     :param warmup_steps: W, length of the past each fresh user arrives with.
     :param device: torch device (``"cpu"``, ``"cuda"``, ``"auto"``).
-    :param pool_size: fresh users generated per batch (default ``max(32, B // 4)``).
+    :param pool_size: fresh users generated per batch (default B, within [32, 1024]).
     """
 
     def __init__(
@@ -140,7 +143,8 @@ class UserSimulator:
         self.history_length = history_length
         self.warmup_steps = warmup_steps
         self.device = resolve_device(device)
-        self.pool_size = pool_size if pool_size is not None else max(32, num_users // 4)
+        # Warm-ups cost least per user in batches of about a thousand (measured on CPU).
+        self.pool_size = pool_size if pool_size is not None else min(max(32, num_users), 1024)
         self.items = ItemTable.from_catalog(catalog, self.device)
         self.generator = torch.Generator(device=self.device)
         self.state: UserState | None = None
@@ -209,9 +213,11 @@ class UserSimulator:
         clicks = torch.empty((n, w), device=self.device)
         for t in range(w):
             organic = torch.rand(n, generator=self.generator, device=self.device) < WARMUP_ORGANIC_SHARE
-            browsed = torch.multinomial(torch.softmax(click_logits_all(state, items, params), 1), 1, generator=self.generator)[:, 0]
-            random_items = torch.randint(items.num_items, (n,), generator=self.generator, device=self.device)
-            item_ids = torch.where(organic, browsed, random_items)
+            page = torch.randint(items.num_items, (n, WARMUP_PAGE_SIZE), generator=self.generator, device=self.device)
+            browse_uniform = torch.rand(n, generator=self.generator, device=self.device)
+            choice = sample_categorical(click_logits(state, page, items, params), browse_uniform)
+            # The first slot of the page doubles as the random item the logging policy shows.
+            item_ids = torch.where(organic, page.gather(1, choice[:, None])[:, 0], page[:, 0])
             noise = sample_step_noise(self.generator, n, items, params)
             click = sample_click(click_logits(state, item_ids, items, params), noise.click_uniform)
             state, _ = apply_response(state, item_ids, click, noise, items, params)
@@ -283,7 +289,7 @@ class UserSimulator:
             best_click_probability=best,
             regime_shift=shifted,
             topic=items.topics[item_ids],
-            patience=new_state.patience,
+            patience=new_state.patience.clone(),  # the state is updated in place on resets
             terminated=terminated,
         )
 

@@ -47,6 +47,7 @@ __all__ = [
     "click_logits_all",
     "interest_from_prior",
     "normalize",
+    "sample_categorical",
     "sample_click",
     "sample_prior_noise",
     "sample_step_noise",
@@ -175,6 +176,10 @@ class PriorNoise:
     weights: Tensor
     normal: Tensor
 
+    def select(self, index: Tensor) -> PriorNoise:
+        """The variates of the users at ``index``."""
+        return PriorNoise(self.topic_keys[index], self.count_uniform[index], self.weights[index], self.normal[index])
+
 
 @dataclass
 class StepNoise:
@@ -202,11 +207,13 @@ def normalize(vectors: Tensor, fallback: Tensor | None = None) -> Tensor:
 
 
 def click_logits(state: UserState, item_ids: Tensor, items: ItemTable, params: UserModelParams) -> Tensor:
-    """u_i for one item per user: ``item_ids`` ``(B,)`` → ``(B,)``."""
+    """u_i for items shown to each user: ``item_ids`` ``(B,)`` or ``(B, P)`` → same shape."""
     latents = items.latents[item_ids]
-    logits = params.affinity_weight * (state.interest * latents).sum(-1) + params.click_bias
+    shape = (item_ids.shape[0],) + (1,) * (item_ids.dim() - 1) + (items.latent_dim,)
+    interest, satiation = state.interest.view(shape), state.satiation.view(shape)
+    logits = params.affinity_weight * (interest * latents).sum(-1) + params.click_bias
     if params.satiation:
-        logits = logits - params.satiation_weight * (state.satiation * latents).sum(-1).clamp_min(0.0)
+        logits = logits - params.satiation_weight * (satiation * latents).sum(-1).clamp_min(0.0)
     if params.clickbait:
         logits = logits + params.clickbait_weight * items.clickbait[item_ids]
     return logits
@@ -225,6 +232,14 @@ def click_logits_all(state: UserState, items: ItemTable, params: UserModelParams
 def sample_click(logits: Tensor, click_uniform: Tensor) -> Tensor:
     """y = 1 iff ``click_uniform < σ(u)``; returns a float tensor of 0/1, shape of ``logits``."""
     return (click_uniform < torch.sigmoid(logits)).to(logits.dtype)
+
+
+def sample_categorical(logits: Tensor, uniform: Tensor) -> Tensor:
+    """One index per row of ``logits`` ``(B, N)``, drawn ∝ softmax, by inverting the CDF at
+    ``uniform`` ``(B,)`` (much faster than ``torch.multinomial`` on CPU)."""
+    cdf = torch.softmax(logits, dim=1).cumsum(dim=1)
+    index = torch.searchsorted(cdf, (uniform * cdf[:, -1])[:, None].contiguous())[:, 0]
+    return index.clamp_max(logits.shape[1] - 1)
 
 
 def interest_from_prior(noise: PriorNoise, items: ItemTable, params: UserModelParams) -> Tensor:
@@ -295,7 +310,11 @@ def apply_response(
         interest = normalize(interest + step * noise.drift_normal, fallback=interest)
     if params.regime_shifts and noise.prior is not None:
         shifted = noise.shift_uniform < params.regime_shift_prob
-        interest = torch.where(shifted[:, None], interest_from_prior(noise.prior, items, params), interest)
+        # The prior draw is only worth computing when someone shifts (rare: h is small). Its
+        # variates were drawn either way, so the random stream never depends on the outcome.
+        if bool(shifted.any()):
+            movers = shifted.nonzero()[:, 0]
+            interest = interest.index_put((movers,), interest_from_prior(noise.prior.select(movers), items, params))
     else:
         shifted = torch.zeros_like(clicked[:, 0])
     if params.patience:

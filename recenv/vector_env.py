@@ -12,6 +12,7 @@ from gymnasium.vector.utils import batch_space
 from gymnasium.vector import AutoresetMode, VectorEnv
 from torch import Tensor
 
+from recenv.buffers import RecycledArrays
 from recenv.catalog import Catalog
 from recenv.env import DEFAULT_OBS_MODE, build_simulation
 from recenv.params import UserModelParams
@@ -104,6 +105,8 @@ class DriftingUserVectorEnv(VectorEnv):
         array_type: str = "numpy",
         render_mode: str | None = None,
     ):
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+            raise ValueError(f"num_envs = {num_envs!r} is not allowed; expected an int >= 1")
         if isinstance(autoreset_mode, AutoresetMode):
             autoreset_mode = {v: k for k, v in _AUTORESET_MODES.items()}.get(autoreset_mode, str(autoreset_mode))
         if autoreset_mode not in _AUTORESET_MODES:
@@ -131,6 +134,7 @@ class DriftingUserVectorEnv(VectorEnv):
         self.action_space = MultiDiscrete(np.full(num_envs, self.catalog.num_items))
         self.single_observation_space = self._observer.space
         self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self._observation_arrays = RecycledArrays(self.observation_space.shape, self.observation_space.dtype)
         self._options = ResetOptions()
         self._generator_seeded = False
         self._needs_reset: Tensor | None = None  # (N,) bool; None until the first reset
@@ -148,10 +152,10 @@ class DriftingUserVectorEnv(VectorEnv):
         with torch.inference_mode():
             index = torch.arange(self.num_envs, device=self.device)
             warmup = self._reset_users(index)
-            observation = self._observer.observe(self._simulator)
+            observation = self._observe()
             self._needs_reset = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
             info = self._warmup_info(warmup, index)
-        return self._out(observation), info
+        return observation, info
 
     def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
         if self._needs_reset is None:
@@ -176,24 +180,23 @@ class DriftingUserVectorEnv(VectorEnv):
                     for key in _STEP_INFO_KEYS:
                         info[f"_{key}"] = self._out(~resetting)
                     info.update(self._warmup_info(warmup, index))
-                observation = self._observer.observe(simulator)
+                observation = self._observe()
                 self._needs_reset = terminated | truncated
             else:  # SAME_STEP
-                observation = self._observer.observe(simulator)
+                observation = self._observe()
                 done = terminated | truncated
                 if bool(done.any()):
                     index = done.nonzero()[:, 0]
                     final_obs = np.full(self.num_envs, None, dtype=object)
-                    finished = self._out(observation[index])
-                    for position, user in enumerate(index.tolist()):
-                        final_obs[user] = finished[position]
+                    for user in index.tolist():
+                        final_obs[user] = observation[user].copy() if self.array_type == "numpy" else observation[user].clone()
                     info["final_info"] = {key: value for key, value in info.items()}
                     info["_final_info"] = self._out(done)
                     info["final_obs"], info["_final_obs"] = final_obs, self._out(done)
                     warmup = self._reset_users(index)
                     info.update(self._warmup_info(warmup, index))
-                    observation = self._observer.observe(simulator)
-        return self._out(observation), self._out(reward), self._out(terminated), self._out(truncated), info
+                    observation = self._observe()
+        return observation, self._out(reward), self._out(terminated), self._out(truncated), info
 
     # ---------------------------------------------------------------- privileged accessors
 
@@ -219,6 +222,16 @@ class DriftingUserVectorEnv(VectorEnv):
         warmup = self._simulator.reset(index, persona=self._options.persona, shifts=self._options.shifts)
         self._observer.reset(index, warmup)
         return warmup
+
+    def _observe(self) -> Any:
+        if self.array_type == "torch":
+            return self._observer.observe(self._simulator)
+        array = self._observation_arrays.take()
+        if self.device.type == "cpu":
+            self._observer.observe(self._simulator, out=torch.from_numpy(array))
+        else:
+            torch.from_numpy(array).copy_(self._observer.observe(self._simulator))
+        return array
 
     def _out(self, tensor: Tensor) -> Any:
         if self.array_type == "torch":

@@ -1,0 +1,173 @@
+"""Throughput of DriftingUser-v0: user-steps per second of the scalar env, Gymnasium's
+``SyncVectorEnv`` of scalar envs, and the native vector env, across batch sizes and devices.
+
+One *user-step* is one recommendation shown to one user and answered (click or not), with the
+observation and info for it built and returned as numpy arrays (the default output) — autoresets
+included. Actions are uniformly random and drawn before timing starts.
+
+    python -m benchmarks.throughput --quick          # a minute on 2 CPU cores
+    python -m benchmarks.throughput                  # the README table
+
+Writes ``throughput.md``, ``throughput.csv`` and ``throughput.json`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+import recenv  # noqa: F401  (registers DriftingUser-v0)
+from benchmarks.environment_info import command_line, hardware_and_versions, markdown_header
+
+ENV_ID = "DriftingUser-v0"
+
+
+@dataclass
+class Measurement:
+    kind: str  # "single", "sync", "native"
+    num_envs: int
+    device: str
+    obs_mode: str
+    user_steps: int
+    seconds: float
+
+    @property
+    def user_steps_per_second(self) -> float:
+        return self.user_steps / self.seconds
+
+
+def _timed(step, min_seconds: float, min_steps: int, warmup_steps: int) -> tuple[int, float]:
+    for _ in range(warmup_steps):
+        step()
+    steps, start = 0, time.perf_counter()
+    while steps < min_steps or time.perf_counter() - start < min_seconds:
+        step()
+        steps += 1
+    return steps, time.perf_counter() - start
+
+
+def measure_single(obs_mode: str, min_seconds: float, seed: int = 0) -> Measurement:
+    env = gym.make(ENV_ID, obs_mode=obs_mode)
+    env.reset(seed=seed)
+    actions = iter(np.random.default_rng(seed).integers(env.action_space.n, size=10_000_000))
+
+    def step() -> None:
+        _, _, terminated, truncated, _ = env.step(next(actions))
+        if terminated or truncated:
+            env.reset()
+
+    steps, seconds = _timed(step, min_seconds, min_steps=200, warmup_steps=50)
+    env.close()
+    return Measurement("single", 1, "cpu", obs_mode, steps, seconds)
+
+
+def measure_sync(num_envs: int, obs_mode: str, min_seconds: float, seed: int = 0) -> Measurement:
+    envs = gym.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode="sync", obs_mode=obs_mode)
+    envs.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    steps, seconds = _timed(lambda: envs.step(rng.integers(envs.single_action_space.n, size=num_envs)),
+                            min_seconds, min_steps=3, warmup_steps=2)
+    envs.close()
+    return Measurement("sync", num_envs, "cpu", obs_mode, steps * num_envs, seconds)
+
+
+def measure_native(num_envs: int, device: str, obs_mode: str, min_seconds: float, seed: int = 0) -> Measurement:
+    envs = gym.make_vec(ENV_ID, num_envs=num_envs, device=device, obs_mode=obs_mode)
+    envs.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    action_batches = [rng.integers(envs.single_action_space.n, size=num_envs) for _ in range(64)]
+    counter = iter(range(10**12))
+
+    def step() -> None:
+        envs.step(action_batches[next(counter) % len(action_batches)])
+
+    steps, seconds = _timed(step, min_seconds, min_steps=5, warmup_steps=5)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    envs.close()
+    return Measurement("native", num_envs, device, obs_mode, steps * num_envs, seconds)
+
+
+def run(sizes: Sequence[int], devices: Sequence[str], obs_modes: Sequence[str], sync_max: int, min_seconds: float) -> list[Measurement]:
+    plan: list[tuple] = []
+    for obs_mode in obs_modes:
+        plan.append(("single", 1, "cpu", obs_mode))
+        plan += [("sync", n, "cpu", obs_mode) for n in sizes if n <= sync_max]
+        plan += [("native", n, device, obs_mode) for device in devices for n in sizes]
+    results = []
+    for kind, n, device, obs_mode in tqdm(plan, desc="throughput", unit="config"):
+        if kind == "single":
+            results.append(measure_single(obs_mode, min_seconds))
+        elif kind == "sync":
+            results.append(measure_sync(n, obs_mode, min_seconds))
+        else:
+            results.append(measure_native(n, device, obs_mode, min_seconds))
+    return results
+
+
+def markdown_table(results: Sequence[Measurement]) -> str:
+    single = {r.obs_mode: r.user_steps_per_second for r in results if r.kind == "single"}
+    sync = {(r.obs_mode, r.num_envs): r.user_steps_per_second for r in results if r.kind == "sync"}
+    names = {"single": "`gym.make` (scalar env)", "sync": "`SyncVectorEnv` of scalar envs", "native": "native vector env"}
+    lines = [
+        "| env | N users | device | obs_mode | user-steps/s | × scalar env | × SyncVectorEnv (same N) |",
+        "|---|---:|---|---|---:|---:|---:|",
+    ]
+    for r in results:
+        speed = r.user_steps_per_second
+        vs_sync = sync.get((r.obs_mode, r.num_envs))
+        lines.append(
+            f"| {names[r.kind]} | {r.num_envs} | {r.device} | {r.obs_mode} | {speed:,.0f} | "
+            f"{speed / single[r.obs_mode]:.1f} | {'' if r.kind != 'native' or vs_sync is None else f'{speed / vs_sync:.1f}'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(results: Sequence[Measurement], out: Path, command: str) -> str:
+    out.mkdir(parents=True, exist_ok=True)
+    info = hardware_and_versions()
+    rows = [{**asdict(r), "user_steps_per_second": r.user_steps_per_second} for r in results]
+    with open(out / "throughput.csv", "w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    (out / "throughput.json").write_text(json.dumps({"command": command, "environment": info, "results": rows}, indent=2))
+    text = (
+        markdown_header("Throughput of DriftingUser-v0", info, command)
+        + "- One user-step: one item shown to one user and answered, observation and info returned as numpy, autoresets included.\n\n"
+        + markdown_table(results)
+    )
+    (out / "throughput.md").write_text(text, encoding="utf-8")
+    return text
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="short timings, N up to 1024")
+    parser.add_argument("--sizes", type=int, nargs="+", default=None, help="numbers of users N (default 1 64 1024 8192)")
+    parser.add_argument("--devices", nargs="+", default=None, help="devices of the native vector env (default: cpu, and cuda when present)")
+    parser.add_argument("--obs-modes", nargs="+", default=["history"], help="observation modes to measure")
+    parser.add_argument("--sync-max", type=int, default=1024, help="largest N for SyncVectorEnv (it builds N envs)")
+    parser.add_argument("--seconds", type=float, default=None, help="minimum timed seconds per configuration")
+    parser.add_argument("--out", type=Path, default=Path("results/throughput"), help="output folder")
+    args = parser.parse_args(argv)
+    sizes = args.sizes or ([1, 64, 1024] if args.quick else [1, 64, 1024, 8192])
+    devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    seconds = args.seconds if args.seconds is not None else (0.5 if args.quick else 3.0)
+    results = run(sizes, devices, args.obs_modes, args.sync_max, seconds)
+    print(write_outputs(results, args.out, command_line("benchmarks.throughput", argv)))
+    print(f"wrote {args.out}/throughput.md, .csv, .json")
+
+
+if __name__ == "__main__":
+    main()

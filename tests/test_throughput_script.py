@@ -1,0 +1,17 @@
+"""benchmarks/throughput.py runs end to end and writes its table (timings are not asserted)."""
+
+import csv
+import json
+
+from benchmarks import throughput
+
+
+def test_throughput_script_writes_markdown_csv_and_json(tmp_path):
+    throughput.main(["--sizes", "1", "8", "--sync-max", "8", "--seconds", "0.05", "--obs-modes", "ids", "--out", str(tmp_path)])
+    rows = list(csv.DictReader(open(tmp_path / "throughput.csv")))
+    assert [(r["kind"], r["num_envs"]) for r in rows] == [("single", "1"), ("sync", "1"), ("sync", "8"), ("native", "1"), ("native", "8")]
+    assert all(float(r["user_steps_per_second"]) > 0 for r in rows)
+    report = json.loads((tmp_path / "throughput.json").read_text())
+    assert report["environment"]["torch"] and "--sizes" in report["command"]
+    text = (tmp_path / "throughput.md").read_text()
+    assert "| native vector env | 8 | cpu | ids |" in text and "Hardware:" in text and "Command:" in text
