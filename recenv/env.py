@@ -11,10 +11,11 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from recenv.catalog import Catalog, default_catalog
+from recenv.catalog import Catalog
 from recenv.observation import OBSERVATION_BUILDERS, ObservationBuilder
-from recenv.params import UserModelParams, make_params
+from recenv.params import UserModelParams
 from recenv.personas import parse_reset_options
+from recenv.scenario import resolve_scenario
 from recenv.simulator import UserSimulator
 
 __all__ = ["DriftingUserEnv", "OBS_MODES", "build_simulation"]
@@ -46,17 +47,15 @@ def build_simulation(
     history_length: int,
     warmup_steps: int,
     device: str | torch.device,
+    data_path: str | os.PathLike[str] | None = None,
 ) -> tuple[UserSimulator, ObservationBuilder]:
     """The simulator and observation builder shared by the scalar and the vector environment."""
-    if catalog is None:
-        catalog = default_catalog()
-    elif not isinstance(catalog, Catalog):
-        raise TypeError(f"catalog must be a recenv.Catalog or None, got {type(catalog).__name__}")
     if not isinstance(obs_mode, str) or obs_mode not in OBSERVATION_BUILDERS:
         raise ValueError(f"unknown obs_mode {obs_mode!r}; allowed: {list(OBSERVATION_BUILDERS)}")
+    catalog, user_params = resolve_scenario(catalog, preset, params, data_path)
     simulator = UserSimulator(
         catalog,
-        make_params(preset, params),
+        user_params,
         num_users=num_users,
         history_length=history_length,
         warmup_steps=warmup_steps,
@@ -132,6 +131,7 @@ class DriftingUserEnv(gym.Env[np.ndarray, np.int64]):
     - ``device``: torch device of the simulation (default ``"cpu"``: one user is too small a batch
       for a GPU to pay off; the vector environment defaults to ``"auto"``).
     - ``render_mode``: ``None`` or ``"ansi"`` (a text summary of the last interactions).
+    - ``data_path``: the data a preset fitted to real data draws on (see :mod:`recenv.scenario`).
 
     Reset options: ``{"persona": text}`` sets θ0 to the text's latent; ``{"shifts": [(step, text), ...]}``
     schedules scripted interest shifts. Vectors of size k or D are accepted instead of texts.
@@ -158,6 +158,7 @@ class DriftingUserEnv(gym.Env[np.ndarray, np.int64]):
         warmup_steps: int = 20,
         device: str = "cpu",
         render_mode: str | None = None,
+        data_path: str | os.PathLike[str] | None = None,
     ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"unknown render_mode {render_mode!r}; allowed: None or {self.metadata['render_modes']}")
@@ -167,7 +168,7 @@ class DriftingUserEnv(gym.Env[np.ndarray, np.int64]):
         self.preset = preset
         self.obs_mode = obs_mode
         self._simulator, self._observer = build_simulation(
-            1, catalog, preset, params, obs_mode, history_length, warmup_steps, device
+            1, catalog, preset, params, obs_mode, history_length, warmup_steps, device, data_path
         )
         self.catalog: Catalog = self._simulator.catalog
         self.params: UserModelParams = self._simulator.params

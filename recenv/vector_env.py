@@ -72,7 +72,7 @@ class DriftingUserVectorEnv(VectorEnv):
     ```
 
     The scalar env's arguments (``catalog``, ``preset``, ``params``, ``obs_mode``,
-    ``history_length``, ``warmup_steps``), and:
+    ``history_length``, ``warmup_steps``, ``data_path``), and:
 
     - ``num_envs``: number of users N.
     - ``max_episode_steps``: the horizon T.
@@ -104,6 +104,7 @@ class DriftingUserVectorEnv(VectorEnv):
         autoreset_mode: str | AutoresetMode = "next_step",
         array_type: str = "numpy",
         render_mode: str | None = None,
+        data_path: str | None = None,
     ):
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs = {num_envs!r} is not allowed; expected an int >= 1")
@@ -125,7 +126,7 @@ class DriftingUserVectorEnv(VectorEnv):
         self.preset = preset
         self.obs_mode = obs_mode
         self._simulator, self._observer = build_simulation(
-            num_envs, catalog, preset, params, obs_mode, history_length, warmup_steps, device
+            num_envs, catalog, preset, params, obs_mode, history_length, warmup_steps, device, data_path
         )
         self.device = self._simulator.device
         self.catalog: Catalog = self._simulator.catalog
