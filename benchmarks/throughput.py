@@ -156,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="short timings, N up to 1024")
     parser.add_argument("--sizes", type=int, nargs="+", default=None, help="numbers of users N (default 1 64 1024 8192)")
     parser.add_argument("--devices", nargs="+", default=None, help="devices of the native vector env (default: cpu, and cuda when present)")
-    parser.add_argument("--obs-modes", nargs="+", default=["history"], help="observation modes to measure")
+    parser.add_argument("--obs-modes", nargs="+", default=["encoded", "history"], help="observation modes to measure")
     parser.add_argument("--sync-max", type=int, default=1024, help="largest N for SyncVectorEnv (it builds N envs)")
     parser.add_argument("--seconds", type=float, default=None, help="minimum timed seconds per configuration")
     parser.add_argument("--out", type=Path, default=Path("results/throughput"), help="output folder")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from recenv.clustering import kmeans
 from recenv.default_catalog import default_catalog_items
 from recenv.embedding import (
     DEFAULT_MODEL,
@@ -334,26 +335,14 @@ def _principal_directions(embeddings: np.ndarray, k: int) -> tuple[np.ndarray, n
     return mean.astype(np.float32), components.astype(np.float32)
 
 
-def _cluster_topics(embeddings: np.ndarray, latent_dim: int, iterations: int = 50) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Deterministic k-means (k-means++ start, fixed seed) of PCA-reduced embeddings into ~√N topics."""
+def _cluster_topics(embeddings: np.ndarray, latent_dim: int) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Deterministic k-means of PCA-reduced embeddings into about √N topics."""
     n = len(embeddings)
     num_topics = max(1, int(round(np.sqrt(n))))
-    k = max(1, min(latent_dim, n - 1, embeddings.shape[1]))
-    mean, components = _principal_directions(embeddings, k) if n > 1 else (embeddings.mean(0), np.eye(1, embeddings.shape[1]))
-    points = (embeddings - mean) @ components.T
-    rng = np.random.Generator(np.random.PCG64(0))
-    centres = [points[rng.integers(n)]]
-    for _ in range(1, num_topics):
-        distance = np.min([np.sum((points - c) ** 2, axis=1) for c in centres], axis=0)
-        total = distance.sum()
-        centres.append(points[rng.choice(n, p=distance / total)] if total > 0 else points[rng.integers(n)])
-    centres = np.array(centres)
-    labels = np.zeros(n, dtype=np.int64)
-    for _ in range(iterations):
-        labels = np.argmin(((points[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
-        for j in range(num_topics):
-            if np.any(labels == j):
-                centres[j] = points[labels == j].mean(0)
+    if n == 1:
+        return np.zeros(1, dtype=np.int64), ("cluster-0",)
+    mean, components = _principal_directions(embeddings, max(1, min(latent_dim, n - 1, embeddings.shape[1])))
+    _, labels = kmeans((embeddings - mean) @ components.T, num_topics, seed=0)
     used = np.unique(labels)
     relabel = {old: new for new, old in enumerate(used)}
     return np.array([relabel[label] for label in labels], dtype=np.int64), tuple(f"cluster-{j}" for j in range(len(used)))

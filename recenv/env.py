@@ -12,7 +12,8 @@ import torch
 from gymnasium import spaces
 
 from recenv.catalog import Catalog
-from recenv.observation import OBSERVATION_BUILDERS, ObservationBuilder
+from recenv.encoder import NextClickLSTM, resolve_encoder
+from recenv.observation import OBSERVATION_BUILDERS, EncodedObservation, ObservationBuilder
 from recenv.params import UserModelParams
 from recenv.personas import parse_reset_options
 from recenv.scenario import resolve_scenario
@@ -21,7 +22,7 @@ from recenv.simulator import UserSimulator
 __all__ = ["DriftingUserEnv", "OBS_MODES", "build_simulation"]
 
 OBS_MODES = tuple(OBSERVATION_BUILDERS)
-DEFAULT_OBS_MODE = "history"
+DEFAULT_OBS_MODE = "encoded"
 
 _IN_FORKED_CHILD = False
 
@@ -48,6 +49,7 @@ def build_simulation(
     warmup_steps: int,
     device: str | torch.device,
     data_path: str | os.PathLike[str] | None = None,
+    encoder: NextClickLSTM | str | os.PathLike[str] | None = None,
 ) -> tuple[UserSimulator, ObservationBuilder]:
     """The simulator and observation builder shared by the scalar and the vector environment."""
     if not isinstance(obs_mode, str) or obs_mode not in OBSERVATION_BUILDERS:
@@ -61,6 +63,11 @@ def build_simulation(
         warmup_steps=warmup_steps,
         device=device,
     )
+    if obs_mode == "encoded":
+        model = resolve_encoder(catalog, encoder, simulator.device, params=user_params)
+        return simulator, EncodedObservation(simulator, model)
+    if encoder is not None:
+        raise ValueError(f"encoder= is only used with obs_mode='encoded', not {obs_mode!r}")
     return simulator, OBSERVATION_BUILDERS[obs_mode](simulator)
 
 
@@ -83,6 +90,9 @@ class DriftingUserEnv(gym.Env[np.ndarray, np.int64]):
 
     Depends on ``obs_mode`` (see :mod:`recenv.observation`), always a flat ``Box``:
 
+    - ``"encoded"`` (default): ``(H,)`` float32 in (−1, 1), H = 64, the hidden state of the
+      next-click LSTM (:mod:`recenv.encoder`) after the user's past and every interaction since,
+      advanced one LSTM step per env step.
     - ``"history"``: ``(K·(D+2),)`` float32 in [-1, 1], the last K interactions oldest first,
       each ``[item embedding (D), click, valid]``; padding rows are zero with ``valid = 0``.
     - ``"ids"``: ``(2K,)`` int64, ``[item ids (K), clicks (K)]``, −1 for padding.
@@ -118,14 +128,17 @@ class DriftingUserEnv(gym.Env[np.ndarray, np.int64]):
     ```python
     import gymnasium as gym
     import recenv
-    env = gym.make("DriftingUser-v0", preset="mixed", obs_mode="history")
+    env = gym.make("DriftingUser-v0", preset="mixed", obs_mode="encoded")
     obs, info = env.reset(seed=0, options={"persona": "loves space documentaries"})
     ```
 
     - ``catalog``: a :class:`recenv.Catalog` (default: the generated 500-item catalog).
     - ``preset``: ``"none" | "smooth" | "abrupt" | "mixed"`` (default), which drift mechanisms are on.
     - ``params``: overrides of :class:`recenv.UserModelParams` (a dict) or a full instance.
-    - ``obs_mode``: ``"history"`` (default) or ``"ids"``.
+    - ``obs_mode``: ``"encoded"`` (default), ``"history"`` or ``"ids"``.
+    - ``encoder``: for ``"encoded"``: ``None`` (the shipped weights for the default catalog;
+      for another catalog, weights trained on first use and cached), a weights path, or a
+      :class:`recenv.encoder.NextClickLSTM`.
     - ``history_length``: K, interactions in the observation (default 10).
     - ``warmup_steps``: W, length of the past a user arrives with (default 20).
     - ``device``: torch device of the simulation (default ``"cpu"``: one user is too small a batch
@@ -148,6 +161,11 @@ class DriftingUserEnv(gym.Env[np.ndarray, np.int64]):
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
+    @property
+    def encoder(self) -> NextClickLSTM | None:
+        """The frozen state encoder behind ``obs_mode="encoded"`` (None in other modes)."""
+        return getattr(self._observer, "encoder", None)
+
     def __init__(
         self,
         catalog: Catalog | None = None,
@@ -159,6 +177,7 @@ class DriftingUserEnv(gym.Env[np.ndarray, np.int64]):
         device: str = "cpu",
         render_mode: str | None = None,
         data_path: str | os.PathLike[str] | None = None,
+        encoder: NextClickLSTM | str | os.PathLike[str] | None = None,
     ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"unknown render_mode {render_mode!r}; allowed: None or {self.metadata['render_modes']}")
@@ -168,7 +187,7 @@ class DriftingUserEnv(gym.Env[np.ndarray, np.int64]):
         self.preset = preset
         self.obs_mode = obs_mode
         self._simulator, self._observer = build_simulation(
-            1, catalog, preset, params, obs_mode, history_length, warmup_steps, device, data_path
+            1, catalog, preset, params, obs_mode, history_length, warmup_steps, device, data_path, encoder
         )
         self.catalog: Catalog = self._simulator.catalog
         self.params: UserModelParams = self._simulator.params
@@ -239,6 +258,14 @@ class DriftingUserEnv(gym.Env[np.ndarray, np.int64]):
                 topic = self.catalog.topic_names[self.catalog.topics[item]]
                 lines.append(f"  {'CLICK' if click else '     '}  [{topic}] {titles[item]}")
         return "\n".join(lines) + "\n"
+
+    def warmup_history(self) -> tuple[np.ndarray, np.ndarray]:
+        """The past the current user arrived with: item ids ``(W,)`` and clicks ``(W,)``.
+
+        Not privileged: it is the logged history any recommender would have (the same as
+        ``info["warmup_items"]``/``info["warmup_clicks"]`` at reset)."""
+        warmup = self._simulator.warmup
+        return warmup.items[0].cpu().numpy().copy(), warmup.clicks[0].cpu().numpy().copy()
 
     # ---------------------------------------------------------------- privileged accessors
 

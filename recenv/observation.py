@@ -7,6 +7,9 @@ them as they are; the layouts below say how to read them back.
     ``[e_item (D), click, valid]``; ``valid`` is 0 for padding rows (before the user's history
     began), whose other entries are 0. :func:`unflatten_history` gives the ``(K, D+2)`` view.
 ``"ids"``: ``(2K,)`` int64, ``[item ids (K), clicks (K)]`` oldest first, −1 for padding.
+``"encoded"``: ``(H,)`` float32 in (−1, 1), the hidden state of the next-click LSTM
+    (:mod:`recenv.encoder`) after the user's warm-up past and every interaction since, advanced by
+    one LSTM step per env step.
 
 A builder is told about resets and steps (``reset``/``step``) so that stateful encoders (the LSTM
 state encoder) can update incrementally; ``observe`` then returns the batch ``(B, ...)`` tensor.
@@ -21,9 +24,11 @@ import torch
 from gymnasium import spaces
 from torch import Tensor
 
+from recenv.encoder import NextClickLSTM
 from recenv.simulator import UserSimulator, Warmup
 
 __all__ = [
+    "EncodedObservation",
     "HistoryObservation",
     "IdsObservation",
     "ObservationBuilder",
@@ -102,6 +107,34 @@ class IdsObservation:
         return torch.cat([ids, clicks], 1, out=out)
 
 
+class EncodedObservation:
+    """``obs_mode="encoded"``: the LSTM state encoder's hidden state ``h``, updated incrementally.
+
+    At a reset the LSTM reads the user's warm-up past (one batched call for all reset users); at
+    every step it reads one ``[embedding, click]`` pair — the whole history is never re-run.
+    """
+
+    def __init__(self, simulator: UserSimulator, encoder: NextClickLSTM):
+        self.encoder = encoder
+        hidden = encoder.hidden_size
+        self.space = spaces.Box(low=-1.0, high=1.0, shape=(hidden,), dtype=np.float32)
+        self._embeddings = simulator.items.embeddings
+        self._hidden, self._cell = encoder.initial_state(simulator.num_users, simulator.device)
+
+    def reset(self, index: Tensor, warmup: Warmup) -> None:
+        if warmup.items.shape[1] == 0:
+            hidden, cell = self.encoder.initial_state(len(index), self._hidden.device)
+        else:
+            _, (hidden, cell) = self.encoder.encode(self._embeddings[warmup.items], warmup.clicks)
+        self._hidden[index], self._cell[index] = hidden, cell
+
+    def step(self, item_ids: Tensor, clicks: Tensor) -> None:
+        self._hidden, self._cell = self.encoder.step(self._embeddings[item_ids], clicks, (self._hidden, self._cell))
+
+    def observe(self, simulator: UserSimulator, out: Tensor | None = None) -> Tensor:
+        return self._hidden.clone() if out is None else out.copy_(self._hidden)
+
+
 def unflatten_history(observation: np.ndarray | Tensor, history_length: int) -> np.ndarray | Tensor:
     """``"history"`` observations ``(..., K·(D+2))`` → ``(..., K, D+2)`` (a view, no copy)."""
     size = observation.shape[-1]
@@ -110,5 +143,5 @@ def unflatten_history(observation: np.ndarray | Tensor, history_length: int) -> 
     return observation.reshape(*observation.shape[:-1], history_length, size // history_length)
 
 
-OBSERVATION_BUILDERS = {"history": HistoryObservation, "ids": IdsObservation}
+OBSERVATION_BUILDERS = {"encoded": EncodedObservation, "history": HistoryObservation, "ids": IdsObservation}
 """obs_mode name → builder class."""

@@ -150,6 +150,10 @@ class UserSimulator:
         self.state: UserState | None = None
         self.history_items = torch.full((num_users, history_length), -1, dtype=torch.int64, device=self.device)
         self.history_clicks = torch.zeros((num_users, history_length), device=self.device)
+        self.warmup = Warmup(
+            torch.full((num_users, warmup_steps), -1, dtype=torch.int64, device=self.device),
+            torch.zeros((num_users, warmup_steps), device=self.device),
+        )
         self._pool: _FreshUsers | None = None
         self._shift_steps = torch.full((num_users, 0), -1, dtype=torch.int64, device=self.device)
         self._shift_interests = torch.zeros((num_users, 0, self.items.latent_dim), device=self.device)
@@ -191,6 +195,7 @@ class UserSimulator:
         else:
             self.state.assign(index, fresh.state)
         self._set_history(index, fresh.warmup)
+        self.warmup.items[index], self.warmup.clicks[index] = fresh.warmup.items, fresh.warmup.clicks
         self._set_shifts(index, shifts)
         return fresh.warmup
 

@@ -22,7 +22,11 @@ from recenv.simulator import StepOutcome, Warmup
 __all__ = ["DriftingUserVectorEnv"]
 
 _STEP_INFO_KEYS = ("click_probability", "best_click_probability", "patience", "regime_shift", "topic")
-_AUTORESET_MODES = {"next_step": AutoresetMode.NEXT_STEP, "same_step": AutoresetMode.SAME_STEP}
+_AUTORESET_MODES = {
+    "next_step": AutoresetMode.NEXT_STEP,
+    "same_step": AutoresetMode.SAME_STEP,
+    "disabled": AutoresetMode.DISABLED,
+}
 
 
 class DriftingUserVectorEnv(VectorEnv):
@@ -61,7 +65,10 @@ class DriftingUserVectorEnv(VectorEnv):
     reset on the following ``step()``, which returns its first observation with reward 0 and ignores
     its action. ``"same_step"``: it is reset in the step that ended it; the last observation of the
     finished session is in ``info["final_obs"]`` (an object array, ``None`` elsewhere) and its step
-    info in ``info["final_info"]``. ``metadata["autoreset_mode"]`` says which.
+    info in ``info["final_info"]``. ``"disabled"``: nobody is reset until you call
+    ``reset(options={"reset_mask": mask})``; a user whose session ended keeps being simulated
+    meanwhile, with meaningless results (evaluation harnesses use this mode: every user's random
+    draws then stay the same whatever the agent does). ``metadata["autoreset_mode"]`` says which.
 
     ## Arguments
 
@@ -72,16 +79,17 @@ class DriftingUserVectorEnv(VectorEnv):
     ```
 
     The scalar env's arguments (``catalog``, ``preset``, ``params``, ``obs_mode``,
-    ``history_length``, ``warmup_steps``, ``data_path``), and:
+    ``history_length``, ``warmup_steps``, ``data_path``, ``encoder``), and:
 
     - ``num_envs``: number of users N.
     - ``max_episode_steps``: the horizon T.
     - ``device``: ``"auto"`` (CUDA when present, default), ``"cpu"``, ``"cuda"``.
-    - ``autoreset_mode``: ``"next_step"`` or ``"same_step"``.
+    - ``autoreset_mode``: ``"next_step"``, ``"same_step"`` or ``"disabled"``.
     - ``array_type``: ``"numpy"`` (default) or ``"torch"`` (tensors on ``device``, no copies to host).
 
     Reset options (``persona``, ``shifts``) apply to every user and stay in force for the
-    autoresets that follow, until the next ``reset()``.
+    autoresets that follow, until the next ``reset()``. ``reset(options={"reset_mask": mask})``
+    resets only the users where the boolean ``(num_envs,)`` mask is True.
 
     ## Version History
 
@@ -105,6 +113,7 @@ class DriftingUserVectorEnv(VectorEnv):
         array_type: str = "numpy",
         render_mode: str | None = None,
         data_path: str | None = None,
+        encoder: Any = None,
     ):
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs = {num_envs!r} is not allowed; expected an int >= 1")
@@ -126,7 +135,7 @@ class DriftingUserVectorEnv(VectorEnv):
         self.preset = preset
         self.obs_mode = obs_mode
         self._simulator, self._observer = build_simulation(
-            num_envs, catalog, preset, params, obs_mode, history_length, warmup_steps, device, data_path
+            num_envs, catalog, preset, params, obs_mode, history_length, warmup_steps, device, data_path, encoder
         )
         self.device = self._simulator.device
         self.catalog: Catalog = self._simulator.catalog
@@ -140,21 +149,36 @@ class DriftingUserVectorEnv(VectorEnv):
         self._generator_seeded = False
         self._needs_reset: Tensor | None = None  # (N,) bool; None until the first reset
 
+    @property
+    def encoder(self):
+        """The frozen state encoder behind ``obs_mode="encoded"`` (None in other modes)."""
+        return getattr(self._observer, "encoder", None)
+
     # ---------------------------------------------------------------- Gymnasium API
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         if seed is not None and not isinstance(seed, (int, np.integer)):
             raise TypeError(f"the native vector env takes one int seed for all users, got {seed!r}")
         super().reset(seed=seed)
+        options = dict(options or {})
+        mask = options.pop("reset_mask", None)
         self._options = parse_reset_options(options, self.catalog)
         if seed is not None or not self._generator_seeded:
             self._simulator.seed(int(self.np_random.integers(2**63 - 1)))
             self._generator_seeded = True
-        with torch.inference_mode():
-            index = torch.arange(self.num_envs, device=self.device)
+        with torch.no_grad():
+            if mask is None or self._needs_reset is None:
+                index = torch.arange(self.num_envs, device=self.device)
+            else:
+                mask = np.asarray(mask.cpu() if isinstance(mask, Tensor) else mask)
+                if mask.shape != (self.num_envs,) or mask.dtype != np.bool_:
+                    raise ValueError(f"options['reset_mask'] must be a bool array of shape ({self.num_envs},)")
+                index = torch.as_tensor(np.flatnonzero(mask), device=self.device)
             warmup = self._reset_users(index)
             observation = self._observe()
-            self._needs_reset = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+            if self._needs_reset is None:
+                self._needs_reset = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+            self._needs_reset[index] = False
             info = self._warmup_info(warmup, index)
         return observation, info
 
@@ -162,7 +186,7 @@ class DriftingUserVectorEnv(VectorEnv):
         if self._needs_reset is None:
             raise RuntimeError("step() was called before reset(); call envs.reset() first")
         simulator = self._simulator
-        with torch.inference_mode():
+        with torch.no_grad():
             item_ids = self._validate_actions(actions)
             outcome = simulator.step(item_ids)
             self._observer.step(item_ids, outcome.click)
@@ -183,6 +207,8 @@ class DriftingUserVectorEnv(VectorEnv):
                     info.update(self._warmup_info(warmup, index))
                 observation = self._observe()
                 self._needs_reset = terminated | truncated
+            elif self.metadata["autoreset_mode"] == AutoresetMode.DISABLED:
+                observation = self._observe()
             else:  # SAME_STEP
                 observation = self._observe()
                 done = terminated | truncated
@@ -199,6 +225,13 @@ class DriftingUserVectorEnv(VectorEnv):
                     observation = self._observe()
         return observation, self._out(reward), self._out(terminated), self._out(truncated), info
 
+    def warmup_history(self) -> tuple[np.ndarray, np.ndarray]:
+        """The past each current user arrived with: item ids ``(N, W)`` and clicks ``(N, W)``.
+
+        Not privileged: it is the logged history any recommender would have."""
+        warmup = self._simulator.warmup
+        return warmup.items.cpu().numpy().copy(), warmup.clicks.cpu().numpy().copy()
+
     # ---------------------------------------------------------------- privileged accessors
 
     def user_state(self) -> dict[str, np.ndarray]:
@@ -214,7 +247,7 @@ class DriftingUserVectorEnv(VectorEnv):
 
     def click_probabilities(self) -> np.ndarray:
         """Privileged: the true P(click) of every item for every user now, ``(num_envs, N)``."""
-        with torch.inference_mode():
+        with torch.no_grad():
             return self._simulator.click_probabilities().cpu().numpy().copy()
 
     # ---------------------------------------------------------------- helpers

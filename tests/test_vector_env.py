@@ -156,3 +156,44 @@ def test_returned_observations_are_never_overwritten_while_held():
         np.testing.assert_array_equal(array, snapshot)
     np.testing.assert_array_equal(view, view_snapshot)
     assert len({id(a) for a in held}) == len(held)
+
+
+def test_disabled_autoreset_keeps_users_and_resets_on_request_only():
+    params = {"initial_patience": 2.5, "click_bias": -100.0}
+    envs = DriftingUserVectorEnv(num_envs=3, params=params, device="cpu", obs_mode="ids", autoreset_mode="disabled")
+    assert envs.metadata["autoreset_mode"] == AutoresetMode.DISABLED
+    envs.reset(seed=0)
+    envs.step(np.zeros(3, dtype=np.int64))
+    _, _, terminated, _, _ = envs.step(np.zeros(3, dtype=np.int64))
+    assert terminated.all()
+    _, _, _, _, info = envs.step(np.zeros(3, dtype=np.int64))
+    assert "warmup_items" not in info and (envs.user_state()["step"] == 3).all()  # nobody was reset
+    obs, info = envs.reset(options={"reset_mask": np.array([False, True, False])})
+    assert info["_warmup_items"].tolist() == [False, True, False]
+    assert envs.user_state()["step"].tolist() == [3, 0, 3]
+
+
+def test_same_seed_gives_every_agent_the_same_users_and_random_draws():
+    """With autoreset disabled, two different action sequences meet the same users and the same
+    noise: the click draw of a user-step is the same uniform whatever was shown."""
+    def run(actions):
+        envs = DriftingUserVectorEnv(num_envs=64, device="cpu", obs_mode="ids", autoreset_mode="disabled",
+                                     params={"patience": False})
+        obs, info = envs.reset(seed=9)
+        first = envs.user_state()["interest"]
+        probabilities, clicks = [], []
+        for a in actions:
+            _, reward, _, _, info = envs.step(a)
+            probabilities.append(info["click_probability"])
+            clicks.append(reward)
+        return first, np.array(probabilities), np.array(clicks), info["warmup_items"] if "warmup_items" in info else None
+
+    rng = np.random.default_rng(0)
+    a = [rng.integers(500, size=64) for _ in range(5)]
+    b = [rng.integers(500, size=64) for _ in range(5)]
+    first_a, p_a, c_a, _ = run(a)
+    first_b, p_b, c_b, _ = run(b)
+    np.testing.assert_array_equal(first_a, first_b)
+    # Same uniform u per user-step: click = u < p, so a higher p never loses a click.
+    higher = p_a >= p_b
+    assert np.all(c_a[higher] >= c_b[higher])

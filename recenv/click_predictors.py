@@ -1,0 +1,122 @@
+"""Reference click predictors and the metrics that compare them with the next-click LSTM.
+
+Every predictor answers the same question on logged data: for each session interaction of a
+held-out user, P(click | what is known before it). The references are deliberately static:
+
+- :class:`PopularityPredictor` — the item's click-through rate in the training logs (smoothed),
+  the same for every user at every step.
+- :class:`StaticProfilePredictor` — the cosine between the item's embedding and the mean embedding
+  of the user's first interactions (the warm-up past: clicked items, or all shown items if none
+  was clicked), never updated; mapped to a probability by a logistic fit on the training logs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recenv.interaction_logs import InteractionLog, Sessions
+
+__all__ = ["PopularityPredictor", "StaticProfilePredictor", "auc", "brier", "log_loss", "static_profiles"]
+
+
+def auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve (Mann–Whitney; ties count one half)."""
+    scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels).astype(bool)
+    positives, negatives = labels.sum(), (~labels).sum()
+    if positives == 0 or negatives == 0:
+        raise ValueError("AUC needs both clicks and non-clicks")
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores), dtype=np.float64)
+    sorted_scores = scores[order]
+    # Average ranks within ties.
+    boundaries = np.flatnonzero(np.diff(sorted_scores)) + 1
+    starts = np.concatenate([[0], boundaries])
+    ends = np.concatenate([boundaries, [len(scores)]])
+    average = (starts + ends + 1) / 2.0
+    ranks[order] = np.repeat(average, ends - starts)
+    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def log_loss(probabilities: np.ndarray, labels: np.ndarray, eps: float = 1e-7) -> float:
+    """Mean binary cross-entropy (nats)."""
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), eps, 1 - eps)
+    y = np.asarray(labels, dtype=np.float64)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def brier(probabilities: np.ndarray, targets: np.ndarray) -> float:
+    """Mean squared error between predicted probabilities and targets (clicks, or true P(click))."""
+    return float(np.mean((np.asarray(probabilities, dtype=np.float64) - np.asarray(targets, dtype=np.float64)) ** 2))
+
+
+class PopularityPredictor:
+    """P(click | item) = (clicks + a) / (shows + a + b) over the training logs' session rows.
+
+    :param prior_shows: a + b, pseudo-shows of the Beta prior, whose mean a / (a + b) is the
+        overall click rate.
+    """
+
+    def __init__(self, prior_shows: float = 10.0):
+        self.prior_shows = prior_shows
+        self.rates: np.ndarray | None = None
+
+    def fit(self, log: InteractionLog, num_items: int) -> PopularityPredictor:
+        session = log.step >= 0
+        shows = np.bincount(log.item[session], minlength=num_items).astype(np.float64)
+        clicks = np.bincount(log.item[session], weights=log.click[session], minlength=num_items)
+        overall = clicks.sum() / max(shows.sum(), 1.0)
+        self.rates = (clicks + self.prior_shows * overall) / (shows + self.prior_shows)
+        return self
+
+    def predict(self, items: np.ndarray) -> np.ndarray:
+        if self.rates is None:
+            raise RuntimeError("fit() the predictor first")
+        return self.rates[items]
+
+
+def static_profiles(sessions: Sessions, embeddings: np.ndarray) -> np.ndarray:
+    """Mean embedding of each user's warm-up clicks (or of all warm-up items if none was clicked),
+    normalised: ``(U, D)``."""
+    warmup = sessions.mask & (sessions.steps < 0)
+    items = np.where(warmup, sessions.items, 0)
+    clicked = (warmup & (sessions.clicks > 0.5)).astype(np.float64)
+    shown = warmup.astype(np.float64)
+    weights = np.where(clicked.sum(1, keepdims=True) > 0, clicked, shown)
+    profile = np.einsum("ul,uld->ud", weights, embeddings[items].astype(np.float64))
+    norms = np.linalg.norm(profile, axis=1, keepdims=True)
+    return profile / np.maximum(norms, 1e-12)
+
+
+class StaticProfilePredictor:
+    """σ(a·cos(e_item, profile_user) + b), the profile frozen after the user's warm-up."""
+
+    def __init__(self, embeddings: np.ndarray):
+        self.embeddings = np.asarray(embeddings, dtype=np.float64)
+        self.coefficients = np.zeros(2)
+
+    def scores(self, sessions: Sessions) -> np.ndarray:
+        """Cosine of every interaction's item to its user's profile, ``(U, L)``."""
+        profiles = static_profiles(sessions, self.embeddings)
+        items = np.where(sessions.mask, sessions.items, 0)
+        return np.einsum("uld,ud->ul", self.embeddings[items], profiles)
+
+    def fit(self, sessions: Sessions) -> StaticProfilePredictor:
+        rows = sessions.mask & (sessions.steps >= 0)
+        x, y = self.scores(sessions)[rows], sessions.clicks[rows].astype(np.float64)
+        design = np.stack([x, np.ones_like(x)], 1)
+        w = np.zeros(2)
+        for _ in range(50):  # Newton's method for a two-parameter logistic regression
+            p = 1 / (1 + np.exp(-design @ w))
+            gradient = design.T @ (p - y)
+            hessian = design.T @ (design * (p * (1 - p))[:, None]) + 1e-6 * np.eye(2)
+            step = np.linalg.solve(hessian, gradient)
+            w -= step
+            if np.abs(step).max() < 1e-9:
+                break
+        self.coefficients = w
+        return self
+
+    def predict(self, sessions: Sessions) -> np.ndarray:
+        """P(click) for every interaction, ``(U, L)``."""
+        a, b = self.coefficients
+        return 1 / (1 + np.exp(-(a * self.scores(sessions) + b)))

@@ -1,0 +1,269 @@
+"""Interaction logs: what a recommender would have recorded, generated with the vector env.
+
+A log is one row per shown item: ``user`` (one id per session: a user who leaves and the fresh
+user who takes the slot are different users), ``step`` (session step; the warm-up past a user
+arrived with has negative steps −W..−1), ``item``, ``click``, ``propensity`` (probability with
+which the behaviour policy showed that item, NaN where unknown, e.g. for the warm-up), and
+``click_probability`` (the simulator's true P(click) of the shown item — ground truth, for
+evaluating predictors only; NaN for warm-up rows). Rows are sorted by (user, step).
+
+On disk (``.npz``, :meth:`InteractionLog.save` / :meth:`InteractionLog.load`): one array per
+column plus ``metadata``, a JSON string with the catalog fingerprint, preset, parameters,
+behaviour policy, seed and format version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+__all__ = [
+    "BehaviourPolicy",
+    "InteractionLog",
+    "MixedBehaviourPolicy",
+    "Sessions",
+    "collect_logs",
+]
+
+LOG_FORMAT_VERSION = 1
+_COLUMNS = {
+    "user": np.int64,
+    "step": np.int32,
+    "item": np.int32,
+    "click": np.int8,
+    "propensity": np.float32,
+    "click_probability": np.float32,
+}
+
+BehaviourPolicy = Callable[[Any, np.ndarray], tuple[np.ndarray, np.ndarray | None]]
+"""``policy(envs, observations) -> (actions (N,), propensities (N,) or None)``.
+
+``envs`` is the :class:`recenv.DriftingUserVectorEnv` (its privileged accessors are there for
+policies that need them, like the default one)."""
+
+
+@dataclass
+class Sessions:
+    """Logged sessions as padded sequences, oldest interaction first.
+
+    :param items: ``(U, L)`` int64 item ids, −1 after a session's end.
+    :param clicks: ``(U, L)`` float32 0/1.
+    :param mask: ``(U, L)`` bool, True where there is an interaction.
+    :param steps: ``(U, L)`` int32 session steps (negative for the warm-up).
+    :param users: ``(U,)`` the user id of each row.
+    :param click_probability: ``(U, L)`` the simulator's true P(click) (NaN for warm-up and padding).
+    """
+
+    items: np.ndarray
+    clicks: np.ndarray
+    mask: np.ndarray
+    steps: np.ndarray
+    users: np.ndarray
+    click_probability: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def select(self, index: np.ndarray) -> Sessions:
+        return Sessions(self.items[index], self.clicks[index], self.mask[index], self.steps[index], self.users[index],
+                        self.click_probability[index])
+
+
+@dataclass
+class InteractionLog:
+    """A table of logged interactions (see the module docstring for the columns)."""
+
+    user: np.ndarray
+    step: np.ndarray
+    item: np.ndarray
+    click: np.ndarray
+    propensity: np.ndarray
+    click_probability: np.ndarray
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.user)
+        for name, dtype in _COLUMNS.items():
+            column = np.asarray(getattr(self, name))
+            if column.ndim != 1 or len(column) != n:
+                raise ValueError(f"log column {name!r} has shape {column.shape}; expected ({n},)")
+            setattr(self, name, column.astype(dtype, copy=False))
+
+    def __len__(self) -> int:
+        return len(self.user)
+
+    @property
+    def num_users(self) -> int:
+        return len(np.unique(self.user))
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        columns = {name: getattr(self, name) for name in _COLUMNS}
+        metadata = {**self.metadata, "format_version": LOG_FORMAT_VERSION}
+        np.savez_compressed(path, metadata=np.array(json.dumps(metadata)), **columns)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> InteractionLog:
+        """Read a log written by :meth:`save`; errors name the file and what is wrong."""
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                missing = [name for name in (*_COLUMNS, "metadata") if name not in stored]
+                if missing:
+                    raise ValueError(f"interaction log {path} lacks column(s) {missing}")
+                metadata = json.loads(str(stored["metadata"]))
+                columns = {name: stored[name] for name in _COLUMNS}
+        except (OSError, json.JSONDecodeError) as error:
+            raise ValueError(f"interaction log {path} is unreadable ({error})") from error
+        version = metadata.get("format_version")
+        if version != LOG_FORMAT_VERSION:
+            raise ValueError(f"interaction log {path} has format version {version}; this recenv reads {LOG_FORMAT_VERSION}")
+        return cls(**columns, metadata=metadata)
+
+    def select_users(self, users: np.ndarray) -> InteractionLog:
+        """The rows of the given users."""
+        keep = np.isin(self.user, users)
+        return InteractionLog(**{name: getattr(self, name)[keep] for name in _COLUMNS}, metadata=dict(self.metadata))
+
+    def sessions(self) -> Sessions:
+        """The log as padded per-user sequences (rows must be sorted by user, then step)."""
+        users, starts, lengths = np.unique(self.user, return_index=True, return_counts=True)
+        width = int(lengths.max()) if len(lengths) else 0
+        position = np.arange(len(self.user)) - np.repeat(starts, lengths)
+        row = np.repeat(np.arange(len(users)), lengths)
+        items = np.full((len(users), width), -1, dtype=np.int64)
+        clicks = np.zeros((len(users), width), dtype=np.float32)
+        steps = np.zeros((len(users), width), dtype=np.int32)
+        mask = np.zeros((len(users), width), dtype=bool)
+        probability = np.full((len(users), width), np.nan, dtype=np.float32)
+        items[row, position] = self.item
+        clicks[row, position] = self.click
+        steps[row, position] = self.step
+        mask[row, position] = True
+        probability[row, position] = self.click_probability
+        return Sessions(items, clicks, mask, steps, users, probability)
+
+
+class MixedBehaviourPolicy:
+    """The default logging policy: it covers the whole catalog yet shows good items often.
+
+    Each step, per user: with probability ``random_share`` a uniformly random item; with
+    ``popular_share`` an item drawn ∝ its popularity (the population's current mean click
+    probability); otherwise the item the user is most likely to click now (an ε-oracle, which
+    reads the simulator's privileged click probabilities). Propensities are exact.
+    """
+
+    def __init__(self, random_share: float = 0.4, popular_share: float = 0.3, seed: int = 0):
+        if not (0 <= random_share and 0 <= popular_share and random_share + popular_share <= 1):
+            raise ValueError(f"shares must be >= 0 and sum to <= 1, got {random_share} and {popular_share}")
+        self.random_share, self.popular_share = random_share, popular_share
+        self.rng = np.random.default_rng(seed)
+        self.name = f"mixed(random={random_share}, popular={popular_share}, oracle={1 - random_share - popular_share:.2f})"
+
+    def __call__(self, envs: Any, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        probabilities = envs.click_probabilities()  # (N, I)
+        n_users, n_items = probabilities.shape
+        popularity = probabilities.mean(0)
+        popularity = popularity / popularity.sum()
+        best = probabilities.argmax(1)
+        choice = self.rng.random(n_users)
+        random_items = self.rng.integers(n_items, size=n_users)
+        popular_items = self.rng.choice(n_items, size=n_users, p=popularity)
+        actions = np.where(choice < self.random_share, random_items,
+                           np.where(choice < self.random_share + self.popular_share, popular_items, best))
+        oracle_share = 1.0 - self.random_share - self.popular_share
+        propensity = self.random_share / n_items + self.popular_share * popularity[actions] + oracle_share * (actions == best)
+        return actions, propensity.astype(np.float32)
+
+
+def collect_logs(
+    envs: Any,
+    policy: BehaviourPolicy,
+    num_users: int,
+    seed: int = 0,
+    progress: bool = True,
+    max_steps: int | None = None,
+) -> InteractionLog:
+    """Run ``policy`` on the vector env ``envs`` until ``num_users`` sessions have ended.
+
+    :param envs: a :class:`recenv.DriftingUserVectorEnv` (next-step autoreset, numpy outputs).
+    :param policy: a :data:`BehaviourPolicy`; an agent with ``predict()`` can be wrapped as
+        ``lambda envs, obs: (agent.predict(obs)[0], None)``.
+    :param num_users: completed sessions to log (sessions still running at the end are dropped).
+    :param seed: seed of the env reset.
+    :param max_steps: stop after this many vector steps even if fewer sessions ended.
+    """
+    from recenv.vector_env import DriftingUserVectorEnv
+
+    if not isinstance(envs, DriftingUserVectorEnv):
+        raise TypeError(f"collect_logs needs a recenv.DriftingUserVectorEnv, got {type(envs).__name__}")
+    if envs.array_type != "numpy":
+        raise ValueError("collect_logs needs array_type='numpy'")
+    n = envs.num_envs
+    observations, info = envs.reset(seed=seed)
+    session = np.arange(n, dtype=np.int64)
+    next_session = n
+    rows: dict[str, list[np.ndarray]] = {name: [] for name in _COLUMNS}
+
+    def add(users, steps, items, clicks, propensity, probability) -> None:
+        for name, values in zip(_COLUMNS, (users, steps, items, clicks, propensity, probability)):
+            rows[name].append(np.asarray(values).reshape(-1))
+
+    def add_warmups(info: dict[str, Any], which: np.ndarray) -> None:
+        width = info["warmup_items"].shape[1]
+        users = np.repeat(session[which], width)
+        steps = np.tile(np.arange(-width, 0), len(which))
+        nan = np.full(len(users), np.nan, dtype=np.float32)
+        add(users, steps, info["warmup_items"][which], info["warmup_clicks"][which], nan, nan)
+
+    add_warmups(info, np.arange(n))
+    session_step = np.zeros(n, dtype=np.int32)
+    finished: list[int] = []
+    bar = tqdm(total=num_users, desc="logging sessions", unit="user", disable=not progress)
+    vector_steps = 0
+    while len(finished) < num_users and (max_steps is None or vector_steps < max_steps):
+        actions, propensity = policy(envs, observations)
+        actions = np.asarray(actions, dtype=np.int64)
+        observations, reward, terminated, truncated, info = envs.step(actions)
+        vector_steps += 1
+        stepped = info["_click_probability"]
+        if stepped.any():
+            which = np.flatnonzero(stepped)
+            prop = np.full(n, np.nan, dtype=np.float32) if propensity is None else np.asarray(propensity, dtype=np.float32)
+            add(session[which], session_step[which], actions[which], reward[which], prop[which], info["click_probability"][which])
+            session_step[which] += 1
+        if "_warmup_items" in info and info["_warmup_items"].any():
+            which = np.flatnonzero(info["_warmup_items"])
+            session[which] = np.arange(next_session, next_session + len(which))
+            next_session += len(which)
+            session_step[which] = 0
+            add_warmups(info, which)
+        ended = np.flatnonzero(terminated | truncated)
+        finished.extend(session[ended].tolist())
+        bar.update(min(len(ended), max(0, num_users - bar.n)))
+    bar.close()
+    columns = {name: np.concatenate(values) for name, values in rows.items()}
+    keep = np.isin(columns["user"], np.array(finished[:num_users], dtype=np.int64))
+    order = np.lexsort((columns["step"][keep], columns["user"][keep]))
+    columns = {name: values[keep][order] for name, values in columns.items()}
+    metadata = {
+        "catalog_fingerprint": envs.catalog.fingerprint,
+        "model_id": envs.catalog.model_id,
+        "preset": envs.preset,
+        "params": envs.params.to_dict(),
+        "policy": getattr(policy, "name", type(policy).__name__),
+        "seed": seed,
+        "num_envs": n,
+        "warmup_steps": envs._simulator.warmup_steps,
+        "max_episode_steps": envs.max_episode_steps,
+    }
+    return InteractionLog(**columns, metadata=metadata)
+

@@ -1,0 +1,147 @@
+"""The LSTM state encoder: incremental observations, weights files, logs, training and metrics."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import recenv
+from recenv import DriftingUserVectorEnv
+from recenv.click_predictors import PopularityPredictor, StaticProfilePredictor, auc, log_loss
+from recenv.encoder import EncoderConfig, EncoderMismatchError, NextClickLSTM, load_encoder, save_encoder
+from recenv.encoder_training import TrainingConfig, evaluate, make_logs, split_users, train_encoder
+from recenv.interaction_logs import InteractionLog, MixedBehaviourPolicy, collect_logs
+
+
+def test_encoded_is_the_default_observation():
+    env = gym.make("DriftingUser-v0")
+    obs, _ = env.reset(seed=0)
+    assert env.unwrapped.obs_mode == "encoded"
+    assert obs.shape == (64,) and obs.dtype == np.float32 and obs in env.observation_space
+    assert np.abs(obs).max() < 1 and np.abs(obs).max() > 0
+
+
+def test_incremental_encoding_equals_running_the_lstm_over_the_whole_history():
+    env = gym.make("DriftingUser-v0")
+    obs, info = env.reset(seed=3)
+    encoder = env.unwrapped.encoder
+    catalog = env.unwrapped.catalog
+    items, clicks = list(info["warmup_items"]), list(info["warmup_clicks"])
+    rng = np.random.default_rng(0)
+    for _ in range(25):
+        action = int(rng.integers(500))
+        obs, reward, terminated, truncated, _ = env.step(action)
+        items.append(action)
+        clicks.append(reward)
+        if terminated or truncated:
+            break
+    with torch.no_grad():
+        embeddings = torch.as_tensor(catalog.embeddings[items])[None]
+        _, (hidden, _) = encoder.encode(embeddings, torch.tensor([clicks], dtype=torch.float32))
+    np.testing.assert_allclose(obs, hidden[0].numpy(), atol=1e-5)
+
+
+def test_vector_env_encodes_each_user_like_the_scalar_env():
+    params = {"initial_patience": 1000.0}
+    single = gym.make("DriftingUser-v0", params=params)
+    vector = gym.make_vec("DriftingUser-v0", num_envs=1, params=params, device="cpu")
+    obs_s, _ = single.reset(seed=5)
+    obs_v, _ = vector.reset(seed=5)
+    for action in range(30):
+        obs_s, *_ = single.step(action)
+        obs_v, *_ = vector.step(np.array([action]))
+        np.testing.assert_allclose(obs_v[0], obs_s, atol=1e-6)
+
+
+def test_encoder_file_round_trip_and_refusal_for_another_catalog(tmp_path):
+    catalog = recenv.default_catalog()
+    torch.manual_seed(0)
+    model = NextClickLSTM(EncoderConfig(catalog.embedding_dim, hidden_size=16, head_size=8))
+    path = save_encoder(model, tmp_path / "encoder.pt", catalog)
+    loaded = load_encoder(path, catalog)
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[name], tensor)
+    other = recenv.Catalog.from_embeddings(catalog.embeddings[:50], catalog.texts[:50], latent_dim=8)
+    with pytest.raises(EncoderMismatchError, match="trained for another catalog"):
+        load_encoder(path, other)
+    (tmp_path / "corrupt.pt").write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match="unreadable"):
+        load_encoder(tmp_path / "corrupt.pt", catalog)
+    with pytest.raises(FileNotFoundError):
+        gym.make("DriftingUser-v0", encoder=tmp_path / "missing.pt")
+    env = gym.make("DriftingUser-v0", encoder=path)  # a compatible file is accepted
+    assert env.observation_space.shape == (16,)
+
+
+def test_encoder_argument_needs_the_encoded_mode():
+    with pytest.raises(ValueError, match="only used with obs_mode='encoded'"):
+        recenv.DriftingUserEnv(obs_mode="history", encoder="weights.pt")
+
+
+def test_logs_record_warmup_and_sessions_and_survive_a_round_trip(tmp_path):
+    envs = DriftingUserVectorEnv(num_envs=16, obs_mode="ids", device="cpu")
+    log = collect_logs(envs, MixedBehaviourPolicy(seed=0), num_users=40, seed=0, progress=False)
+    assert log.num_users == 40
+    sessions = log.sessions()
+    warmup = sessions.mask & (sessions.steps < 0)
+    assert (warmup.sum(1) == 20).all()  # every user's 20-step past is in the log
+    in_session = log.step >= 0
+    assert np.all((log.propensity[in_session] > 0) & (log.propensity[in_session] <= 1))
+    assert np.isnan(log.propensity[~in_session]).all()
+    # Each user's steps are consecutive: -20..-1, then 0..length-1.
+    for user in np.unique(log.user)[:5]:
+        steps = log.step[log.user == user]
+        np.testing.assert_array_equal(steps, np.arange(-20, len(steps) - 20))
+    path = log.save(tmp_path / "log.npz")
+    again = InteractionLog.load(path)
+    np.testing.assert_array_equal(again.item, log.item)
+    assert again.metadata["catalog_fingerprint"] == recenv.default_catalog().fingerprint
+    assert again.metadata["policy"].startswith("mixed")
+
+
+def test_logged_clicks_follow_the_logged_true_probabilities():
+    envs = DriftingUserVectorEnv(num_envs=256, obs_mode="ids", device="cpu")
+    log = collect_logs(envs, MixedBehaviourPolicy(seed=1), num_users=600, seed=1, progress=False)
+    rows = log.step >= 0
+    assert abs(log.click[rows].mean() - log.click_probability[rows].mean()) < 0.01
+
+
+def test_auc_and_log_loss_match_hand_computed_values():
+    scores = np.array([0.1, 0.4, 0.35, 0.8])
+    labels = np.array([0, 0, 1, 1])
+    # Pairs (pos, neg): (0.35 > 0.1), (0.35 < 0.4), (0.8 > 0.1), (0.8 > 0.4) → 3 of 4.
+    assert auc(scores, labels) == pytest.approx(0.75)
+    assert auc(np.array([0.5, 0.5]), np.array([0, 1])) == pytest.approx(0.5)  # a tie counts one half
+    assert log_loss(np.array([0.9, 0.2]), np.array([1, 0])) == pytest.approx(-(np.log(0.9) + np.log(0.8)) / 2)
+
+
+def test_a_short_training_run_beats_item_popularity():
+    """A few seconds of training on a small log (1,500 users) already predicts clicks far better
+    than item popularity, in a world where clicks depend on the user's taste alone (no drift,
+    satiation or clickbait): the LSTM has to read the taste from the history to win. Measured:
+    AUC about 0.84 against 0.69 for popularity."""
+    catalog = recenv.default_catalog()
+    envs = DriftingUserVectorEnv(num_envs=512, obs_mode="ids", device="cpu", preset="none",
+                                 params={"satiation": False, "clickbait": False})
+    log = collect_logs(envs, MixedBehaviourPolicy(seed=0), 1500, seed=0, progress=False)
+    train_log, validation_log, test_log = split_users(log, (0.7, 0.1, 0.2), seed=0)
+    config = TrainingConfig(max_epochs=10, hidden_size=32, head_size=32, learning_rate=0.01, device="cpu")
+    model, history = train_encoder(train_log, validation_log, catalog, config, progress=False)
+    metrics = evaluate(model, train_log, test_log, catalog)
+    assert metrics["lstm"]["auc"] > metrics["popularity"]["auc"] + 0.05
+    assert metrics["lstm"]["log_loss"] < metrics["popularity"]["log_loss"]
+    assert history["best_epoch"] >= 1
+
+
+def test_reference_predictors_use_only_training_information():
+    catalog = recenv.default_catalog()
+    log = make_logs(catalog, recenv.make_params("none"), 300, seed=2, progress=False)
+    popularity = PopularityPredictor().fit(log, catalog.num_items)
+    assert popularity.rates.shape == (500,) and np.all((popularity.rates > 0) & (popularity.rates < 1))
+    sessions = log.sessions()
+    static = StaticProfilePredictor(catalog.embeddings).fit(sessions)
+    predictions = static.predict(sessions)
+    rows = sessions.mask & (sessions.steps >= 0)
+    # The static profile ranks clicks above non-clicks (users keep their interest with no drift).
+    assert auc(predictions[rows], sessions.clicks[rows]) > 0.55
+    assert static.coefficients[0] > 0
