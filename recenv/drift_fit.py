@@ -7,11 +7,13 @@ What is fitted (everything else in :class:`recenv.UserModelParams` keeps its val
 - the population prior of initial interests: τ (``prior_noise_scale``) and the largest number of
   favoured topics (``max_topics_per_user``; the smallest stays 1).
 
-How: simulated histories are organic browsing (:mod:`recenv.organic_histories`), one per real user
-(``replicas`` per real user) and of the same length, always from the same seed (common random
-numbers: the distance then changes with the parameters only, not with the draw). Both are measured by
+How: simulated histories are organic browsing (:mod:`recenv.organic_histories`), ``replicas`` per
+real user (default 1), each as long as that user's history, always from the same seed (common
+random numbers: the distance then changes with the parameters, not with the draw; it is still rough
+at fine scales, since a regime shift happens or not). Both are measured by
 :func:`recenv.drift_statistics.drift_statistics` and compared by
-:func:`recenv.drift_statistics.statistics_distance` (squared gaps in units of sampling noise).
+:func:`recenv.drift_statistics.statistics_distance` (gaps in units of sampling noise, weighted by
+the covariance of the statistics).
 
 1. *Prior, from early histories*: grid search of (τ, max topics) minimising the distance on the
    statistics of the first ``early_length`` interactions (early concentration and early genre
@@ -23,6 +25,10 @@ numbers: the distance then changes with the parameters only, not with the draw).
 3. Repeat for ``rounds`` rounds (the early histories the prior is fitted to drift too, and regime
    shifts draw from the prior); later rounds skip the grid and start Nelder–Mead where the last
    round ended. The result is the last drift step's.
+
+How well it can work: σ, α and h are fitted back within about 40 % from 1,000 simulated users
+(``tests/test_drift_fit.py``); with fewer users, less smooth drift plus more regime shifts can look
+like the truth within noise, so the separate values carry that uncertainty.
 
 Genre run lengths are measured and reported but not fitted: they are a satiation signal, and
 satiation (η, ρ) is not among the fitted parameters; letting them into the distance would bend the
@@ -104,7 +110,7 @@ class FitConfig:
     starts: int = 3
     simplex_step: float = 0.15
     rounds: int = 2
-    prior_noise_grid: tuple[float, ...] = (0.0, 0.15, 0.3, 0.5, 0.75, 1.0, 1.5)
+    prior_noise_grid: tuple[float, ...] = (0.0, 0.15, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
     max_topics_grid: tuple[int, ...] = (1, 2, 3, 4)
     device: str = "cpu"
 
