@@ -101,7 +101,7 @@ def run(data_path: str | None, config: FitConfig, progress: bool = True) -> tupl
     default_params = PRESETS[DEFAULT_PRESET]
     default = simulated_statistics(catalog, catalog.latents, catalog.topics, default_params, data.histories.lengths, config)
     result = fit_user_model(catalog, data.histories, start=default_params, config=config, progress=progress)
-    fitted = simulated_statistics(catalog, catalog.latents, catalog.topics, result.params, data.histories.lengths, config)
+    fitted = result.simulated  # the fitted parameters' statistics, simulated with the same seed and lengths
     facts = {
         "data_folder": str(data.source),
         "layout": data.layout,

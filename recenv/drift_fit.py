@@ -130,7 +130,8 @@ class FitResult:
 
     :param params: the fitted parameters (the start with the fitted fields replaced).
     :param distance: drift-statistics distance of ``params`` to the real histories.
-    :param prior_distance: early-statistics distance of the prior of the last round (under the drift it was chosen with).
+    :param prior_distance: early-statistics distance of the last round's prior (under the drift it
+        was chosen with).
     :param real: statistics of the real histories.
     :param simulated: statistics of histories simulated with ``params``.
     :param evaluations: every simulation run: the fields tried and the distance it scored.
@@ -166,7 +167,9 @@ def simulated_statistics(
 class _Objective:
     """Distance of simulated to real statistics as a function of some parameter fields; remembers every call."""
 
-    def __init__(self, catalog: Catalog, real: DriftStatistics, lengths: np.ndarray, groups: Sequence[str], config: FitConfig):
+    def __init__(
+        self, catalog: Catalog, real: DriftStatistics, lengths: np.ndarray, groups: Sequence[str], config: FitConfig
+    ):
         self.items = ItemTable.from_catalog(catalog, config.device)
         self.latents, self.topics = catalog.latents, catalog.topics
         self.real, self.lengths, self.groups, self.config = real, lengths, tuple(groups), config
@@ -175,7 +178,8 @@ class _Objective:
     def __call__(self, params: UserModelParams, stage: str) -> tuple[float, DriftStatistics]:
         simulated = simulated_statistics(self.items, self.latents, self.topics, params, self.lengths, self.config)
         distance = statistics_distance(self.real, simulated, self.groups)
-        self.evaluations.append({"stage": stage, **{n: getattr(params, n) for n in DRIFT_FIELDS + PRIOR_FIELDS}, "distance": distance})
+        fields = {name: getattr(params, name) for name in DRIFT_FIELDS + PRIOR_FIELDS}
+        self.evaluations.append({"stage": stage, **fields, "distance": distance})
         return distance, simulated
 
 
@@ -198,7 +202,9 @@ def fit_prior(
     best = (np.inf, start)
     grid = list(itertools.product(config.prior_noise_grid, config.max_topics_grid))
     for noise, topics in tqdm(grid, desc="fit prior", disable=not progress, leave=False):
-        candidate = start.replace(prior_noise_scale=float(noise), max_topics_per_user=int(topics), min_topics_per_user=1)
+        candidate = start.replace(
+            prior_noise_scale=float(noise), max_topics_per_user=int(topics), min_topics_per_user=1
+        )
         distance, _ = objective(candidate, "prior")
         if distance < best[0]:
             best = (distance, candidate)
@@ -257,11 +263,15 @@ def fit_drift(
     else:
         starts = [np.sqrt(np.clip([getattr(start, name) for name in DRIFT_FIELDS] / upper, 0.0, 1.0))]
     # The distance is rough at fine scales (a regime shift happens or not), so Nelder–Mead starts
-    # from a simplex wider than that roughness, from more than one point, each with its share of evaluations.
+    # from a simplex wider than that roughness, from more than one point, each with its share of
+    # the evaluations.
     budget = config.max_evaluations // len(starts)
     for point in starts if budget > 0 else []:
         step = config.simplex_step
-        simplex = np.vstack([point] + [np.clip(point + step * np.eye(3)[i] * (1 if point[i] + step <= 1 else -1), 0, 1) for i in range(3)])
+        # Step up each coordinate, or down where stepping up would leave the box.
+        directions = np.where(point + step <= 1.0, 1.0, -1.0)
+        corners = [np.clip(point + step * directions[i] * np.eye(3)[i], 0.0, 1.0) for i in range(3)]
+        simplex = np.vstack([point, *corners])
         minimize(
             evaluate, point, method="Nelder-Mead", bounds=[(0.0, 1.0)] * 3,
             options={"initial_simplex": simplex, "maxfev": budget, "xatol": 0.01, "fatol": 1e-3},

@@ -50,7 +50,12 @@ __all__ = [
 ]
 
 SCALAR_STATISTICS: tuple[str, ...] = (
-    "window_concentration", "shift_rate", "genre_divergence", "genre_run_length", "early_concentration", "early_genre_entropy",
+    "window_concentration",
+    "shift_rate",
+    "genre_divergence",
+    "genre_run_length",
+    "early_concentration",
+    "early_genre_entropy",
 )
 """Names of the one-number statistics of :class:`DriftStatistics` (beside the drift curve)."""
 
@@ -78,7 +83,9 @@ class DriftStatisticsConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"DriftStatisticsConfig.{name} must be an int >= 1, got {value!r}")
         if not -1.0 <= self.shift_threshold <= 1.0:
-            raise ValueError(f"DriftStatisticsConfig.shift_threshold must be a cosine in [-1, 1], got {self.shift_threshold!r}")
+            raise ValueError(
+                f"DriftStatisticsConfig.shift_threshold must be a cosine in [-1, 1], got {self.shift_threshold!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -138,6 +145,10 @@ class DriftStatistics:
         """All the numbers compared: the drift curve, then the statistics of :data:`SCALAR_STATISTICS`."""
         return np.concatenate([self.drift_curve, [getattr(self, name) for name in SCALAR_STATISTICS]])
 
+    def standard_errors(self) -> np.ndarray:
+        """The standard errors of :meth:`moments`, in the same order."""
+        return np.concatenate([self.drift_curve_se, [getattr(self, f"{name}_se") for name in SCALAR_STATISTICS]])
+
 
 def _mean_and_se(values: np.ndarray) -> tuple[float, float]:
     values = values[np.isfinite(values)]
@@ -183,7 +194,9 @@ def drift_statistics(
     if len(histories) == 0:
         raise ValueError("drift statistics need at least one history")
     if len(histories.items) and histories.items.max() >= len(latents):
-        raise ValueError(f"histories refer to item {int(histories.items.max())} but only {len(latents)} latents were given")
+        raise ValueError(
+            f"histories refer to item {int(histories.items.max())} but only {len(latents)} latents were given"
+        )
     num_topics = int(topics.max()) + 1
     items, lengths = histories.truncated(config.max_length).padded(fill=len(latents))
     num_users = len(lengths)
@@ -235,7 +248,8 @@ def drift_statistics(
     positions = np.arange(items.shape[1])[None, :]
     half = lengths // 2
     first = _topic_counts(item_topics, positions < half[:, None], num_topics)
-    second = _topic_counts(item_topics, (positions >= (lengths - half)[:, None]) & (positions < lengths[:, None]), num_topics)
+    in_second_half = (positions >= (lengths - half)[:, None]) & (positions < lengths[:, None])
+    second = _topic_counts(item_topics, in_second_half, num_topics)
     p, q = first / np.maximum(half[:, None], 1), second / np.maximum(half[:, None], 1)
     divergence = np.where(half > 0, _entropy_bits((p + q) / 2) - (_entropy_bits(p) + _entropy_bits(q)) / 2, np.nan)
     genre_divergence, genre_divergence_se = _mean_and_se(divergence)
@@ -252,7 +266,8 @@ def drift_statistics(
     early_concentration[has_early] = np.linalg.norm(padded_latents[early_items].mean(1), axis=-1)
     concentration, concentration_se = _mean_and_se(early_concentration)
     early_entropy = np.full(num_users, np.nan)
-    early_entropy[has_early] = _entropy_bits(_topic_counts(padded_topics[early_items], np.ones(early_items.shape, bool), num_topics))
+    early_topic_counts = _topic_counts(padded_topics[early_items], np.ones(early_items.shape, bool), num_topics)
+    early_entropy[has_early] = _entropy_bits(early_topic_counts)
     entropy, entropy_se = _mean_and_se(early_entropy)
     scalar_columns = {
         "window_concentration": per_user_concentration,
@@ -336,10 +351,7 @@ def statistics_distance(
         return float("nan")
     columns, difference = columns[defined], difference[defined]
     if weighting == "diagonal" or real.per_user.size == 0 or simulated.per_user.size == 0:
-        noise = np.hypot(
-            np.concatenate([real.drift_curve_se, [getattr(real, f"{n}_se") for n in SCALAR_STATISTICS]])[columns],
-            np.concatenate([simulated.drift_curve_se, [getattr(simulated, f"{n}_se") for n in SCALAR_STATISTICS]])[columns],
-        )
+        noise = np.hypot(real.standard_errors()[columns], simulated.standard_errors()[columns])
         z = difference / np.maximum(np.nan_to_num(noise, nan=np.inf), 1e-12)
         return float(np.mean(z**2))
     covariance = covariance_of_means(real.per_user[:, columns]) + covariance_of_means(simulated.per_user[:, columns])

@@ -31,7 +31,9 @@ class Histories:
         items = np.array(self.items, dtype=np.int64)
         offsets = np.array(self.offsets, dtype=np.int64)
         if items.ndim != 1 or offsets.ndim != 1 or len(offsets) < 1:
-            raise ValueError(f"items must be 1-D and offsets 1-D and non-empty, got shapes {items.shape}, {offsets.shape}")
+            raise ValueError(
+                f"items must be 1-D and offsets 1-D and non-empty, got shapes {items.shape}, {offsets.shape}"
+            )
         if offsets[0] != 0 or offsets[-1] != len(items) or np.any(np.diff(offsets) < 0):
             raise ValueError("offsets must start at 0, never decrease, and end at len(items)")
         if len(items) and items.min() < 0:
@@ -53,7 +55,8 @@ class Histories:
     def from_padded(cls, items: np.ndarray, lengths: np.ndarray) -> Histories:
         """From ``(U, L)`` item indices of which the first ``lengths[u]`` of row ``u`` count."""
         items, lengths = np.asarray(items), np.asarray(lengths, dtype=np.int64)
-        if items.ndim != 2 or lengths.shape != (items.shape[0],) or np.any(lengths > items.shape[1]) or np.any(lengths < 0):
+        shaped = items.ndim == 2 and lengths.shape == (len(items),)
+        if not shaped or np.any((lengths < 0) | (lengths > items.shape[-1])):
             raise ValueError(f"expected (U, L) items and (U,) lengths in [0, L], got {items.shape} and {lengths.shape}")
         keep = np.arange(items.shape[1])[None, :] < lengths[:, None]
         return cls(items[keep], np.concatenate([[0], np.cumsum(lengths)]))

@@ -43,6 +43,7 @@ __all__ = ["simulate_organic_histories"]
 _WHOLE_CATALOG_ITEMS_PER_PAGE = 8
 """Catalogs of up to this many items per page slot are scored whole, then the page is picked out."""
 
+
 def simulate_organic_histories(
     catalog: Catalog | ItemTable,
     params: UserModelParams,
@@ -92,7 +93,7 @@ def simulate_organic_histories(
             choice = sample_categorical(page_logits, torch.rand(n, generator=generator, device=device))
             shown = page.gather(1, choice[:, None])[:, 0]
             noise = sample_step_noise(generator, n, items, params)
-            # The opened item's logit is on the page already (computing it again costs a third of a step).
+            # The opened item's logit is on the page already; no need to compute it again.
             click = sample_click(page_logits.gather(1, choice[:, None])[:, 0], noise.click_uniform)
             state, _ = apply_response(state, shown, click, noise, items, params)
             kept = (click > 0.5) & (count[active] < wanted[active])

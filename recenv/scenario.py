@@ -62,7 +62,9 @@ def _files_stamp(folder: os.PathLike[str]) -> tuple[tuple[str, int, int], ...]:
     return tuple(stamp)
 
 
-def _with_overrides(base: UserModelParams, preset: str, params: UserModelParams | Mapping[str, Any] | None) -> UserModelParams:
+def _with_overrides(
+    base: UserModelParams, preset: str, params: UserModelParams | Mapping[str, Any] | None
+) -> UserModelParams:
     if params is None:
         return base
     if isinstance(params, UserModelParams):

@@ -15,8 +15,8 @@ and pass the folder as ``data_path=`` (or set ``$RECENV_ML100K``). Two layouts a
   rating:float timestamp:float`` in any order) and ``ml-100k.item`` (UTF-8, header
   ``item_id:token movie_title:token_seq release_year:token class:token_seq``, genres space-separated).
 
-Both give the same histories and the same item texts (up to the one movie, id 267, whose title
-RecBole spells "unkonwn").
+Both give the same histories and the same item texts, up to the few titles RecBole's conversion
+altered (movie 267 is "unknown" in GroupLens' file, "unkonwn" in RecBole's).
 
 **Ratings are implicit interactions.** A rating says the user watched the movie; its value is
 ignored in the histories (whatever the stars, the user chose that movie). Ratings enter only the
@@ -353,7 +353,9 @@ def _read_recbole_items(path: Path) -> list[_Movie]:
     for number, text in lines[1:]:
         fields = text.split("\t")
         if len(fields) != len(column) and len(fields) < max(column.values()) + 1:
-            raise MovieLensFormatError(f"{path}:{number}: expected {len(column)} tab-separated fields, got {len(fields)}")
+            raise MovieLensFormatError(
+                f"{path}:{number}: expected {len(column)} tab-separated fields, got {len(fields)}"
+            )
         tokens = fields[column["class"]].split()
         unknown = [token for token in tokens if token not in known]
         if unknown:
@@ -362,7 +364,8 @@ def _read_recbole_items(path: Path) -> list[_Movie]:
         year_text = fields[column["release_year"]].strip()
         year = int(year_text) if year_text.isdigit() else year_in_title
         genres = tuple(genre for genre in GENRES if genre in tokens)
-        movies.append(_Movie(fields[column["item_id"]].strip(), title or "unknown", year, genres or ("unknown",), number))
+        movie_id = fields[column["item_id"]].strip()
+        movies.append(_Movie(movie_id, title or "unknown", year, genres or ("unknown",), number))
     return movies
 
 
@@ -374,8 +377,11 @@ def _read_recbole_events(path: Path) -> list[_Event]:
     for number, text in lines[1:]:
         fields = text.split("\t")
         if len(fields) < width:
-            raise MovieLensFormatError(f"{path}:{number}: expected at least {width} tab-separated fields, got {len(fields)}")
-        events.append(_event(path, number, *(fields[column[name]] for name in ("user_id", "item_id", "rating", "timestamp"))))
+            raise MovieLensFormatError(
+                f"{path}:{number}: expected at least {width} tab-separated fields, got {len(fields)}"
+            )
+        names = ("user_id", "item_id", "rating", "timestamp")
+        events.append(_event(path, number, *(fields[column[name]] for name in names)))
     return events
 
 
@@ -386,7 +392,9 @@ def _natural_key(token: str) -> tuple[int, int, str]:
     return (0, int(token), "") if token.isdigit() else (1, 0, token)
 
 
-def _assemble(folder: Path, layout: str, movies: list[_Movie], events: list[_Event], events_path: Path) -> MovieLens100K:
+def _assemble(
+    folder: Path, layout: str, movies: list[_Movie], events: list[_Event], events_path: Path
+) -> MovieLens100K:
     index_of: dict[str, int] = {}
     for position, movie in enumerate(movies):
         if movie.movie_id in index_of:
