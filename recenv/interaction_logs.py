@@ -153,20 +153,34 @@ class InteractionLog:
 
 
 class MixedBehaviourPolicy:
-    """The default logging policy: it covers the whole catalog yet shows good items often.
+    """The default logging policy: it covers the whole catalog, shows good items often, and
+    shows items again.
 
-    Each step, per user: with probability ``random_share`` a uniformly random item; with
-    ``popular_share`` an item drawn ∝ its popularity (the population's current mean click
-    probability); otherwise the item the user is most likely to click now (an ε-oracle, which
-    reads the simulator's privileged click probabilities). Propensities are exact.
+    Each step, per user, one of four behaviours is drawn:
+
+    - ``random_share``: a uniformly random item (coverage);
+    - ``popular_share``: an item drawn ∝ its popularity (the population's current mean click
+      probability);
+    - ``repeat_share``: one of the ``REPEAT_WINDOW`` items this user was shown last, uniformly.
+      Deployed recommenders re-show items all the time; a log without repeats would never let a
+      next-click model learn that users tire of what they just consumed;
+    - otherwise the item the user is most likely to click now (an ε-oracle, which reads the
+      simulator's privileged click probabilities).
+
+    Propensities are exact.
     """
 
-    def __init__(self, random_share: float = 0.4, popular_share: float = 0.3, seed: int = 0):
-        if not (0 <= random_share and 0 <= popular_share and random_share + popular_share <= 1):
-            raise ValueError(f"shares must be >= 0 and sum to <= 1, got {random_share} and {popular_share}")
-        self.random_share, self.popular_share = random_share, popular_share
+    REPEAT_WINDOW = 5
+
+    def __init__(self, random_share: float = 0.3, popular_share: float = 0.2, repeat_share: float = 0.3, seed: int = 0):
+        shares = (random_share, popular_share, repeat_share)
+        if min(shares) < 0 or sum(shares) > 1:
+            raise ValueError(f"shares must be >= 0 and sum to <= 1, got {shares}")
+        self.random_share, self.popular_share, self.repeat_share = shares
+        self.oracle_share = 1.0 - sum(shares)
         self.rng = np.random.default_rng(seed)
-        self.name = f"mixed(random={random_share}, popular={popular_share}, oracle={1 - random_share - popular_share:.2f})"
+        self.name = (f"mixed(random={random_share}, popular={popular_share}, repeat={repeat_share}, "
+                     f"oracle={self.oracle_share:.2f})")
 
     def __call__(self, envs: Any, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         probabilities = envs.click_probabilities()  # (N, I)
@@ -174,13 +188,23 @@ class MixedBehaviourPolicy:
         popularity = probabilities.mean(0)
         popularity = popularity / popularity.sum()
         best = probabilities.argmax(1)
-        choice = self.rng.random(n_users)
-        random_items = self.rng.integers(n_items, size=n_users)
-        popular_items = self.rng.choice(n_items, size=n_users, p=popularity)
-        actions = np.where(choice < self.random_share, random_items,
-                           np.where(choice < self.random_share + self.popular_share, popular_items, best))
-        oracle_share = 1.0 - self.random_share - self.popular_share
-        propensity = self.random_share / n_items + self.popular_share * popularity[actions] + oracle_share * (actions == best)
+        recent = envs.recent_items()[:, -self.REPEAT_WINDOW:]  # (N, R), −1 before the history began
+        recent_count = (recent >= 0).sum(1)
+        pick = np.minimum((self.rng.random(n_users) * np.maximum(recent_count, 1)).astype(np.int64), np.maximum(recent_count - 1, 0))
+        repeated = recent[np.arange(n_users), recent.shape[1] - recent_count + pick]
+        candidates = np.stack([
+            self.rng.integers(n_items, size=n_users),
+            self.rng.choice(n_items, size=n_users, p=popularity),
+            np.where(recent_count > 0, repeated, best),
+            best,
+        ])
+        edges = np.cumsum([self.random_share, self.popular_share, self.repeat_share])
+        behaviour = np.searchsorted(edges, self.rng.random(n_users), side="right")
+        actions = candidates[behaviour, np.arange(n_users)]
+        repeat_probability = np.where(recent_count > 0, (recent == actions[:, None]).sum(1) / np.maximum(recent_count, 1),
+                                      actions == best)
+        propensity = (self.random_share / n_items + self.popular_share * popularity[actions]
+                      + self.repeat_share * repeat_probability + self.oracle_share * (actions == best))
         return actions, propensity.astype(np.float32)
 
 

@@ -225,6 +225,11 @@ class DriftingUserVectorEnv(VectorEnv):
                     observation = self._observe()
         return observation, self._out(reward), self._out(terminated), self._out(truncated), info
 
+    def recent_items(self) -> np.ndarray:
+        """The last ``history_length`` items shown to each user, oldest first, ``(N, K)``; −1 before
+        the user's history began. Not privileged: it is what the recommender itself showed."""
+        return self._simulator.history_items.cpu().numpy().copy()
+
     def warmup_history(self) -> tuple[np.ndarray, np.ndarray]:
         """The past each current user arrived with: item ids ``(N, W)`` and clicks ``(N, W)``.
 

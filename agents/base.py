@@ -1,0 +1,122 @@
+"""The agent protocol: Stable-Baselines3's ``predict()`` as the common face of every recommender.
+
+Any object with
+
+    predict(observation, state=None, episode_start=None, deterministic=True) -> (action, state)
+
+is an agent — an SB3 model (``stable_baselines3.DQN``, ...) included, unchanged. ``observation`` is
+one observation of the env's ``single_observation_space`` (→ one action) or a batch ``(N, ...)``
+from the vector env (→ ``N`` actions). ``state`` and ``episode_start`` are SB3's recurrent-policy
+arguments: an agent that keeps per-user memory returns it as ``state`` and gets it back on the
+next call; ``episode_start[i]`` says user ``i`` is new.
+
+Optional methods, used when present:
+
+- ``learn(env, total_timesteps)``: train by interacting with ``env``.
+- ``save(path)`` / ``load(path)``: weights only, loaded safely (``torch.load(weights_only=True)``).
+- ``bind(env)``: called by the evaluation harness with the env the agent will act in, for agents
+  that read the users' logged past (``env.warmup_history()``) or, privileged, the simulator.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import gymnasium as gym
+import numpy as np
+
+__all__ = ["Agent", "BaseAgent", "env_spaces", "recenv_env"]
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """What every agent provides (SB3's signature)."""
+
+    def predict(
+        self,
+        observation: Any,
+        state: Any = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, Any]: ...
+
+
+def recenv_env(env: Any) -> Any:
+    """The recenv env under wrappers: a :class:`recenv.DriftingUserEnv` or
+    :class:`recenv.DriftingUserVectorEnv`."""
+    from recenv import DriftingUserEnv, DriftingUserVectorEnv
+
+    inner = getattr(env, "unwrapped", env)
+    if not isinstance(inner, (DriftingUserEnv, DriftingUserVectorEnv)):
+        raise TypeError(f"expected a DriftingUser-v0 env (scalar or vector), got {type(inner).__name__}")
+    return inner
+
+
+def env_spaces(env: Any) -> tuple[gym.spaces.Box, int]:
+    """The single-user observation space and the number of items of a scalar or vector env."""
+    inner = recenv_env(env)
+    space = getattr(inner, "single_observation_space", inner.observation_space)
+    return space, inner.catalog.num_items
+
+
+class BaseAgent:
+    """Shared plumbing: single vs batched observations, shape errors, binding to an env.
+
+    :param env: the env (scalar or vector) the agent is made for; it fixes the observation space
+        and the catalog.
+    """
+
+    #: Whether this agent reads privileged simulator state (only the oracle does).
+    privileged: bool = False
+
+    def __init__(self, env: Any):
+        self.observation_space, self.num_items = env_spaces(env)
+        inner = recenv_env(env)
+        self.catalog = inner.catalog
+        self.obs_mode = inner.obs_mode
+        self.env: Any = None
+
+    def bind(self, env: Any) -> None:
+        """Act in ``env`` from now on (agents that read the env use it; others ignore it)."""
+        inner = recenv_env(env)
+        if inner.catalog.fingerprint != self.catalog.fingerprint:
+            raise ValueError("this agent was made for another catalog than the env's")
+        self.env = inner
+
+    def _as_batch(self, observation: Any) -> tuple[np.ndarray, bool]:
+        """``(observations (B, ...), was_single)``; a clear error for any other shape."""
+        array = np.asarray(observation)
+        shape = self.observation_space.shape
+        if array.shape == shape:
+            return array[None], True
+        if array.ndim == len(shape) + 1 and array.shape[1:] == shape:
+            return array, False
+        raise ValueError(
+            f"observation of shape {array.shape} does not fit this agent's observation space {shape} "
+            f"(obs_mode={self.obs_mode!r}) or a batch (N, {', '.join(map(str, shape))})"
+        )
+
+    @staticmethod
+    def _result(actions: np.ndarray, single: bool) -> np.ndarray:
+        actions = np.asarray(actions, dtype=np.int64)
+        return actions[0] if single else actions
+
+    def _bound_users(self, batch: int) -> Any:
+        if self.env is None:
+            raise RuntimeError(f"{type(self).__name__} reads its env: call agent.bind(env) (the harness does) first")
+        users = getattr(self.env, "num_envs", 1)
+        if users != batch:
+            raise ValueError(f"got {batch} observations but the bound env has {users} users")
+        return self.env
+
+    def predict(
+        self,
+        observation: Any,
+        state: Any = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, Any]:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(num_items={self.num_items}, obs_mode={self.obs_mode!r})"

@@ -1,0 +1,304 @@
+"""DQNAgent: deep Q-learning over items, written to be read top to bottom (CleanRL style).
+
+DQN (Mnih et al., 2015, https://doi.org/10.1038/nature14236) with double-DQN targets (van Hasselt
+et al., 2016, https://arxiv.org/abs/1509.06461): a replay buffer, a target network updated every
+``target_update_interval`` gradient steps, a linear ε schedule, gradient-norm clipping. It learns
+from the vector env (many users per step) on the env's device.
+
+Two Q-heads (``head=``):
+
+- ``"mlp"``: an MLP from the observation to one Q-value per item.
+- ``"embedding"``: ``Q(s, i) = f(s)·g(e_i) + b_i`` — items are scored through their text
+  embeddings ``e_i``, so what is learnt about one item carries over to similar items.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from agents.base import BaseAgent, recenv_env
+from agents.persistence import load_agent_file, save_agent_file
+from agents.training_log import TrainingLog
+
+__all__ = ["DQNAgent", "DQNConfig", "EmbeddingQHead", "MLPQHead"]
+
+
+@dataclass(frozen=True)
+class DQNConfig:
+    """Hyper-parameters of :class:`DQNAgent`.
+
+    :param head: ``"mlp"`` or ``"embedding"`` (see the module docstring).
+    :param hidden_size: width of the hidden layers of the state network.
+    :param item_size: P, size of f(s) and g(e) in the embedding head.
+    :param learning_rate: Adam's step size.
+    :param gamma: discount per step (0.95: a horizon of about 20 steps, the length of a session;
+        with 0.9 patience, which pays off over the whole session, was nearly invisible).
+    :param buffer_size: transitions kept in the replay buffer.
+    :param batch_size: transitions per gradient step.
+    :param learning_starts: user-steps of experience before the first gradient step.
+    :param train_frequency: gradient steps are taken every this many vector steps ...
+    :param gradient_steps: ... this many at a time (with 64 users per vector step, 2 gradient
+        steps of 256 replay each transition about 8 times).
+    :param target_update_interval: gradient steps between copies into the target network.
+    :param start_epsilon: exploration rate at the start ...
+    :param end_epsilon: ... decayed linearly to this ...
+    :param exploration_fraction: ... over this share of the training user-steps.
+    :param max_grad_norm: gradient clipping threshold.
+    :param double_dqn: evaluate the target's argmax with the online network.
+    :param warm_start: embedding head only: start from the next-click LSTM's click head (see
+        :class:`EmbeddingQHead`); needs ``obs_mode="encoded"`` and ``item_size`` = its head size.
+    :param seed: seeds initialisation, exploration and replay sampling.
+    """
+
+    head: str = "embedding"
+    hidden_size: int = 256
+    item_size: int = 64
+    learning_rate: float = 3e-4
+    gamma: float = 0.95
+    buffer_size: int = 200_000
+    batch_size: int = 256
+    learning_starts: int = 5_000
+    train_frequency: int = 1
+    gradient_steps: int = 2
+    target_update_interval: int = 2_000
+    start_epsilon: float = 1.0
+    end_epsilon: float = 0.05
+    exploration_fraction: float = 0.05
+    max_grad_norm: float = 10.0
+    double_dqn: bool = True
+    warm_start: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.head not in ("mlp", "embedding"):
+            raise ValueError(f"unknown DQN head {self.head!r}; allowed: 'mlp', 'embedding'")
+
+
+class MLPQHead(nn.Module):
+    """Q-values for all N items from an MLP over the observation."""
+
+    def __init__(self, observation_size: int, num_items: int, hidden_size: int):
+        super().__init__()
+        self.network = nn.Sequential(
+            nn.Linear(observation_size, hidden_size), nn.ReLU(),
+            nn.Linear(hidden_size, hidden_size), nn.ReLU(),
+            nn.Linear(hidden_size, num_items),
+        )
+
+    def forward(self, observation: Tensor) -> Tensor:
+        return self.network(observation)
+
+
+class EmbeddingQHead(nn.Module):
+    """``Q(s, i) = f(s)·g(e_i) + b_i + v(s)``: items scored through their text embeddings.
+
+    f(s) = A·s + MLP(s), g(e) = W·e, b_i a per-item bias and v(s) a state value (it shifts all of a
+    state's Q-values together, as in a dueling network, and leaves the ranking to f·g + b).
+
+    ``warm_start`` (a :class:`recenv.encoder.NextClickLSTM` whose hidden state is the observation)
+    copies the next-click LSTM's click head into A, W, b and v and zeroes the MLP's last layer, so
+    training starts from the supervised model's ranking of items — the logit of P(click) — and
+    learns the long-term value on top of it.
+    """
+
+    def __init__(self, observation_size: int, item_embeddings: Tensor, hidden_size: int, item_size: int,
+                 warm_start: Any = None):
+        super().__init__()
+        self.linear_state = nn.Linear(observation_size, item_size)
+        self.state_network = nn.Sequential(
+            nn.Linear(observation_size, hidden_size), nn.ReLU(), nn.Linear(hidden_size, item_size),
+        )
+        self.item_network = nn.Linear(item_embeddings.shape[1], item_size, bias=False)
+        self.item_bias = nn.Parameter(torch.zeros(item_embeddings.shape[0]))
+        self.state_value = nn.Linear(observation_size, 1)
+        self.register_buffer("item_embeddings", item_embeddings.clone())
+        if warm_start is not None:
+            self._copy_click_head(warm_start, item_embeddings)
+
+    @torch.no_grad()
+    def _copy_click_head(self, encoder: Any, item_embeddings: Tensor) -> None:
+        if (encoder.user_projection.in_features, encoder.user_projection.out_features) != (
+            self.linear_state.in_features, self.linear_state.out_features
+        ):
+            raise ValueError("warm_start needs item_size = the encoder's head_size and observations = its hidden state")
+        self.linear_state.load_state_dict(encoder.user_projection.state_dict())
+        self.item_network.weight.copy_(encoder.item_projection.weight)
+        self.item_bias.copy_(encoder.item_bias(item_embeddings.to(encoder.item_bias.weight.device))[:, 0].cpu())
+        self.state_value.load_state_dict(encoder.user_bias.state_dict())
+        nn.init.zeros_(self.state_network[-1].weight)
+        nn.init.zeros_(self.state_network[-1].bias)
+
+    def forward(self, observation: Tensor) -> Tensor:
+        user = self.linear_state(observation) + self.state_network(observation)
+        return user @ self.item_network(self.item_embeddings).T + self.item_bias + self.state_value(observation)
+
+
+class _ReplayBuffer:
+    """A ring buffer of transitions, kept as tensors on the training device."""
+
+    def __init__(self, capacity: int, observation_size: int, device: torch.device):
+        self.capacity, self.size, self.position = capacity, 0, 0
+        self.observations = torch.zeros((capacity, observation_size), device=device)
+        self.next_observations = torch.zeros((capacity, observation_size), device=device)
+        self.actions = torch.zeros(capacity, dtype=torch.int64, device=device)
+        self.rewards = torch.zeros(capacity, device=device)
+        self.terminated = torch.zeros(capacity, device=device)
+
+    def add(self, observation: Tensor, action: Tensor, reward: Tensor, next_observation: Tensor, terminated: Tensor) -> None:
+        n = len(action)
+        index = (self.position + torch.arange(n, device=action.device)) % self.capacity
+        self.observations[index], self.actions[index], self.rewards[index] = observation, action, reward
+        self.next_observations[index], self.terminated[index] = next_observation, terminated
+        self.position = (self.position + n) % self.capacity
+        self.size = min(self.size + n, self.capacity)
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, ...]:
+        index = torch.randint(self.size, (batch_size,), generator=generator, device=generator.device).to(self.actions.device)
+        return (self.observations[index], self.actions[index], self.rewards[index],
+                self.next_observations[index], self.terminated[index])
+
+
+class DQNAgent(BaseAgent):
+    """Deep Q-learning over items with a replay buffer, target network and double-DQN targets.
+
+    :param env: the env it is made for (fixes observation space and catalog).
+    :param config: hyper-parameters (:class:`DQNConfig`).
+    :param device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+    """
+
+    def __init__(self, env: Any, config: DQNConfig = DQNConfig(), device: str = "auto"):
+        super().__init__(env)
+        from recenv.simulator import resolve_device
+
+        self.config = config
+        self.device = resolve_device(device)
+        self.observation_size = int(np.prod(self.observation_space.shape))
+        self._encoder = recenv_env(env).encoder if config.warm_start else None
+        if config.warm_start and (config.head != "embedding" or self._encoder is None):
+            raise ValueError("warm_start needs head='embedding' and an env with obs_mode='encoded'")
+        torch.manual_seed(config.seed)  # network initialisation (nn.Module init draws from the global torch RNG)
+        self.q_network = self._make_network().to(self.device)
+        self.target_network = copy.deepcopy(self.q_network)
+        self.rng = np.random.default_rng(config.seed)
+        self.log = TrainingLog()
+
+    def _make_network(self) -> nn.Module:
+        c = self.config
+        if c.head == "mlp":
+            return MLPQHead(self.observation_size, self.num_items, c.hidden_size)
+        embeddings = torch.as_tensor(np.array(self.catalog.embeddings))
+        warm_start = self._encoder if c.warm_start else None
+        return EmbeddingQHead(self.observation_size, embeddings, c.hidden_size, c.item_size, warm_start=warm_start)
+
+    def q_values(self, observations: np.ndarray | Tensor) -> Tensor:
+        """Q(s, ·) for a batch of observations → ``(B, N)`` on the agent's device."""
+        x = torch.as_tensor(observations, dtype=torch.float32, device=self.device).reshape(len(observations), -1)
+        return self.q_network(x)
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=True):
+        batch, single = self._as_batch(observation)
+        with torch.no_grad():
+            actions = self.q_values(batch).argmax(1).cpu().numpy()
+        if not deterministic:
+            explore = self.rng.random(len(batch)) < self.config.end_epsilon
+            actions = np.where(explore, self.rng.integers(self.num_items, size=len(batch)), actions)
+        return self._result(actions, single), state
+
+    def learn(self, env: Any, total_timesteps: int, progress: bool = True, tensorboard_dir: str | None = None) -> DQNAgent:
+        """Train on a vector env (``gym.make_vec``, next-step autoreset) for ``total_timesteps`` user-steps."""
+        num_envs = getattr(env, "num_envs", None)
+        if num_envs is None or getattr(env, "metadata", {}).get("autoreset_mode") is None:
+            raise TypeError("DQNAgent.learn needs a vector env, e.g. gym.make_vec('DriftingUser-v0', num_envs=64)")
+        c = self.config
+        buffer = _ReplayBuffer(c.buffer_size, self.observation_size, self.device)
+        generator = torch.Generator(device=self.device).manual_seed(c.seed)
+        optimizer = torch.optim.Adam(self.q_network.parameters(), lr=c.learning_rate)
+        self.log.start(tensorboard_dir)
+
+        observation, _ = env.reset(seed=c.seed)
+        previous_done = np.zeros(num_envs, dtype=bool)
+        returns, lengths = np.zeros(num_envs), np.zeros(num_envs)
+        steps, vector_steps, gradient_steps, started = 0, 0, 0, time.perf_counter()
+        loss_value = float("nan")
+        bar = tqdm(total=total_timesteps, desc=f"DQN ({c.head} head)", unit="step", disable=not progress)
+        while steps < total_timesteps:
+            # 1. Act ε-greedily.
+            epsilon = c.end_epsilon + (c.start_epsilon - c.end_epsilon) * max(0.0, 1 - steps / (c.exploration_fraction * total_timesteps))
+            with torch.no_grad():
+                greedy = self.q_values(observation).argmax(1).cpu().numpy()
+            explore = self.rng.random(num_envs) < epsilon
+            actions = np.where(explore, self.rng.integers(self.num_items, size=num_envs), greedy)
+            next_observation, reward, terminated, truncated, _ = env.step(actions)
+
+            # 2. Store the transitions. A user reset in this step (next-step autoreset) made none.
+            valid = ~previous_done
+            if valid.any():
+                to = lambda a, dtype=torch.float32: torch.as_tensor(np.asarray(a)[valid], dtype=dtype, device=self.device)  # noqa: E731
+                buffer.add(to(observation).reshape(int(valid.sum()), -1), to(actions, torch.int64), to(reward),
+                           to(next_observation).reshape(int(valid.sum()), -1), to(terminated))
+            returns += np.where(valid, reward, 0)
+            lengths += valid
+            done = (terminated | truncated) & valid
+            for user in np.flatnonzero(done):
+                self.log.episode(returns[user], lengths[user])
+            returns[done], lengths[done] = 0, 0
+            previous_done = terminated | truncated
+            observation = next_observation
+            steps += int(valid.sum())
+            vector_steps += 1
+            bar.update(int(valid.sum()))
+
+            # 3. Learn from replayed transitions: double-DQN target, Huber loss, clipped gradients.
+            if steps >= c.learning_starts and vector_steps % c.train_frequency == 0:
+                for _ in range(c.gradient_steps):
+                    s, a, r, s_next, term = buffer.sample(c.batch_size, generator)
+                    with torch.no_grad():
+                        next_q = self.target_network(s_next)
+                        if c.double_dqn:
+                            best_next = self.q_network(s_next).argmax(1, keepdim=True)
+                            next_value = next_q.gather(1, best_next)[:, 0]
+                        else:
+                            next_value = next_q.max(1).values
+                        target = r + c.gamma * (1.0 - term) * next_value
+                    q = self.q_network(s).gather(1, a[:, None])[:, 0]
+                    loss = nn.functional.smooth_l1_loss(q, target)
+                    optimizer.zero_grad()
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(self.q_network.parameters(), c.max_grad_norm)
+                    optimizer.step()
+                    gradient_steps += 1
+                    # 4. Refresh the target network.
+                    if gradient_steps % c.target_update_interval == 0:
+                        self.target_network.load_state_dict(self.q_network.state_dict())
+                loss_value = float(loss.item())
+            if self.log.due(steps):
+                self.log.record(steps, started, bar=bar, epsilon=epsilon, loss=loss_value)
+        bar.close()
+        self.log.close()
+        return self
+
+    # ---------------------------------------------------------------- persistence
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Weights, config and the catalog they belong to (safe to load)."""
+        state = {name: tensor.detach().cpu() for name, tensor in self.q_network.state_dict().items()}
+        return save_agent_file(path, "DQNAgent", self.catalog, self.observation_space.shape,
+                               config=asdict(self.config), state_dict=state)
+
+    def load(self, path: str | os.PathLike[str]) -> DQNAgent:
+        payload = load_agent_file(path, "DQNAgent", self.catalog, self.observation_space.shape)
+        self.config = DQNConfig(**payload["config"])
+        self.q_network = self._make_network().to(self.device)
+        self.q_network.load_state_dict(payload["state_dict"])
+        self.target_network = copy.deepcopy(self.q_network)
+        return self

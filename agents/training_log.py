@@ -1,0 +1,62 @@
+"""What training loops report: steps per second, episode returns, losses — on the progress bar,
+in a history list, and optionally in TensorBoard."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any
+
+__all__ = ["TrainingLog"]
+
+
+class TrainingLog:
+    """Collects episode returns and scalars; :meth:`record` every ``every`` steps.
+
+    :param every: user-steps between two records.
+    :param window: episodes averaged in the reported return.
+    """
+
+    def __init__(self, every: int = 5_000, window: int = 100):
+        self.every, self.window = every, window
+        self.history: list[dict[str, float]] = []
+        self._returns: deque[float] = deque(maxlen=window)
+        self._lengths: deque[float] = deque(maxlen=window)
+        self._next = every
+        self._writer: Any = None
+
+    def start(self, tensorboard_dir: str | None = None) -> None:
+        self._next = self.every
+        if tensorboard_dir is not None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(tensorboard_dir)
+
+    def episode(self, episode_return: float, length: float) -> None:
+        self._returns.append(float(episode_return))
+        self._lengths.append(float(length))
+
+    def due(self, steps: int) -> bool:
+        return steps >= self._next
+
+    def record(self, steps: int, started: float, bar: Any = None, **scalars: float) -> dict[str, float]:
+        while self._next <= steps:
+            self._next += self.every
+        row = {"steps": float(steps), "steps_per_second": steps / max(time.perf_counter() - started, 1e-9)}
+        if self._returns:
+            row["episode_return"] = sum(self._returns) / len(self._returns)
+            row["episode_length"] = sum(self._lengths) / len(self._lengths)
+        row.update({name: float(value) for name, value in scalars.items()})
+        self.history.append(row)
+        if self._writer is not None:
+            for name, value in row.items():
+                if name != "steps":
+                    self._writer.add_scalar(f"train/{name}", value, steps)
+        if bar is not None:
+            bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k != "steps"})
+        return row
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
