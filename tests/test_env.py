@@ -229,7 +229,7 @@ def test_action_errors_name_the_value_and_the_allowed_range():
 @pytest.mark.parametrize(
     "kwargs, error, message",
     [
-        ({"obs_mode": "pixels"}, ValueError, r"unknown obs_mode 'pixels'; allowed: \['history', 'ids'"),
+        ({"obs_mode": "pixels"}, ValueError, r"unknown obs_mode 'pixels'; allowed: \['encoded', 'history', 'ids'\]"),
         ({"preset": "chaotic"}, ValueError, r"unknown preset 'chaotic'; allowed: \['abrupt', 'mixed', 'ml100k', 'none', 'smooth'\]"),
         ({"params": {"regime_shift_prob": 1.5}}, ValueError, r"regime_shift_prob = 1.5 is out of range; allowed: \[0.0, 1.0\]"),
         ({"params": {"affinity_weight": float("nan")}}, ValueError, "affinity_weight must be finite"),

@@ -83,7 +83,7 @@ def test_torch_outputs_stay_on_device():
     envs = DriftingUserVectorEnv(num_envs=4, device="cpu", array_type="torch")
     obs, _ = envs.reset(seed=0)
     obs, reward, terminated, truncated, info = envs.step(torch.zeros(4, dtype=torch.int64))
-    assert isinstance(obs, torch.Tensor) and obs.shape == (4, 3860) and isinstance(reward, torch.Tensor)
+    assert isinstance(obs, torch.Tensor) and obs.shape == (4, *envs.single_observation_space.shape) and isinstance(reward, torch.Tensor)
     assert isinstance(info["click_probability"], torch.Tensor)
 
 
