@@ -25,7 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 import gymnasium as gym
 import numpy as np
 
-__all__ = ["Agent", "BaseAgent", "env_spaces", "recenv_env"]
+__all__ = ["Agent", "BaseAgent", "env_spaces", "recenv_env", "require_vector_env"]
 
 
 @runtime_checkable
@@ -50,6 +50,15 @@ def recenv_env(env: Any) -> Any:
     if not isinstance(inner, (DriftingUserEnv, DriftingUserVectorEnv)):
         raise TypeError(f"expected a DriftingUser-v0 env (scalar or vector), got {type(inner).__name__}")
     return inner
+
+
+def require_vector_env(env: Any, who: str) -> int:
+    """The number of users of a vector env with autoreset (what ``learn`` trains on); a clear error
+    for anything else."""
+    num_envs = getattr(env, "num_envs", None)
+    if num_envs is None or getattr(env, "metadata", {}).get("autoreset_mode") is None:
+        raise TypeError(f"{who}.learn needs a vector env, e.g. gym.make_vec('DriftingUser-v0', num_envs=64)")
+    return int(num_envs)
 
 
 def env_spaces(env: Any) -> tuple[gym.spaces.Box, int]:
@@ -95,6 +104,11 @@ class BaseAgent:
             f"observation of shape {array.shape} does not fit this agent's observation space {shape} "
             f"(obs_mode={self.obs_mode!r}) or a batch (N, {', '.join(map(str, shape))})"
         )
+
+    def _epsilon_greedy(self, greedy: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+        """``greedy`` actions, each replaced by a uniformly random item with probability ε."""
+        explore = rng.random(len(greedy)) < epsilon
+        return np.where(explore, rng.integers(self.num_items, size=len(greedy)), greedy)
 
     @staticmethod
     def _result(actions: np.ndarray, single: bool) -> np.ndarray:

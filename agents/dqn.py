@@ -26,9 +26,9 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from agents.base import BaseAgent, recenv_env
+from agents.base import BaseAgent, recenv_env, require_vector_env
 from agents.persistence import load_agent_file, save_agent_file
-from agents.training_log import TrainingLog
+from agents.training_log import SessionTracker, TrainingLog, linear_schedule
 
 __all__ = ["DQNAgent", "DQNConfig", "EmbeddingQHead", "MLPQHead"]
 
@@ -210,15 +210,12 @@ class DQNAgent(BaseAgent):
         with torch.no_grad():
             actions = self.q_values(batch).argmax(1).cpu().numpy()
         if not deterministic:
-            explore = self.rng.random(len(batch)) < self.config.end_epsilon
-            actions = np.where(explore, self.rng.integers(self.num_items, size=len(batch)), actions)
+            actions = self._epsilon_greedy(actions, self.config.end_epsilon, self.rng)
         return self._result(actions, single), state
 
     def learn(self, env: Any, total_timesteps: int, progress: bool = True, tensorboard_dir: str | None = None) -> DQNAgent:
         """Train on a vector env (``gym.make_vec``, next-step autoreset) for ``total_timesteps`` user-steps."""
-        num_envs = getattr(env, "num_envs", None)
-        if num_envs is None or getattr(env, "metadata", {}).get("autoreset_mode") is None:
-            raise TypeError("DQNAgent.learn needs a vector env, e.g. gym.make_vec('DriftingUser-v0', num_envs=64)")
+        num_envs = require_vector_env(env, "DQNAgent")
         c = self.config
         buffer = _ReplayBuffer(c.buffer_size, self.observation_size, self.device)
         generator = torch.Generator(device=self.device).manual_seed(c.seed)
@@ -226,33 +223,24 @@ class DQNAgent(BaseAgent):
         self.log.start(tensorboard_dir)
 
         observation, _ = env.reset(seed=c.seed)
-        previous_done = np.zeros(num_envs, dtype=bool)
-        returns, lengths = np.zeros(num_envs), np.zeros(num_envs)
+        sessions = SessionTracker(num_envs, self.log)
         steps, vector_steps, gradient_steps, started = 0, 0, 0, time.perf_counter()
         loss_value = float("nan")
         bar = tqdm(total=total_timesteps, desc=f"DQN ({c.head} head)", unit="step", disable=not progress)
         while steps < total_timesteps:
             # 1. Act ε-greedily.
-            epsilon = c.end_epsilon + (c.start_epsilon - c.end_epsilon) * max(0.0, 1 - steps / (c.exploration_fraction * total_timesteps))
+            epsilon = linear_schedule(c.start_epsilon, c.end_epsilon, c.exploration_fraction, steps, total_timesteps)
             with torch.no_grad():
                 greedy = self.q_values(observation).argmax(1).cpu().numpy()
-            explore = self.rng.random(num_envs) < epsilon
-            actions = np.where(explore, self.rng.integers(self.num_items, size=num_envs), greedy)
+            actions = self._epsilon_greedy(greedy, epsilon, self.rng)
             next_observation, reward, terminated, truncated, _ = env.step(actions)
 
             # 2. Store the transitions. A user reset in this step (next-step autoreset) made none.
-            valid = ~previous_done
+            valid = sessions.update(reward, terminated, truncated)
             if valid.any():
                 to = lambda a, dtype=torch.float32: torch.as_tensor(np.asarray(a)[valid], dtype=dtype, device=self.device)  # noqa: E731
                 buffer.add(to(observation).reshape(int(valid.sum()), -1), to(actions, torch.int64), to(reward),
                            to(next_observation).reshape(int(valid.sum()), -1), to(terminated))
-            returns += np.where(valid, reward, 0)
-            lengths += valid
-            done = (terminated | truncated) & valid
-            for user in np.flatnonzero(done):
-                self.log.episode(returns[user], lengths[user])
-            returns[done], lengths[done] = 0, 0
-            previous_done = terminated | truncated
             observation = next_observation
             steps += int(valid.sum())
             vector_steps += 1
@@ -281,7 +269,7 @@ class DQNAgent(BaseAgent):
                     if gradient_steps % c.target_update_interval == 0:
                         self.target_network.load_state_dict(self.q_network.state_dict())
                 loss_value = float(loss.item())
-            if self.log.due(steps):
+            if self.log.due(steps) or steps >= total_timesteps:  # the last point closes the curve
                 self.log.record(steps, started, bar=bar, epsilon=epsilon, loss=loss_value)
         bar.close()
         self.log.close()

@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from recenv.weights_file import read_weights_file
+
 __all__ = ["load_agent_file", "save_agent_file"]
 
 
@@ -30,15 +32,9 @@ def load_agent_file(path: str | os.PathLike[str], kind: str, catalog: Any, obser
 
     :raises ValueError: naming the file and the mismatch.
     """
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as error:  # torch raises several types for a corrupt or foreign file
-        raise ValueError(f"agent file {path} is unreadable ({type(error).__name__}: {error})") from error
-    if not isinstance(payload, dict) or payload.get("agent") != kind:
-        found = payload.get("agent") if isinstance(payload, dict) else None
-        raise ValueError(f"{path} is not a {kind} file (it says {found!r})")
+    payload = read_weights_file(path, "agent")
+    if payload.get("agent") != kind:
+        raise ValueError(f"{path} is not a {kind} file (it says {payload.get('agent')!r})")
     if payload["catalog_fingerprint"] != catalog.fingerprint:
         raise ValueError(
             f"agent file {path} was trained for another catalog (fingerprint {payload['catalog_fingerprint']}; "

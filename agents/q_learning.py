@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from agents.base import BaseAgent
+from agents.base import BaseAgent, require_vector_env
 from agents.persistence import load_agent_file, save_agent_file
-from agents.training_log import TrainingLog
+from agents.training_log import SessionTracker, TrainingLog, linear_schedule
 from recenv.clustering import assign, kmeans
 
 __all__ = ["QLearningAgent", "QLearningConfig"]
@@ -90,50 +90,37 @@ class QLearningAgent(BaseAgent):
         noise = self.rng.random(q.shape) * 1e-9
         actions = (q + noise).argmax(1)
         if not deterministic:
-            explore = self.rng.random(len(batch)) < self.config.end_epsilon
-            actions = np.where(explore, self.rng.integers(self.num_items, size=len(batch)), actions)
+            actions = self._epsilon_greedy(actions, self.config.end_epsilon, self.rng)
         return self._result(actions, single), state
 
     # ---------------------------------------------------------------- learning
 
     def learn(self, env: Any, total_timesteps: int, progress: bool = True, tensorboard_dir: str | None = None) -> QLearningAgent:
         """Q-learning on a vector env (``gym.make_vec``, next-step autoreset) for ``total_timesteps`` user-steps."""
-        num_envs = getattr(env, "num_envs", None)
-        if num_envs is None or getattr(env, "metadata", {}).get("autoreset_mode") is None:
-            raise TypeError("QLearningAgent.learn needs a vector env, e.g. gym.make_vec('DriftingUser-v0', num_envs=64)")
+        num_envs = require_vector_env(env, "QLearningAgent")
         c = self.config
         observation, _ = env.reset(seed=c.seed)
         if self.centroids is None:
             observation = self._fit_states_by_random_play(env, observation)
         self.log.start(tensorboard_dir)
         state = self.states(observation)
-        previous_done = np.zeros(num_envs, dtype=bool)
-        returns, lengths = np.zeros(num_envs), np.zeros(num_envs)
+        sessions = SessionTracker(num_envs, self.log)
         steps, started = 0, time.perf_counter()
         bar = tqdm(total=total_timesteps, desc="Q-learning", unit="step", disable=not progress)
         while steps < total_timesteps:
-            epsilon = c.end_epsilon + (c.start_epsilon - c.end_epsilon) * max(0.0, 1 - steps / (c.exploration_fraction * total_timesteps))
+            epsilon = linear_schedule(c.start_epsilon, c.end_epsilon, c.exploration_fraction, steps, total_timesteps)
             greedy = (self.q_table[state] + self.rng.random((num_envs, self.num_items)) * 1e-9).argmax(1)
-            explore = self.rng.random(num_envs) < epsilon
-            actions = np.where(explore, self.rng.integers(self.num_items, size=num_envs), greedy)
+            actions = self._epsilon_greedy(greedy, epsilon, self.rng)
             observation, reward, terminated, truncated, _ = env.step(actions)
             next_state = self.states(observation)
-            # A user reset in this step (next-step autoreset) made no transition: skip it.
-            valid = ~previous_done
+            valid = sessions.update(reward, terminated, truncated)
             target = reward + c.gamma * (1.0 - terminated) * self.q_table[next_state].max(1)
             s, a = state[valid], actions[valid]
             np.add.at(self.q_table, (s, a), c.learning_rate * (target[valid] - self.q_table[s, a]))
-            returns += np.where(valid, reward, 0)
-            lengths += valid
-            done = (terminated | truncated) & valid
-            for user in np.flatnonzero(done):
-                self.log.episode(returns[user], lengths[user])
-            returns[done], lengths[done] = 0, 0
-            previous_done = terminated | truncated
             state = next_state
             steps += int(valid.sum())
             bar.update(int(valid.sum()))
-            if self.log.due(steps):
+            if self.log.due(steps) or steps >= total_timesteps:  # the last point closes the curve
                 self.log.record(steps, started, epsilon=epsilon, bar=bar)
         bar.close()
         self.log.close()

@@ -7,7 +7,14 @@ import time
 from collections import deque
 from typing import Any
 
-__all__ = ["TrainingLog"]
+import numpy as np
+
+__all__ = ["SessionTracker", "TrainingLog", "linear_schedule"]
+
+
+def linear_schedule(start: float, end: float, fraction: float, steps: int, total: int) -> float:
+    """From ``start`` to ``end`` linearly over the first ``fraction`` of ``total`` steps, then ``end``."""
+    return end + (start - end) * max(0.0, 1.0 - steps / max(fraction * total, 1e-9))
 
 
 class TrainingLog:
@@ -60,3 +67,29 @@ class TrainingLog:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+class SessionTracker:
+    """Per-user bookkeeping while training on a vector env with next-step autoreset.
+
+    A user whose session ended in one step is reset in the next, which returns their first
+    observation and ignores their action: that step is no transition. :meth:`update` says which
+    users made a real transition and reports every finished session's return to ``log``.
+    """
+
+    def __init__(self, num_envs: int, log: TrainingLog):
+        self.log = log
+        self.previous_done = np.zeros(num_envs, dtype=bool)
+        self.returns, self.lengths = np.zeros(num_envs), np.zeros(num_envs)
+
+    def update(self, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray) -> np.ndarray:
+        """Account for one vector step; returns the ``(N,)`` mask of users that made a transition."""
+        valid = ~self.previous_done
+        self.returns += np.where(valid, reward, 0.0)
+        self.lengths += valid
+        done = (terminated | truncated) & valid
+        for user in np.flatnonzero(done):
+            self.log.episode(self.returns[user], self.lengths[user])
+        self.returns[done], self.lengths[done] = 0.0, 0.0
+        self.previous_done = terminated | truncated
+        return valid

@@ -36,6 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from recenv.catalog import Catalog
+from recenv.weights_file import read_weights_file
 
 __all__ = [
     "DEFAULT_ENCODER_FILE",
@@ -169,13 +170,8 @@ def load_encoder(path: str | os.PathLike[str], catalog: Catalog, device: torch.d
     :raises EncoderMismatchError: the file was made for another catalog, text model or shape.
     :raises ValueError: the file is unreadable or not an encoder file.
     """
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as error:  # torch raises several types for a corrupt or foreign file
-        raise ValueError(f"encoder file {path} is unreadable ({type(error).__name__}: {error})") from error
-    if not isinstance(payload, dict) or payload.get("format_version") != _FILE_FORMAT_VERSION:
+    payload = read_weights_file(path, "encoder")
+    if payload.get("format_version") != _FILE_FORMAT_VERSION:
         raise ValueError(f"{path} is not a recenv encoder file (format version {_FILE_FORMAT_VERSION})")
     if payload["catalog_fingerprint"] != catalog.fingerprint or payload["model_id"] != catalog.model_id:
         raise EncoderMismatchError(
@@ -260,6 +256,6 @@ def _fingerprint_of(path: Path) -> str | None:
 def _fingerprint_of_file(path: str, modified: int) -> str | None:
     # Keyed by modification time too, so a rewritten file is read again.
     try:
-        return torch.load(path, map_location="cpu", weights_only=True).get("catalog_fingerprint")
-    except Exception:
+        return read_weights_file(path, "encoder").get("catalog_fingerprint")
+    except ValueError:
         return None

@@ -21,13 +21,7 @@ from recenv.organic_histories import simulate_organic_histories
 from recenv.params import UserModelParams
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # Batches of a few hundred users gain nothing from threads, and on a shared machine they contend.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _catalog(seed=0, num_topics=12, per_topic=15):

@@ -19,14 +19,7 @@ from recenv.histories import Histories
 from recenv.organic_histories import simulate_organic_histories
 from recenv.params import PRESETS
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # Simulated batches of a few hundred users gain nothing from threads, and on a shared machine
-    # threads that wait for each other make them many times slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # Four items on the unit circle: 0 → (1, 0) and 1 → (0, 1) are the ones used; topics 0, 1, 0, 1.
