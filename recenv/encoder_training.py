@@ -268,10 +268,16 @@ def evaluate_on_presets(model: NextClickLSTM, catalog: Catalog, num_users: int, 
     return results
 
 
-def train_for_catalog(catalog: Catalog, path: Path, params: UserModelParams | None = None, num_users: int = 6000) -> Path:
-    """First-use training for a catalog without weights: a small budget, a progress bar, cached."""
+FIRST_USE_USERS = 6_000
+FIRST_USE_EPOCHS = 15
+
+
+def train_for_catalog(catalog: Catalog, path: Path, params: UserModelParams | None = None) -> Path:
+    """First-use training for a catalog without weights: ``FIRST_USE_USERS`` logged sessions, at most
+    ``FIRST_USE_EPOCHS`` epochs (a few minutes on CPU), progress bars, the result cached at ``path``."""
     print(f"recenv: no encoder weights for catalog {catalog.fingerprint}; training them once (cached at {path})")
-    model, report = train_and_evaluate(catalog, params or make_params("mixed"), num_users, TrainingConfig(max_epochs=15))
+    config = TrainingConfig(max_epochs=FIRST_USE_EPOCHS)
+    model, report = train_and_evaluate(catalog, params or make_params("mixed"), FIRST_USE_USERS, config)
     return save_encoder(model, path, catalog, extra={"report": report})
 
 

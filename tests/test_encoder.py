@@ -145,3 +145,22 @@ def test_reference_predictors_use_only_training_information():
     # The static profile ranks clicks above non-clicks (users keep their interest with no drift).
     assert auc(predictions[rows], sessions.clicks[rows]) > 0.55
     assert static.coefficients[0] > 0
+
+
+def test_a_catalog_without_weights_trains_them_on_first_use_and_caches_them(monkeypatch, tmp_path):
+    import recenv.encoder_training as training
+
+    monkeypatch.setenv("RECENV_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(training, "FIRST_USE_USERS", 200)
+    monkeypatch.setattr(training, "FIRST_USE_EPOCHS", 1)
+    calls = []
+    original = training.train_for_catalog
+    monkeypatch.setattr(training, "train_for_catalog", lambda *a, **k: calls.append(1) or original(*a, **k))
+    base = recenv.default_catalog()
+    catalog = recenv.Catalog.from_embeddings(base.embeddings[:60], base.texts[:60], topics=base.topics[:60].tolist(), latent_dim=8)
+    env = gym.make("DriftingUser-v0", catalog=catalog)
+    assert calls == [1] and len(list((tmp_path / "encoders").glob("*.pt"))) == 1
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (64,)
+    gym.make("DriftingUser-v0", catalog=catalog)  # served from the cache
+    assert calls == [1]
