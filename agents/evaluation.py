@@ -24,6 +24,7 @@ class SessionRecords:
     :param clicks: 0/1 responses.
     :param click_probability: true P(click) of each shown item.
     :param best_click_probability: the best P(click) any item had at that step.
+    :param items: the shown items.
     :param topics: topic of each shown item.
     :param regime_shift: whether the user's interest was redrawn at that step.
     :param left: per session, True if the user left (patience ran out), False if truncated.
@@ -32,6 +33,7 @@ class SessionRecords:
     clicks: list[np.ndarray] = field(default_factory=list)
     click_probability: list[np.ndarray] = field(default_factory=list)
     best_click_probability: list[np.ndarray] = field(default_factory=list)
+    items: list[np.ndarray] = field(default_factory=list)
     topics: list[np.ndarray] = field(default_factory=list)
     regime_shift: list[np.ndarray] = field(default_factory=list)
     left: list[bool] = field(default_factory=list)
@@ -67,8 +69,14 @@ class SessionRecords:
             out[index] = float(-(share * np.log2(share)).sum())
         return out
 
+    def share_of_shown(self, flags: np.ndarray) -> np.ndarray:
+        """Per session, the share of shown items for which ``flags[item]`` is true, e.g.
+        ``records.share_of_shown(env.catalog.clickbait > 0.5)``."""
+        flags = np.asarray(flags, dtype=bool)
+        return np.array([flags[items].mean() if len(items) else 0.0 for items in self.items])
+
     def extend(self, other: SessionRecords) -> None:
-        for name in ("clicks", "click_probability", "best_click_probability", "topics", "regime_shift", "left"):
+        for name in ("clicks", "click_probability", "best_click_probability", "items", "topics", "regime_shift", "left"):
             getattr(self, name).extend(getattr(other, name))
 
 
@@ -103,14 +111,16 @@ def run_sessions(
         observation, _ = envs.reset(seed=seed + batch_index)
         state, episode_start = None, np.ones(n, dtype=bool)
         active = np.ones(n, dtype=bool)
-        traces: dict[str, list[np.ndarray]] = {k: [] for k in ("clicks", "click_probability", "best_click_probability", "topics", "regime_shift")}
+        traces: dict[str, list[np.ndarray]] = {k: [] for k in ("clicks", "click_probability", "best_click_probability", "items", "topics", "regime_shift")}
         ended_at = np.full(n, -1)
         left = np.zeros(n, dtype=bool)
         step = 0
         while active.any():
             actions, state = agent.predict(observation, state=state, episode_start=episode_start, deterministic=deterministic)
-            observation, reward, terminated, truncated, info = envs.step(np.asarray(actions, dtype=np.int64).reshape(n))
+            actions = np.asarray(actions, dtype=np.int64).reshape(n)
+            observation, reward, terminated, truncated, info = envs.step(actions)
             traces["clicks"].append(reward)
+            traces["items"].append(actions)
             for key in ("click_probability", "best_click_probability", "topic", "regime_shift"):
                 traces["topics" if key == "topic" else key].append(info[key])
             done = active & (terminated | truncated)

@@ -21,7 +21,8 @@ expected CTR (true P(click) of the shown items) averaged over all shifts that ha
 ``SHIFT_BEFORE`` steps into a session and ``SHIFT_AFTER`` steps before its end, aligned at the
 shift; the recovery time is the first step after the shift at which its ``RECOVERY_WINDOW``-step
 mean is back at the pre-shift mean (empty if it never is within the window). Topic diversity is
-the entropy (bits) of the topics recommended within a session.
+the entropy (bits) of the topics recommended within a session; clickbait shown, the share of
+shown items that are clickbait (score above ``CLICKBAIT_THRESHOLD``).
 
 Outputs in ``--out``: ``results.csv`` (one row per preset and agent), ``per_seed.csv``,
 ``results.json`` (every number, curves, budgets, hardware, versions, command), ``results.md`` (the
@@ -66,6 +67,8 @@ PRESETS = ("none", "smooth", "abrupt", "mixed")
 EVALUATION_SEED = 1_000_000
 SHIFT_BEFORE, SHIFT_AFTER, RECOVERY_WINDOW = 5, 10, 3
 TRAINING_USERS = 64
+CLICKBAIT_THRESHOLD = 0.5
+"""Items with clickbait score c above this count as clickbait (the default catalog's are ≥ 0.6, the rest ≤ 0.15)."""
 
 
 @dataclass(frozen=True)
@@ -185,7 +188,9 @@ def recovery_time(curve: np.ndarray) -> float:
     return float("nan")
 
 
-def summarise(preset: str, name: str, runs: Sequence[SessionRecords], train_seconds: Sequence[float]) -> dict[str, Any]:
+def summarise(preset: str, name: str, runs: Sequence[SessionRecords], train_seconds: Sequence[float],
+              clickbait: np.ndarray | None = None) -> dict[str, Any]:
+    """One table row. ``clickbait``: per item, whether it is clickbait (adds ``clickbait_share``)."""
     returns = np.stack([r.returns for r in runs])  # (seeds, users)
     curve, events = shift_curve(runs)
     row = {
@@ -200,6 +205,7 @@ def summarise(preset: str, name: str, runs: Sequence[SessionRecords], train_seco
         "recovery_steps": recovery_time(curve),
         "shift_events": events,
         "topic_entropy_bits": float(np.mean([r.topic_entropy().mean() for r in runs])),
+        "clickbait_share": float(np.mean([r.share_of_shown(clickbait).mean() for r in runs])) if clickbait is not None else float("nan"),
         "users_left_share": float(np.mean([np.mean(r.left) for r in runs])),
         "train_seconds": float(np.mean(train_seconds)),
         "seeds": len(runs),
@@ -266,7 +272,8 @@ def compare(
                     result.learning_curves[f"{preset}/{name}/seed{seed}"] = list(log.history)
                 bar.update(1)
         for name in agents:
-            result.rows.append(summarise(preset, name, runs[name], seconds[name]))
+            result.rows.append(summarise(preset, name, runs[name], seconds[name],
+                                         clickbait=train_env.catalog.clickbait > CLICKBAIT_THRESHOLD))
     bar.close()
     return result
 
@@ -274,24 +281,69 @@ def compare(
 # ---------------------------------------------------------------- outputs
 
 _COLUMNS = ["preset", "agent", "clicks_per_session", "clicks_ci95", "seed_std", "ctr", "session_length", "regret",
-            "recovery_steps", "shift_events", "topic_entropy_bits", "users_left_share", "train_seconds", "seeds", "eval_users"]
+            "recovery_steps", "shift_events", "topic_entropy_bits", "clickbait_share", "users_left_share", "train_seconds", "seeds", "eval_users"]
 
 
 def markdown_tables(rows: Sequence[dict[str, Any]]) -> str:
     lines = []
     for preset in dict.fromkeys(row["preset"] for row in rows):
         lines += [f"\n### {'Preset' if preset in PRESETS else 'Scenario'} `{preset}`\n",
-                  "| agent | clicks / session (95% CI) | CTR | session length | regret | recovery (steps) | topic entropy (bits) | train time (s) |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| agent | clicks / session (95% CI) | CTR | session length | regret | recovery (steps) | topic entropy (bits) | clickbait shown | train time (s) |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for row in sorted((r for r in rows if r["preset"] == preset), key=lambda r: -r["clicks_per_session"]):
-            recovery = "—" if np.isnan(row["recovery_steps"]) else f"{row['recovery_steps']:.0f}"
+            if not row["shift_events"]:
+                recovery = "no shifts"
+            elif np.isnan(row["recovery_steps"]):
+                recovery = f"> {SHIFT_AFTER - RECOVERY_WINDOW}"  # not back within the window
+            else:
+                recovery = f"{row['recovery_steps']:.0f}"
+            share = row.get("clickbait_share", float("nan"))
+            clickbait = "—" if np.isnan(share) else f"{share:.0%}"
             regret = 0.0 if abs(row["regret"]) < 5e-3 else row["regret"]  # the oracle's float noise
             lines.append(
                 f"| {row['agent']} | {row['clicks_per_session']:.2f} ± {row['clicks_ci95']:.2f} | {row['ctr']:.3f} | "
                 f"{row['session_length']:.1f} | {regret:.2f} | {recovery} | {row['topic_entropy_bits']:.2f} | "
-                f"{row['train_seconds']:.0f} |"
+                f"{clickbait} | {row['train_seconds']:.0f} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def plot_learning_curves(learning_curves: dict[str, list[dict[str, float]]], path: Path, smooth: int = 5) -> None:
+    """One panel per preset: each learner's training return (mean over seeds, moving average of
+    ``smooth`` records; the band spans the seeds). Keys are ``"preset/agent/seedN"``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves: dict[str, dict[str, list[tuple[np.ndarray, np.ndarray]]]] = {}
+    for key, history in learning_curves.items():
+        preset, agent, _ = key.rsplit("/", 2)
+        points = np.array([(h["steps"], h["episode_return"]) for h in history if "episode_return" in h])
+        if len(points):
+            curves.setdefault(preset, {}).setdefault(agent, []).append((points[:, 0], points[:, 1]))
+    presets = list(curves) or ["(no learners)"]
+    figure, axes = plt.subplots(1, len(presets), figsize=(4 * len(presets) + 1, 4), sharey=True, squeeze=False)
+    for axis, preset in zip(axes[0], presets):
+        for agent, runs in curves.get(preset, {}).items():
+            grid = np.linspace(max(r[0][0] for r in runs), min(r[0][-1] for r in runs), 100)
+            values = np.stack([np.interp(grid, steps, returns) for steps, returns in runs])
+            kernel = np.ones(min(smooth, len(grid))) / min(smooth, len(grid))
+            values = np.stack([np.convolve(v, kernel, mode="valid") for v in values])
+            x = grid[len(grid) - values.shape[1]:]
+            (line,) = axis.plot(x, values.mean(0), label=agent)
+            if len(runs) > 1:
+                axis.fill_between(x, values.min(0), values.max(0), color=line.get_color(), alpha=0.2)
+        axis.set_title(preset)
+        axis.set_xlabel("training user-steps")
+        axis.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
+    axes[0][0].set_ylabel("clicks / training session\n(last 100 sessions, with exploration)")
+    if curves:
+        axes[0][-1].legend(fontsize=8)
+    figure.suptitle("Learning curves (mean over seeds; band: min–max)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
 
 
 def plot(result: Comparison, out: Path, shift_scenario: str = "mixed") -> None:
@@ -318,20 +370,7 @@ def plot(result: Comparison, out: Path, shift_scenario: str = "mixed") -> None:
     figure.savefig(out / "clicks_by_agent.png", dpi=120)
     plt.close(figure)
 
-    figure, axis = plt.subplots(figsize=(7, 4.5))
-    for key, history in sorted(result.learning_curves.items()):
-        points = [(h["steps"], h["episode_return"]) for h in history if "episode_return" in h]
-        if points:
-            steps, returns = zip(*points)
-            axis.plot(steps, returns, label=key, alpha=0.8)
-    axis.set_xlabel("training user-steps")
-    axis.set_ylabel("clicks per training session (last 100, with exploration)")
-    axis.set_title("Learning curves")
-    if result.learning_curves:
-        axis.legend(fontsize=6)
-    figure.tight_layout()
-    figure.savefig(out / "learning_curves.png", dpi=120)
-    plt.close(figure)
+    plot_learning_curves(result.learning_curves, out / "learning_curves.png")
 
     shift_preset = shift_scenario if shift_scenario in presets else presets[-1]
     figure, axis = plt.subplots(figsize=(7, 4.5))
