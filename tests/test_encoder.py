@@ -1,5 +1,7 @@
 """The LSTM state encoder: incremental observations, weights files, logs, training and metrics."""
 
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -164,3 +166,19 @@ def test_a_catalog_without_weights_trains_them_on_first_use_and_caches_them(monk
     assert obs.shape == (64,)
     gym.make("DriftingUser-v0", catalog=catalog)  # served from the cache
     assert calls == [1]
+
+
+@pytest.mark.slow
+def test_the_training_command_reproduces_the_shipped_weights(tmp_path):
+    """``python -m recenv.encoder_training train --default`` is seeded and CPU-deterministic: the
+    same command, written elsewhere, gives the shipped weights bit for bit (about 2 minutes)."""
+    from recenv.catalog import default_catalog
+    from recenv.encoder import DEFAULT_ENCODER_FILE
+    from recenv.encoder_training import main
+
+    main(["train", "--eval-users", "0", "--out", str(tmp_path / "encoder.pt")])
+    catalog = default_catalog()
+    shipped = load_encoder(Path(recenv.__file__).parent / "assets" / DEFAULT_ENCODER_FILE, catalog)
+    rebuilt = load_encoder(tmp_path / "encoder.pt", catalog)
+    for (name, expected), (_, actual) in zip(shipped.state_dict().items(), rebuilt.state_dict().items(), strict=True):
+        assert torch.equal(expected, actual), name

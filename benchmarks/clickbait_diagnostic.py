@@ -1,0 +1,150 @@
+"""Why greedy click prediction loses sessions: clickbait shown, the winner's curse, and what the
+same agents get when clickbait is taken off their menu.
+
+    python -m benchmarks.clickbait_diagnostic --quick
+    python -m benchmarks.clickbait_diagnostic --out results/clickbait_diagnostic   # the README numbers
+
+For each preset, on the same held-out users as :mod:`benchmarks.compare` (its evaluation seed and
+protocol): clicks per session, session length, CTR and the share of shown items that are
+clickbait, for the static profile, the supervised LSTM, the myopic oracle and DQN (embedding head,
+trained like in the comparison, seed 0). Two diagnostic variants, which are *not* deployable agents
+— they are told which items are clickbait — show what the myopic agents lose to clickbait: the
+LSTM and the oracle, each greedy over non-clickbait items only. For the supervised LSTM it also
+reports the winner's curse: the mean predicted P(click) of the items it chose against their true
+P(click).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from agents import DQNAgent, DQNConfig, OracleAgent, StaticProfileAgent, SupervisedLSTMAgent, run_sessions
+from agents.base import BaseAgent
+from benchmarks.compare import CLICKBAIT_THRESHOLD, EVALUATION_SEED, TRAINING_USERS
+from benchmarks.environment_info import command_line, hardware_and_versions, markdown_header
+from recenv import DriftingUserVectorEnv
+
+
+class SkipClickbait(BaseAgent):
+    """Diagnostic only: greedy on ``scores(observation)`` over the items that are not clickbait."""
+
+    def __init__(self, env: Any, scorer: Any, scores: str):
+        super().__init__(env)
+        self.scorer, self.scores = scorer, scores
+        self.allowed = np.asarray(self.catalog.clickbait) <= CLICKBAIT_THRESHOLD
+
+    def bind(self, env: Any) -> None:
+        if hasattr(self.scorer, "bind"):
+            self.scorer.bind(env)
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=True):
+        batch, single = self._as_batch(observation)
+        values = np.atleast_2d(getattr(self.scorer, self.scores)(batch))
+        return self._result(np.where(self.allowed[None, :], values, -np.inf).argmax(1), single), state
+
+
+class _OracleScores:
+    """The oracle's scores (the simulator's true P(click)) for :class:`SkipClickbait`."""
+
+    def __init__(self, env: Any):
+        self.oracle = OracleAgent(env)
+
+    def bind(self, env: Any) -> None:
+        self.oracle.bind(env)
+
+    def true_probabilities(self, observation: Any) -> np.ndarray:
+        return np.atleast_2d(self.oracle._bound_users(len(observation)).click_probabilities())
+
+
+class _WinnersCurse:
+    """Wraps the supervised LSTM agent and records predicted P(click) of what it shows."""
+
+    def __init__(self, agent: SupervisedLSTMAgent):
+        self.agent, self.predicted = agent, []
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=True):
+        scores = np.atleast_2d(self.agent.click_probabilities(observation))
+        actions = scores.argmax(1)
+        self.predicted.append(scores[np.arange(len(actions)), actions])
+        return actions, state
+
+
+def diagnose(preset: str, eval_users: int, dqn_steps: int, device: str, bar: Any) -> list[dict[str, Any]]:
+    env_kwargs = {"preset": preset, "device": device}
+    train_env = DriftingUserVectorEnv(num_envs=TRAINING_USERS, **env_kwargs)
+    clickbait = np.asarray(train_env.catalog.clickbait) > CLICKBAIT_THRESHOLD
+    lstm = SupervisedLSTMAgent(train_env)
+    curse = _WinnersCurse(lstm)
+    agents: dict[str, Any] = {
+        "StaticProfile": StaticProfileAgent(train_env),
+        "SupervisedLSTM": curse,
+        "SupervisedLSTM, no clickbait (diagnostic)": SkipClickbait(train_env, lstm, "click_probabilities"),
+        "Oracle": OracleAgent(train_env),
+        "Oracle, no clickbait (diagnostic)": SkipClickbait(train_env, _OracleScores(train_env), "true_probabilities"),
+    }
+    if dqn_steps:
+        bar.set_description(f"clickbait diagnostic [{preset}] training DQN")
+        agents["DQN-embedding"] = DQNAgent(train_env, DQNConfig(head="embedding", seed=0), device=device).learn(
+            train_env, dqn_steps, progress=False)
+    rows = []
+    for name, agent in agents.items():
+        bar.set_description(f"clickbait diagnostic [{preset}] {name}")
+        records = run_sessions(agent, eval_users, seed=EVALUATION_SEED, env_kwargs=env_kwargs, progress=False)
+        row = {"preset": preset, "agent": name, "clicks_per_session": float(records.returns.mean()),
+               "session_length": float(records.lengths.mean()), "ctr": float(records.ctr.mean()),
+               "clickbait_share": float(records.share_of_shown(clickbait).mean())}
+        if agent is curse:
+            row["predicted_click_probability"] = float(np.concatenate(curse.predicted).mean())
+            row["true_click_probability"] = float(np.concatenate(records.click_probability).mean())
+        rows.append(row)
+        bar.update(1)
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="200 users, DQN 20,000 steps")
+    parser.add_argument("--presets", nargs="+", default=["none", "mixed"])
+    parser.add_argument("--eval-users", type=int, default=None, help="held-out users (default 2000; quick 200)")
+    parser.add_argument("--dqn-steps", type=int, default=None, help="DQN training user-steps (default 500,000; 0: skip)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", type=Path, default=Path("results/clickbait_diagnostic"))
+    args = parser.parse_args(argv)
+    eval_users = args.eval_users or (200 if args.quick else 2_000)
+    dqn_steps = args.dqn_steps if args.dqn_steps is not None else (20_000 if args.quick else 500_000)
+
+    started = time.perf_counter()
+    bar = tqdm(total=len(args.presets) * (5 + bool(dqn_steps)), unit="agent")
+    rows = [row for preset in args.presets for row in diagnose(preset, eval_users, dqn_steps, args.device, bar)]
+    bar.close()
+    command = command_line("benchmarks.clickbait_diagnostic", argv)
+    info = hardware_and_versions()
+    lines = [markdown_header("Clickbait and myopia diagnostic", info, command).rstrip(),
+             f"- Wall time: {(time.perf_counter() - started) / 60:.1f} min; {eval_users} held-out users; "
+             f"DQN {dqn_steps:,} user-steps, seed 0", "",
+             "| preset | agent | clicks / session | session length | CTR | clickbait shown |",
+             "|---|---|---:|---:|---:|---:|"]
+    lines += [f"| {r['preset']} | {r['agent']} | {r['clicks_per_session']:.2f} | {r['session_length']:.1f} | "
+              f"{r['ctr']:.3f} | {r['clickbait_share']:.0%} |" for r in rows]
+    curse = [r for r in rows if "predicted_click_probability" in r]
+    lines += ["", "Winner's curse of the greedy LSTM (mean over shown items):", ""]
+    lines += [f"- {r['preset']}: predicted P(click) {r['predicted_click_probability']:.3f}, "
+              f"true P(click) {r['true_click_probability']:.3f}" for r in curse]
+    text = "\n".join(lines) + "\n"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "diagnostic.md").write_text(text, encoding="utf-8")
+    (args.out / "diagnostic.json").write_text(json.dumps({"command": command, "environment": info, "rows": rows}, indent=2))
+    print(text)
+    print(f"wrote {args.out / 'diagnostic.md'} and diagnostic.json")
+
+
+if __name__ == "__main__":
+    main()
