@@ -133,7 +133,8 @@ class DriftingUserEnv(gym.Env[np.ndarray, np.int64]):
     ```
 
     - ``catalog``: a :class:`recenv.Catalog` (default: the generated 500-item catalog).
-    - ``preset``: ``"none" | "smooth" | "abrupt" | "mixed"`` (default), which drift mechanisms are on.
+    - ``preset``: ``"none" | "smooth" | "abrupt" | "mixed"`` (default), which drift mechanisms are on;
+      ``"ml100k"``: the MovieLens-100K catalog with drift fitted to its users (needs ``data_path``).
     - ``params``: overrides of :class:`recenv.UserModelParams` (a dict) or a full instance.
     - ``obs_mode``: ``"encoded"`` (default), ``"history"`` or ``"ids"``.
     - ``encoder``: for ``"encoded"``: ``None`` (the shipped weights for the default catalog;
