@@ -391,6 +391,19 @@ def plot(result: Comparison, out: Path, shift_scenario: str = "mixed") -> None:
     plt.close(figure)
 
 
+def _strict_json(value: Any) -> Any:
+    """Standard JSON: NaN (no regime shift, no recovery) becomes null; numpy scalars become floats."""
+    if isinstance(value, dict):
+        return {key: _strict_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict_json(item) for item in value]
+    if isinstance(value, (float, np.floating)):
+        return None if np.isnan(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
 def write_outputs(result: Comparison, out: Path, command: str, wall_seconds: float,
                   title: str = "Agent comparison on DriftingUser-v0", shift_scenario: str = "mixed") -> str:
     out.mkdir(parents=True, exist_ok=True)
@@ -407,7 +420,7 @@ def write_outputs(result: Comparison, out: Path, command: str, wall_seconds: flo
               "results": [{k.lstrip("_"): v for k, v in row.items()} for row in result.rows],
               "per_seed": result.per_seed, "learning_curves": result.learning_curves,
               "shift_window": {"before": SHIFT_BEFORE, "after": SHIFT_AFTER, "recovery_window": RECOVERY_WINDOW}}
-    (out / "results.json").write_text(json.dumps(report, indent=2, default=float))
+    (out / "results.json").write_text(json.dumps(_strict_json(report), indent=2, allow_nan=False))
     text = (markdown_header(title, info, command)
             + f"- Wall time: {wall_seconds / 60:.1f} min; seeds {result.config['seeds']}; "
               f"{result.config['budget']['eval_users']} held-out users per seed; budgets (user-steps): "

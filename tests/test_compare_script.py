@@ -46,7 +46,9 @@ def test_compare_end_to_end_writes_every_output(tmp_path):
     random = next(r for r in rows if r["agent"] == "Random")
     assert float(oracle["clicks_per_session"]) > float(random["clicks_per_session"])
     assert abs(float(oracle["regret"])) < 1e-3 and float(random["regret"]) > 1
-    report = json.loads((tmp_path / "results.json").read_text())
+    text = (tmp_path / "results.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text  # standard JSON, readable outside Python
+    report = json.loads(text)
     assert report["config"]["budget"]["eval_users"] == 40 and "--eval-users" in report["command"]
     assert any(key.startswith("mixed/DQN-embedding") for key in report["learning_curves"])
     assert "| Oracle |" in (tmp_path / "results.md").read_text()
@@ -85,6 +87,8 @@ def test_ablation_switches_each_mechanism_off(tmp_path):
         ("mixed (all on)", "Random"), ("mixed (all on)", "Oracle"),
         ("no clickbait/patience trade-off", "Random"), ("no clickbait/patience trade-off", "Oracle"),
     ]
-    report = json.loads((tmp_path / "results.json").read_text())
+    text = (tmp_path / "results.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text  # standard JSON, readable outside Python
+    report = json.loads(text)
     assert report["config"]["presets"]["no clickbait/patience trade-off"]["params"] == {"clickbait": False}
     assert set(ablation.SCENARIOS) >= {"no exogenous drift", "no consumption drift", "no regime shifts", "no satiation"}
