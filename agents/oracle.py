@@ -27,8 +27,13 @@ class OracleAgent(BaseAgent):
         super().__init__(env)
         self.bind(env)
 
+    def click_probabilities(self, observation: Any) -> np.ndarray:
+        """The true P(click) of every item for the bound env's users: ``(N,)`` for one observation,
+        ``(B, N)`` for a batch (the same face as :meth:`SupervisedLSTMAgent.click_probabilities`)."""
+        batch, single = self._as_batch(observation)
+        probabilities = np.atleast_2d(self._bound_users(len(batch)).click_probabilities())
+        return probabilities[0] if single else probabilities
+
     def predict(self, observation, state=None, episode_start=None, deterministic=True):
         batch, single = self._as_batch(observation)
-        env = self._bound_users(len(batch))
-        probabilities = np.atleast_2d(env.click_probabilities())
-        return self._result(probabilities.argmax(1), single), state
+        return self._result(np.atleast_2d(self.click_probabilities(batch)).argmax(1), single), state

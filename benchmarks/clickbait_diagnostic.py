@@ -34,34 +34,20 @@ from recenv import DriftingUserVectorEnv
 
 
 class SkipClickbait(BaseAgent):
-    """Diagnostic only: greedy on ``scores(observation)`` over the items that are not clickbait."""
+    """Diagnostic only: greedy on ``scorer.click_probabilities`` over the items that are not clickbait."""
 
-    def __init__(self, env: Any, scorer: Any, scores: str):
+    def __init__(self, env: Any, scorer: SupervisedLSTMAgent | OracleAgent):
         super().__init__(env)
-        self.scorer, self.scores = scorer, scores
+        self.scorer = scorer
         self.allowed = np.asarray(self.catalog.clickbait) <= CLICKBAIT_THRESHOLD
 
     def bind(self, env: Any) -> None:
-        if hasattr(self.scorer, "bind"):
-            self.scorer.bind(env)
+        self.scorer.bind(env)
 
     def predict(self, observation, state=None, episode_start=None, deterministic=True):
         batch, single = self._as_batch(observation)
-        values = np.atleast_2d(getattr(self.scorer, self.scores)(batch))
-        return self._result(np.where(self.allowed[None, :], values, -np.inf).argmax(1), single), state
-
-
-class _OracleScores:
-    """The oracle's scores (the simulator's true P(click)) for :class:`SkipClickbait`."""
-
-    def __init__(self, env: Any):
-        self.oracle = OracleAgent(env)
-
-    def bind(self, env: Any) -> None:
-        self.oracle.bind(env)
-
-    def true_probabilities(self, observation: Any) -> np.ndarray:
-        return np.atleast_2d(self.oracle._bound_users(len(observation)).click_probabilities())
+        scores = np.atleast_2d(self.scorer.click_probabilities(batch))
+        return self._result(np.where(self.allowed[None, :], scores, -np.inf).argmax(1), single), state
 
 
 class _WinnersCurse:
@@ -86,9 +72,9 @@ def diagnose(preset: str, eval_users: int, dqn_steps: int, device: str, bar: Any
     agents: dict[str, Any] = {
         "StaticProfile": StaticProfileAgent(train_env),
         "SupervisedLSTM": curse,
-        "SupervisedLSTM, no clickbait (diagnostic)": SkipClickbait(train_env, lstm, "click_probabilities"),
+        "SupervisedLSTM, no clickbait (diagnostic)": SkipClickbait(train_env, lstm),
         "Oracle": OracleAgent(train_env),
-        "Oracle, no clickbait (diagnostic)": SkipClickbait(train_env, _OracleScores(train_env), "true_probabilities"),
+        "Oracle, no clickbait (diagnostic)": SkipClickbait(train_env, OracleAgent(train_env)),
     }
     if dqn_steps:
         bar.set_description(f"clickbait diagnostic [{preset}] training DQN")

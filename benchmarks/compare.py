@@ -297,8 +297,7 @@ def markdown_tables(rows: Sequence[dict[str, Any]]) -> str:
                 recovery = f"> {SHIFT_AFTER - RECOVERY_WINDOW}"  # not back within the window
             else:
                 recovery = f"{row['recovery_steps']:.0f}"
-            share = row.get("clickbait_share", float("nan"))
-            clickbait = "—" if np.isnan(share) else f"{share:.0%}"
+            clickbait = "—" if np.isnan(row["clickbait_share"]) else f"{row['clickbait_share']:.0%}"
             regret = 0.0 if abs(row["regret"]) < 5e-3 else row["regret"]  # the oracle's float noise
             lines.append(
                 f"| {row['agent']} | {row['clicks_per_session']:.2f} ± {row['clicks_ci95']:.2f} | {row['ctr']:.3f} | "
