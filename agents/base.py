@@ -25,7 +25,9 @@ from typing import Any, Protocol, runtime_checkable
 import gymnasium as gym
 import numpy as np
 
-__all__ = ["Agent", "BaseAgent", "env_spaces", "recenv_env", "require_vector_env"]
+from recenv import DriftingUserEnv, DriftingUserVectorEnv, EnvConfig
+
+__all__ = ["Agent", "BaseAgent", "env_spaces", "require_vector_env", "unwrap_env"]
 
 
 @runtime_checkable
@@ -41,11 +43,9 @@ class Agent(Protocol):
     ) -> tuple[np.ndarray, Any]: ...
 
 
-def recenv_env(env: Any) -> Any:
-    """The recenv env under wrappers: a :class:`recenv.DriftingUserEnv` or
-    :class:`recenv.DriftingUserVectorEnv`."""
-    from recenv import DriftingUserEnv, DriftingUserVectorEnv
-
+def unwrap_env(env: Any) -> DriftingUserEnv | DriftingUserVectorEnv:
+    """The recenv env under Gymnasium wrappers: a :class:`recenv.DriftingUserEnv` or
+    :class:`recenv.DriftingUserVectorEnv`; a clear error for anything else."""
     inner = getattr(env, "unwrapped", env)
     if not isinstance(inner, (DriftingUserEnv, DriftingUserVectorEnv)):
         raise TypeError(f"expected a DriftingUser-v0 env (scalar or vector), got {type(inner).__name__}")
@@ -63,7 +63,7 @@ def require_vector_env(env: Any, who: str) -> int:
 
 def env_spaces(env: Any) -> tuple[gym.spaces.Box, int]:
     """The single-user observation space and the number of items of a scalar or vector env."""
-    inner = recenv_env(env)
+    inner = unwrap_env(env)
     space = getattr(inner, "single_observation_space", inner.observation_space)
     return space, inner.catalog.num_items
 
@@ -80,14 +80,19 @@ class BaseAgent:
 
     def __init__(self, env: Any):
         self.observation_space, self.num_items = env_spaces(env)
-        inner = recenv_env(env)
+        inner = unwrap_env(env)
         self.catalog = inner.catalog
-        self.obs_mode = inner.obs_mode
+        #: The settings of the env the agent was made for; what it rebuilds envs from.
+        self.env_config: EnvConfig = inner.config
         self.env: Any = None
+
+    @property
+    def obs_mode(self) -> str:
+        return self.env_config.obs_mode
 
     def bind(self, env: Any) -> None:
         """Act in ``env`` from now on (agents that read the env use it; others ignore it)."""
-        inner = recenv_env(env)
+        inner = unwrap_env(env)
         if inner.catalog.fingerprint != self.catalog.fingerprint:
             raise ValueError("this agent was made for another catalog than the env's")
         self.env = inner

@@ -26,9 +26,9 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from agents.base import BaseAgent, recenv_env, require_vector_env
+from agents.base import BaseAgent, unwrap_env, require_vector_env
 from agents.persistence import load_agent_file, save_agent_file
-from agents.training_log import SessionTracker, TrainingLog, linear_schedule
+from agents.training_log import TrainingEpisodes, TrainingLog, linear_schedule
 
 __all__ = ["DQNAgent", "DQNConfig", "EmbeddingQHead", "MLPQHead"]
 
@@ -183,7 +183,7 @@ class DQNAgent(BaseAgent):
         self.config = config
         self.device = resolve_device(device)
         self.observation_size = int(np.prod(self.observation_space.shape))
-        self._encoder = recenv_env(env).encoder if config.warm_start else None
+        self._encoder = unwrap_env(env).encoder if config.warm_start else None
         if config.warm_start and (config.head != "embedding" or self._encoder is None):
             raise ValueError("warm_start needs head='embedding' and an env with obs_mode='encoded'")
         torch.manual_seed(config.seed)  # network initialisation (nn.Module init draws from the global torch RNG)
@@ -223,7 +223,7 @@ class DQNAgent(BaseAgent):
         self.log.start(tensorboard_dir)
 
         observation, _ = env.reset(seed=c.seed)
-        sessions = SessionTracker(num_envs, self.log)
+        sessions = TrainingEpisodes(num_envs, self.log)
         steps, vector_steps, gradient_steps, started = 0, 0, 0, time.perf_counter()
         loss_value = float("nan")
         bar = tqdm(total=total_timesteps, desc=f"DQN ({c.head} head)", unit="step", disable=not progress)
@@ -280,7 +280,7 @@ class DQNAgent(BaseAgent):
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Weights, config and the catalog they belong to (safe to load)."""
         state = {name: tensor.detach().cpu() for name, tensor in self.q_network.state_dict().items()}
-        return save_agent_file(path, "DQNAgent", self.catalog, self.observation_space.shape,
+        return save_agent_file(path, "DQNAgent", self.catalog, self.observation_space.shape, self.env_config,
                                config=asdict(self.config), state_dict=state)
 
     def load(self, path: str | os.PathLike[str]) -> DQNAgent:

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from recenv import DriftingUserVectorEnv, EnvConfig
+
 __all__ = ["SessionRecords", "run_sessions"]
 
 
@@ -84,7 +86,7 @@ def run_sessions(
     agent: Any,
     num_users: int,
     seed: int,
-    env_kwargs: dict[str, Any] | None = None,
+    config: EnvConfig | None = None,
     batch_size: int = 1024,
     deterministic: bool = True,
     progress: bool = True,
@@ -94,18 +96,16 @@ def run_sessions(
     :param agent: anything with SB3's ``predict()`` (an SB3 model works as it is). If it has
         ``bind(env)``, it is bound to each evaluation env first.
     :param seed: decides the users; evaluation seeds must differ from training seeds.
-    :param env_kwargs: arguments of :class:`recenv.DriftingUserVectorEnv` (preset, params, ...).
+    :param config: the settings of the evaluation envs (default: ``EnvConfig()``); e.g. the training
+        env's ``env.config``, or ``agent.env_config``.
     :param batch_size: users simulated at once (users are split into batches with seeds
         ``seed, seed + 1, ...``).
     """
-    from recenv import DriftingUserVectorEnv
-
-    kwargs = {**(env_kwargs or {}), "autoreset_mode": "disabled", "array_type": "numpy"}
     records = SessionRecords()
     bar = tqdm(total=num_users, desc=f"evaluating {type(agent).__name__}", unit="user", disable=not progress)
     for batch_index, start in enumerate(range(0, num_users, batch_size)):
         n = min(batch_size, num_users - start)
-        envs = DriftingUserVectorEnv(num_envs=n, **kwargs)
+        envs = DriftingUserVectorEnv(num_envs=n, config=config, autoreset_mode="disabled", array_type="numpy")
         if hasattr(agent, "bind"):
             agent.bind(envs)
         observation, _ = envs.reset(seed=seed + batch_index)

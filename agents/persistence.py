@@ -1,4 +1,6 @@
-"""Agent files: weights and the facts that tie them to a catalog and an observation shape.
+"""Agent files: weights, the facts that tie them to a catalog and an observation shape, and the
+config of the env they were made for (:meth:`recenv.EnvConfig.to_record`), from which that env can
+be rebuilt (:func:`saved_env_config`).
 
 Written with ``torch.save`` as plain tensors, numbers and strings; read with
 ``torch.load(..., weights_only=True)``, which cannot run code from the file.
@@ -12,19 +14,37 @@ from typing import Any
 
 import torch
 
+from recenv import Catalog, EnvConfig
 from recenv.weights_file import read_weights_file
 
-__all__ = ["load_agent_file", "save_agent_file"]
+__all__ = ["load_agent_file", "save_agent_file", "saved_env_config"]
 
 
-def save_agent_file(path: str | os.PathLike[str], kind: str, catalog: Any, observation_shape: tuple[int, ...], **payload: Any) -> Path:
+def save_agent_file(
+    path: str | os.PathLike[str],
+    kind: str,
+    catalog: Any,
+    observation_shape: tuple[int, ...],
+    env_config: EnvConfig,
+    **payload: Any,
+) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(
-        {"agent": kind, "catalog_fingerprint": catalog.fingerprint, "observation_shape": list(observation_shape), **payload},
+        {"agent": kind, "catalog_fingerprint": catalog.fingerprint, "observation_shape": list(observation_shape),
+         "env_config": env_config.to_record(), **payload},
         path,
     )
     return path
+
+
+def saved_env_config(path: str | os.PathLike[str], catalog: Catalog | None = None, encoder: Any = None) -> EnvConfig:
+    """The config of the env an agent file was made for, to rebuild that env
+    (``catalog``/``encoder``: see :meth:`recenv.EnvConfig.from_record`)."""
+    payload = read_weights_file(path, "agent")
+    if "env_config" not in payload:
+        raise ValueError(f"agent file {path} records no env config")
+    return EnvConfig.from_record(payload["env_config"], catalog=catalog, encoder=encoder)
 
 
 def load_agent_file(path: str | os.PathLike[str], kind: str, catalog: Any, observation_shape: tuple[int, ...]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from agents.base import BaseAgent
+from recenv.offline.click_predictors import item_clicks_and_shows
 
 __all__ = ["PopularityAgent"]
 
@@ -31,9 +32,8 @@ class PopularityAgent(BaseAgent):
         self.ranking: np.ndarray | None = None
 
     def fit(self, log: Any) -> PopularityAgent:
-        """Rank items by clicks in an :class:`recenv.interaction_logs.InteractionLog` (session rows)."""
-        session = log.step >= 0
-        clicks = np.bincount(log.item[session], weights=log.click[session], minlength=self.num_items)
+        """Rank items by clicks in an :class:`recenv.offline.logs.InteractionLog` (session rows)."""
+        clicks, _ = item_clicks_and_shows(log, self.num_items)
         self.ranking = np.argsort(-clicks, kind="stable")
         return self
 

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from agents.base import BaseAgent, require_vector_env
 from agents.persistence import load_agent_file, save_agent_file
-from agents.training_log import SessionTracker, TrainingLog, linear_schedule
+from agents.training_log import TrainingEpisodes, TrainingLog, linear_schedule
 from recenv.clustering import assign, kmeans
 
 __all__ = ["QLearningAgent", "QLearningConfig"]
@@ -104,7 +104,7 @@ class QLearningAgent(BaseAgent):
             observation = self._fit_states_by_random_play(env, observation)
         self.log.start(tensorboard_dir)
         state = self.states(observation)
-        sessions = SessionTracker(num_envs, self.log)
+        sessions = TrainingEpisodes(num_envs, self.log)
         steps, started = 0, time.perf_counter()
         bar = tqdm(total=total_timesteps, desc="Q-learning", unit="step", disable=not progress)
         while steps < total_timesteps:
@@ -139,7 +139,7 @@ class QLearningAgent(BaseAgent):
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Q-table, centroids, config and the catalog they belong to (safe to load)."""
         centroids = None if self.centroids is None else torch.as_tensor(self.centroids)
-        return save_agent_file(path, "QLearningAgent", self.catalog, self.observation_space.shape,
+        return save_agent_file(path, "QLearningAgent", self.catalog, self.observation_space.shape, self.env_config,
                                config=asdict(self.config), q_table=torch.as_tensor(self.q_table), centroids=centroids)
 
     def load(self, path: str | os.PathLike[str]) -> QLearningAgent:

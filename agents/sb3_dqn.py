@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import torch
 
-from agents.base import BaseAgent, recenv_env
+from agents.base import BaseAgent, unwrap_env
 from agents.persistence import load_agent_file, save_agent_file
 
 __all__ = ["SB3DQNAgent", "SB3DQNConfig"]
@@ -63,11 +62,9 @@ class SB3DQNAgent(BaseAgent):
 
     def learn(self, env: Any, total_timesteps: int, progress: bool = True, tensorboard_dir: str | None = None) -> SB3DQNAgent:
         """Train SB3's DQN for ``total_timesteps`` steps on ``env`` (a scalar env; a vector env is
-        replaced by a scalar env with the same catalog and parameters)."""
+        replaced by a scalar env built from its config)."""
         if hasattr(env, "num_envs"):
-            inner = recenv_env(env)
-            env = gym.make("DriftingUser-v0", catalog=inner.catalog, params=inner.params, obs_mode=inner.obs_mode,
-                           encoder=inner.encoder if inner.obs_mode == "encoded" else None)
+            env = gym.make("DriftingUser-v0", config=unwrap_env(env).config)
         if self.model is None:
             self.model = self._new_model(env)
         else:
@@ -90,15 +87,15 @@ class SB3DQNAgent(BaseAgent):
         if self.model is None:
             raise RuntimeError("nothing to save: the agent has not learnt yet")
         state = {name: tensor.detach().cpu() for name, tensor in self.model.policy.state_dict().items()}
-        return save_agent_file(path, "SB3DQNAgent", self.catalog, self.observation_space.shape,
+        return save_agent_file(path, "SB3DQNAgent", self.catalog, self.observation_space.shape, self.env_config,
                                config=asdict(self.config), state_dict=state)
 
     def load(self, path: str | os.PathLike[str], env: Any = None) -> SB3DQNAgent:
-        """Load policy weights; ``env`` (default: a scalar env on this catalog) shapes the policy."""
+        """Load policy weights; ``env`` (default: a scalar env built from :attr:`env_config`) shapes the policy."""
         payload = load_agent_file(path, "SB3DQNAgent", self.catalog, self.observation_space.shape)
         self.config = SB3DQNConfig(**payload["config"])
         if env is None:
-            env = gym.make("DriftingUser-v0", catalog=self.catalog, obs_mode=self.obs_mode)
+            env = gym.make("DriftingUser-v0", config=self.env_config)
         self.model = self._new_model(env)
         self.model.policy.load_state_dict(payload["state_dict"])
         return self

@@ -13,12 +13,14 @@ from typing import Any
 import numpy as np
 
 from agents.base import BaseAgent
+from recenv.offline.click_predictors import profiles_from_past
 
 __all__ = ["StaticProfileAgent"]
 
 
 class StaticProfileAgent(BaseAgent):
-    """Recommends by cosine between item embeddings and the user's warm-up profile.
+    """Recommends by cosine between item embeddings and the user's warm-up profile (the profile of
+    :class:`recenv.offline.click_predictors.StaticProfilePredictor`, from the same function).
 
     Like :class:`agents.PopularityAgent` it walks down its (per-user) ranking, ``top_k`` items deep,
     so it does not show one item forever. It reads the users' logged past from the env it is bound
@@ -38,10 +40,7 @@ class StaticProfileAgent(BaseAgent):
         """Unit profile of every user of the bound env, ``(users, D)``."""
         items, clicks = self.env.warmup_history()
         items, clicks = np.atleast_2d(items), np.atleast_2d(clicks)
-        clicked = clicks > 0.5
-        weights = np.where(clicked.any(1, keepdims=True), clicked, items >= 0).astype(np.float32)
-        profile = np.einsum("uw,uwd->ud", weights, self.embeddings[np.maximum(items, 0)])
-        return profile / np.maximum(np.linalg.norm(profile, axis=1, keepdims=True), 1e-12)
+        return profiles_from_past(items, clicks, items >= 0, self.embeddings)
 
     def predict(self, observation, state=None, episode_start=None, deterministic=True):
         batch, single = self._as_batch(observation)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.base import BaseAgent, recenv_env
+from agents.base import BaseAgent, unwrap_env
 
 __all__ = ["SupervisedLSTMAgent"]
 
@@ -26,7 +26,7 @@ class SupervisedLSTMAgent(BaseAgent):
 
     def __init__(self, env: Any, encoder: Any = None):
         super().__init__(env)
-        inner = recenv_env(env)
+        inner = unwrap_env(env)
         if self.obs_mode != "encoded":
             raise ValueError(f"SupervisedLSTMAgent reads LSTM states: use obs_mode='encoded', not {self.obs_mode!r}")
         self.encoder = encoder if encoder is not None else inner.encoder

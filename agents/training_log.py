@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SessionTracker", "TrainingLog", "linear_schedule"]
+__all__ = ["TrainingEpisodes", "TrainingLog", "linear_schedule"]
 
 
 def linear_schedule(start: float, end: float, fraction: float, steps: int, total: int) -> float:
@@ -69,8 +69,8 @@ class TrainingLog:
             self._writer = None
 
 
-class SessionTracker:
-    """Per-user bookkeeping while training on a vector env with next-step autoreset.
+class TrainingEpisodes:
+    """The episodes of each user while training on a vector env with next-step autoreset.
 
     A user whose session ended in one step is reset in the next, which returns their first
     observation and ignores their action: that step is no transition. :meth:`update` says which

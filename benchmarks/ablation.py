@@ -6,8 +6,9 @@
 Scenarios: every mechanism on (``mixed``), then one switched off at a time — exogenous drift,
 consumption drift, regime shifts, satiation, and the clickbait/patience trade-off (``clickbait``
 off: clickbait neither lures clicks nor costs patience; users still leave when bored). Same
-protocol, statistics and outputs as :mod:`benchmarks.compare` (the ``preset`` column names the
-scenario), written to ``results/ablation`` by default.
+protocol, statistics and outputs as :mod:`benchmarks.compare` (:mod:`benchmarks.protocol`,
+:mod:`benchmarks.metrics`, :mod:`benchmarks.report`; the ``preset`` column names the scenario),
+written to ``results/ablation`` by default.
 """
 
 from __future__ import annotations
@@ -17,22 +18,26 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.compare import add_run_arguments, compare, resolve_run, write_outputs
+from benchmarks.compare import add_run_arguments, resolve_run
 from benchmarks.environment_info import command_line
+from benchmarks.protocol import compare
+from benchmarks.report import write_outputs
+from recenv import EnvConfig
 
-SCENARIOS: dict[str, dict] = {
-    "mixed (all on)": {"preset": "mixed"},
-    "no exogenous drift": {"preset": "mixed", "params": {"exogenous_drift": False}},
-    "no consumption drift": {"preset": "mixed", "params": {"consumption_drift": False}},
-    "no regime shifts": {"preset": "mixed", "params": {"regime_shifts": False}},
-    "no satiation": {"preset": "mixed", "params": {"satiation": False}},
-    "no clickbait/patience trade-off": {"preset": "mixed", "params": {"clickbait": False}},
+SCENARIOS: dict[str, EnvConfig] = {
+    "mixed (all on)": EnvConfig(preset="mixed"),
+    "no exogenous drift": EnvConfig(preset="mixed", params={"exogenous_drift": False}),
+    "no consumption drift": EnvConfig(preset="mixed", params={"consumption_drift": False}),
+    "no regime shifts": EnvConfig(preset="mixed", params={"regime_shifts": False}),
+    "no satiation": EnvConfig(preset="mixed", params={"satiation": False}),
+    "no clickbait/patience trade-off": EnvConfig(preset="mixed", params={"clickbait": False}),
 }
-"""Scenario name → env arguments."""
+"""Scenario name → the config of its envs (the comparison sets the device)."""
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_arguments(parser)
     parser.add_argument("--scenarios", nargs="+", choices=list(SCENARIOS), default=None, help="default: all")
     args = parser.parse_args(argv)

@@ -4,14 +4,14 @@ same agents get when clickbait is taken off their menu.
     python -m benchmarks.clickbait_diagnostic --quick
     python -m benchmarks.clickbait_diagnostic --out results/clickbait_diagnostic   # the README numbers
 
-For each preset, on the same held-out users as :mod:`benchmarks.compare` (its evaluation seed and
-protocol): clicks per session, session length, CTR and the share of shown items that are
-clickbait, for the static profile, the supervised LSTM, the myopic oracle and DQN (embedding head,
-trained like in the comparison, seed 0). Two diagnostic variants, which are *not* deployable agents
-— they are told which items are clickbait — show what the myopic agents lose to clickbait: the
-LSTM and the oracle, each greedy over non-clickbait items only. For the supervised LSTM it also
-reports the winner's curse: the mean predicted P(click) of the items it chose against their true
-P(click).
+For each preset, on the same held-out users as :mod:`benchmarks.compare` (the evaluation seed and
+protocol of :mod:`benchmarks.protocol`): clicks per session, session length, CTR and the share of
+shown items that are clickbait, for the static profile, the supervised LSTM, the myopic oracle and
+DQN (embedding head, trained like in the comparison, seed 0). Two diagnostic variants, which are
+*not* deployable agents — they are told which items are clickbait — show what the myopic agents
+lose to clickbait: the LSTM and the oracle, each greedy over non-clickbait items only. For the
+supervised LSTM it also reports the winner's curse: the mean predicted P(click) of the items it
+chose against their true P(click).
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ from tqdm.auto import tqdm
 
 from agents import DQNAgent, DQNConfig, OracleAgent, StaticProfileAgent, SupervisedLSTMAgent, run_sessions
 from agents.base import BaseAgent
-from benchmarks.compare import CLICKBAIT_THRESHOLD, EVALUATION_SEED, TRAINING_USERS
 from benchmarks.environment_info import command_line, hardware_and_versions, markdown_header
-from recenv import DriftingUserVectorEnv
+from benchmarks.metrics import CLICKBAIT_THRESHOLD
+from benchmarks.protocol import EVALUATION_SEED, TRAINING_USERS
+from recenv import DriftingUserVectorEnv, EnvConfig
 
 
 class SkipClickbait(BaseAgent):
@@ -64,8 +65,8 @@ class _WinnersCurse:
 
 
 def diagnose(preset: str, eval_users: int, dqn_steps: int, device: str, bar: Any) -> list[dict[str, Any]]:
-    env_kwargs = {"preset": preset, "device": device}
-    train_env = DriftingUserVectorEnv(num_envs=TRAINING_USERS, **env_kwargs)
+    config = EnvConfig(preset=preset, device=device)
+    train_env = DriftingUserVectorEnv(num_envs=TRAINING_USERS, config=config)
     clickbait = np.asarray(train_env.catalog.clickbait) > CLICKBAIT_THRESHOLD
     lstm = SupervisedLSTMAgent(train_env)
     curse = _WinnersCurse(lstm)
@@ -83,7 +84,7 @@ def diagnose(preset: str, eval_users: int, dqn_steps: int, device: str, bar: Any
     rows = []
     for name, agent in agents.items():
         bar.set_description(f"clickbait diagnostic [{preset}] {name}")
-        records = run_sessions(agent, eval_users, seed=EVALUATION_SEED, env_kwargs=env_kwargs, progress=False)
+        records = run_sessions(agent, eval_users, seed=EVALUATION_SEED, config=config, progress=False)
         row = {"preset": preset, "agent": name, "clicks_per_session": float(records.returns.mean()),
                "session_length": float(records.lengths.mean()), "ctr": float(records.ctr.mean()),
                "clickbait_share": float(records.share_of_shown(clickbait).mean())}
@@ -100,7 +101,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="200 users, DQN 20,000 steps")
     parser.add_argument("--presets", nargs="+", default=["none", "mixed"])
     parser.add_argument("--eval-users", type=int, default=None, help="held-out users (default 2000; quick 200)")
-    parser.add_argument("--dqn-steps", type=int, default=None, help="DQN training user-steps (default 500,000; 0: skip)")
+    parser.add_argument("--dqn-steps", type=int, default=None,
+                        help="DQN training user-steps (default 500,000; 0: skip)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=Path("results/clickbait_diagnostic"))
     args = parser.parse_args(argv)
@@ -127,7 +129,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     text = "\n".join(lines) + "\n"
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "diagnostic.md").write_text(text, encoding="utf-8")
-    (args.out / "diagnostic.json").write_text(json.dumps({"command": command, "environment": info, "rows": rows}, indent=2))
+    report = {"command": command, "environment": info, "rows": rows}
+    (args.out / "diagnostic.json").write_text(json.dumps(report, indent=2))
     print(text)
     print(f"wrote {args.out / 'diagnostic.md'} and diagnostic.json")
 

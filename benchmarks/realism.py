@@ -1,9 +1,9 @@
 """How realistic the simulated drift is: MovieLens-100K users against simulated users, for the
 default preset and for the user model fitted to those users.
 
-Both sides are measured by :mod:`recenv.drift_statistics` on the MovieLens catalog (1,682 movies,
-text-embedded). Simulated users browse organically (:mod:`recenv.organic_histories`), one per real
-user and with the same history length. The fit (:mod:`recenv.drift_fit`) adjusts the drift (σ, α, h)
+Both sides are measured by :mod:`recenv.offline.drift_statistics` on the MovieLens catalog (1,682 movies,
+text-embedded). Simulated users browse organically (:mod:`recenv.offline.organic_histories`), one per real
+user and with the same history length. The fit (:mod:`recenv.offline.drift_fit`) adjusts the drift (σ, α, h)
 and the population prior; everything else keeps the default values.
 
     python -m benchmarks.realism --data PATH                 # the README numbers (a few minutes on 2 cores)
@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 import recenv
 from benchmarks.environment_info import command_line, hardware_and_versions, markdown_header
 from recenv.data.movielens import load_movielens_100k
-from recenv.drift_fit import (
+from recenv.offline.drift_fit import (
     DRIFT_FIELDS,
     DRIFT_STATISTICS,
     PRIOR_FIELDS,
@@ -43,7 +43,7 @@ from recenv.drift_fit import (
     save_fitted_params,
     simulated_statistics,
 )
-from recenv.drift_statistics import (
+from recenv.offline.drift_statistics import (
     SCALAR_STATISTICS,
     DriftStatistics,
     DriftStatisticsConfig,
@@ -51,7 +51,8 @@ from recenv.drift_statistics import (
     drift_statistics,
     statistics_distance,
 )
-from recenv.params import PRESETS, UserModelParams
+from recenv.params import UserModelParams
+from recenv.presets import SYNTHETIC_PRESETS
 
 DEFAULT_PRESET = "mixed"
 PACKAGE_PARAMS = Path(recenv.__file__).parent / "assets" / "ml100k_params.json"
@@ -98,7 +99,7 @@ def run(data_path: str | None, config: FitConfig, progress: bool = True) -> tupl
     catalog = data.to_catalog()
     loaded = time.perf_counter()
     real = drift_statistics(data.histories, catalog.latents, catalog.topics, config.statistics)
-    default_params = PRESETS[DEFAULT_PRESET]
+    default_params = SYNTHETIC_PRESETS[DEFAULT_PRESET]
     default = simulated_statistics(catalog, catalog.latents, catalog.topics, default_params, data.histories.lengths, config)
     result = fit_user_model(catalog, data.histories, start=default_params, config=config, progress=progress)
     fitted = result.simulated  # the fitted parameters' statistics, simulated with the same seed and lengths
@@ -152,7 +153,7 @@ def markdown_report(comparison: Comparison, facts: dict[str, Any], config: FitCo
         f"| fitted (`preset=\"ml100k\"`) | {gaps['fitted']:.3f} | {drift_distance['fitted']:.1f} | {prior_distance['fitted']:.1f} |",
         "",
         "Distances are squared gaps in units of sampling noise, weighted by the covariance of the statistics and "
-        "averaged over the numbers compared (`recenv.drift_statistics.statistics_distance`): drift = drift curve, "
+        "averaged over the numbers compared (`recenv.offline.drift_statistics.statistics_distance`): drift = drift curve, "
         "window concentration, shift rate and genre divergence (what σ, α, h are fitted to); early history = early "
         "concentration and early genre entropy (what the prior is fitted to). About 1 would be a match within noise.",
         "",

@@ -25,7 +25,7 @@ class FreshTopicAgent:
 
 
 env = DriftingUserVectorEnv(num_envs=8, device="cpu")
-evaluation = dict(num_users=500, seed=10_000, env_kwargs={"device": "cpu"}, progress=False)
+evaluation = dict(num_users=500, seed=10_000, config=env.config, progress=False)
 for agent in (RandomAgent(env), SupervisedLSTMAgent(env), FreshTopicAgent(env)):
     records = run_sessions(agent, **evaluation)
     print(f"{type(agent).__name__:20s} clicks/session {records.returns.mean():6.2f}  "

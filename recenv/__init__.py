@@ -7,14 +7,21 @@
 
     env = gym.make("DriftingUser-v0")                       # one user
     envs = gym.make_vec("DriftingUser-v0", num_envs=1024)   # 1024 users as one batch of tensors
+
+The package is layered; each layer imports only from those below it (``pyproject.toml`` holds the
+import-linter contracts that keep it so, ``README.md`` the picture). Offline tooling (log
+collection, encoder training, click predictors, drift statistics and fitting) is in
+:mod:`recenv.offline`, which ``import recenv`` does not load.
 """
 
 from gymnasium.envs.registration import register, registry
 
 from recenv.catalog import Catalog, default_catalog
-from recenv.env import OBS_MODES, DriftingUserEnv
+from recenv.config import DEFAULT_MAX_EPISODE_STEPS, OBS_MODES, EnvConfig
+from recenv.env import DriftingUserEnv
 from recenv.observation import unflatten_history
-from recenv.params import PRESETS, UserModelParams, make_params
+from recenv.params import UserModelParams
+from recenv.presets import PRESET_NAMES, SYNTHETIC_PRESETS, make_params
 from recenv.vector_env import DriftingUserVectorEnv
 
 __all__ = [
@@ -22,8 +29,10 @@ __all__ = [
     "DEFAULT_MAX_EPISODE_STEPS",
     "DriftingUserEnv",
     "DriftingUserVectorEnv",
+    "EnvConfig",
     "OBS_MODES",
-    "PRESETS",
+    "PRESET_NAMES",
+    "SYNTHETIC_PRESETS",
     "UserModelParams",
     "default_catalog",
     "make_params",
@@ -32,13 +41,11 @@ __all__ = [
 
 __version__ = "0.1.0"
 
-DEFAULT_MAX_EPISODE_STEPS = 200
-"""The horizon T of ``DriftingUser-v0``: sessions are truncated after this many steps."""
-
+# No max_episode_steps here: both envs truncate at their config's horizon themselves, so that
+# gym.make(config=...) and gym.make_vec(config=...) keep the config's horizon as it is.
 if "DriftingUser-v0" not in registry:
     register(
         id="DriftingUser-v0",
         entry_point="recenv.env:DriftingUserEnv",
         vector_entry_point="recenv.vector_env:DriftingUserVectorEnv",
-        max_episode_steps=DEFAULT_MAX_EPISODE_STEPS,
     )

@@ -13,7 +13,6 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-import torch
 
 __all__ = ["RecycledArrays"]
 
@@ -41,10 +40,4 @@ class RecycledArrays:
         array = np.empty(self.shape, self.dtype)
         if len(self._arrays) < self.capacity:
             self._arrays.append(array)
-        return array
-
-    def fill_from(self, tensor: torch.Tensor) -> np.ndarray:
-        """A recycled array holding a copy of ``tensor`` (any device)."""
-        array = self.take()
-        torch.from_numpy(array).copy_(tensor)
         return array

@@ -280,7 +280,7 @@ class Catalog:
         centroids.setflags(write=False)
         return centroids
 
-    def embed_text(self, text: str, device: str = "cpu") -> np.ndarray:
+    def latent_of_text(self, text: str, device: str = "cpu") -> np.ndarray:
         """Latent ``(k,)`` of a free text (a persona, a shift target), with this catalog's model."""
         if not isinstance(text, str) or not text.strip():
             raise ValueError(f"expected a non-empty text, got {text!r}")

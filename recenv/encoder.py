@@ -10,17 +10,18 @@ so the same network is the supervised next-click baseline. The LSTM reads each i
 through the same item projection as the head, split by the response, ``[W_e·e·y, W_e·e·(1−y), y]``:
 what was clicked and what was ignored enter on separate channels, and the small shared projection
 (rather than the raw 384-dim embedding) keeps the input layer from overfitting. It is trained
-with binary cross-entropy on logged interactions (:mod:`recenv.encoder_training`).
+with binary cross-entropy on logged interactions (:mod:`recenv.offline.encoder_training`).
 
 Weights are stored with ``torch.save`` as plain tensors and metadata and read back with
 ``torch.load(..., weights_only=True)``; a file made for another catalog, text model or shape is
 refused with an error that says which. Default weights for the default catalog ship in
-``recenv/assets/``; for another catalog, weights are trained on first use and cached under
-``$RECENV_CACHE_DIR/encoders`` (or pass ``encoder=PATH``).
+``recenv/assets/``; another catalog's weights are read from ``$RECENV_CACHE_DIR/encoders``, where
+building an environment on that catalog trains them on first use (:mod:`recenv.env_base`; this
+module only reads weights), or from ``encoder=PATH``.
 
 Train and evaluate from the command line::
 
-    python -m recenv.encoder_training train --help
+    python -m recenv.offline.encoder_training train --help
 """
 
 from __future__ import annotations
@@ -36,12 +37,14 @@ import torch
 from torch import Tensor, nn
 
 from recenv.catalog import Catalog
+from recenv.embedding import cache_dir
 from recenv.weights_file import read_weights_file
 
 __all__ = [
     "DEFAULT_ENCODER_FILE",
     "EncoderConfig",
     "EncoderMismatchError",
+    "MissingEncoderWeights",
     "NextClickLSTM",
     "load_encoder",
     "resolve_encoder",
@@ -54,6 +57,17 @@ _FILE_FORMAT_VERSION = 1
 
 class EncoderMismatchError(ValueError):
     """An encoder weights file does not belong to this catalog / model / shape."""
+
+
+class MissingEncoderWeights(FileNotFoundError):
+    """No weights exist yet for this catalog; :attr:`path` is where trained ones are expected."""
+
+    def __init__(self, catalog: Catalog, path: Path):
+        super().__init__(
+            f"no encoder weights for catalog {catalog.fingerprint} at {path}; building an environment on this "
+            "catalog trains them once (recenv.offline.encoder_training.train_for_catalog), or pass encoder=PATH"
+        )
+        self.path = path
 
 
 @dataclass(frozen=True)
@@ -177,7 +191,7 @@ def load_encoder(path: str | os.PathLike[str], catalog: Catalog, device: torch.d
         raise EncoderMismatchError(
             f"encoder file {path} was trained for another catalog (fingerprint {payload['catalog_fingerprint']}, "
             f"text model {payload['model_id']!r}); this catalog is {catalog.fingerprint} with {catalog.model_id!r}. "
-            "Train weights for this catalog with `python -m recenv.encoder_training train` or leave encoder=None."
+            "Train weights for this catalog with `python -m recenv.offline.encoder_training train` or leave encoder=None."
         )
     config = EncoderConfig(**payload["config"])
     if config.embedding_dim != catalog.embedding_dim:
@@ -200,9 +214,8 @@ def default_encoder_path() -> Path:
         return Path(path)
 
 
-def _cached_encoder_path(catalog: Catalog, config: EncoderConfig) -> Path:
-    from recenv.embedding import cache_dir
-
+def cached_encoder_path(catalog: Catalog, config: EncoderConfig) -> Path:
+    """Where the weights of ``catalog`` trained on first use are kept."""
     return cache_dir() / "encoders" / f"{catalog.fingerprint}-h{config.hidden_size}-p{config.head_size}.pt"
 
 
@@ -213,13 +226,12 @@ def resolve_encoder(
     catalog: Catalog,
     encoder: NextClickLSTM | str | os.PathLike[str] | None,
     device: torch.device,
-    params: Any = None,
 ) -> NextClickLSTM:
     """The frozen encoder an environment observes through.
 
     :param encoder: a model; a weights path; or ``None``: the shipped weights for the default
-        catalog, else cached weights for this catalog, else weights trained now on logs of
-        ``params`` (progress bar; a few minutes on CPU) and cached for next time.
+        catalog, else the cached weights for this catalog.
+    :raises MissingEncoderWeights: ``encoder=None`` and no weights exist for this catalog yet.
 
     Loaded encoders are shared by the environments of a process (they are frozen); deep-copy one
     before fine-tuning it.
@@ -237,11 +249,9 @@ def resolve_encoder(
     else:
         path = default_encoder_path()
         if not path.exists() or _fingerprint_of(path) != catalog.fingerprint:
-            path = _cached_encoder_path(catalog, EncoderConfig(catalog.embedding_dim))
+            path = cached_encoder_path(catalog, EncoderConfig(catalog.embedding_dim))
             if not path.exists():
-                from recenv.encoder_training import train_for_catalog
-
-                train_for_catalog(catalog, path, params=params)
+                raise MissingEncoderWeights(catalog, path)
     key = (str(path.resolve()), str(device))
     if key not in _LOADED:
         _LOADED[key] = load_encoder(path, catalog, device)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -11,73 +9,20 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from recenv.catalog import Catalog
-from recenv.encoder import NextClickLSTM, resolve_encoder
-from recenv.observation import OBSERVATION_BUILDERS, EncodedObservation, ObservationBuilder
-from recenv.params import UserModelParams
-from recenv.personas import parse_reset_options
-from recenv.scenario import resolve_scenario
-from recenv.simulator import UserSimulator
+from recenv.config import EnvConfig
+from recenv.env_base import DriftingUserBase, build_simulation, validate_items
+from recenv.reset_options import parse_reset_options
 
-__all__ = ["DriftingUserEnv", "OBS_MODES", "build_simulation"]
-
-OBS_MODES = tuple(OBSERVATION_BUILDERS)
-DEFAULT_OBS_MODE = "encoded"
-
-_IN_FORKED_CHILD = False
+__all__ = ["DriftingUserEnv"]
 
 
-def _mark_forked_child() -> None:
-    global _IN_FORKED_CHILD
-    _IN_FORKED_CHILD = True
-
-
-# AsyncVectorEnv forks by default. OpenMP's thread pool does not survive a fork, and the first
-# multi-threaded torch op in the child then hangs; an env built in a forked child therefore runs
-# torch single-threaded (as PyTorch's own DataLoader workers do). One user gains nothing from threads.
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_mark_forked_child)
-
-
-def build_simulation(
-    num_users: int,
-    catalog: Catalog | None,
-    preset: str,
-    params: UserModelParams | Mapping[str, Any] | None,
-    obs_mode: str,
-    history_length: int,
-    warmup_steps: int,
-    device: str | torch.device,
-    data_path: str | os.PathLike[str] | None = None,
-    encoder: NextClickLSTM | str | os.PathLike[str] | None = None,
-) -> tuple[UserSimulator, ObservationBuilder]:
-    """The simulator and observation builder shared by the scalar and the vector environment."""
-    if not isinstance(obs_mode, str) or obs_mode not in OBSERVATION_BUILDERS:
-        raise ValueError(f"unknown obs_mode {obs_mode!r}; allowed: {list(OBSERVATION_BUILDERS)}")
-    catalog, user_params = resolve_scenario(catalog, preset, params, data_path)
-    simulator = UserSimulator(
-        catalog,
-        user_params,
-        num_users=num_users,
-        history_length=history_length,
-        warmup_steps=warmup_steps,
-        device=device,
-    )
-    if obs_mode == "encoded":
-        model = resolve_encoder(catalog, encoder, simulator.device, params=user_params)
-        return simulator, EncodedObservation(simulator, model)
-    if encoder is not None:
-        raise ValueError(f"encoder= is only used with obs_mode='encoded', not {obs_mode!r}")
-    return simulator, OBSERVATION_BUILDERS[obs_mode](simulator)
-
-
-class DriftingUserEnv(gym.Env[np.ndarray, np.int64]):
+class DriftingUserEnv(DriftingUserBase, gym.Env[np.ndarray, np.int64]):
     """
     ## Description
 
     A recommender shows one item per step to a simulated user whose interests drift; the user
     clicks or not. Items carry text embedded by a real language model (all-MiniLM-L6-v2 by
-    default); the user model (DESIGN.md §2, :mod:`recenv.users`) has an interest vector θ that
+    default); the user model (``docs/model.md``, :mod:`recenv.dynamics`) has an interest vector θ that
     moves with what the user consumes (consumption drift), on its own (exogenous drift) and
     suddenly (regime shifts), a satiation vector that makes repeats of similar items less
     attractive, and a patience that clickbait and unclicked recommendations use up.
@@ -111,7 +56,8 @@ class DriftingUserEnv(gym.Env[np.ndarray, np.int64]):
     ## Episode End
 
     - Termination: the user's patience reaches 0 (they leave). Never, if the ``patience`` switch is off.
-    - Truncation: ``gym.make`` adds a time limit of ``max_episode_steps`` (200 by default).
+    - Truncation: after ``max_episode_steps`` steps (200 by default; the env truncates itself, as
+      Gymnasium's ``TimeLimit`` would, also when the same step terminated).
 
     ## Info
 
@@ -121,7 +67,7 @@ class DriftingUserEnv(gym.Env[np.ndarray, np.int64]):
     item). Ground truth for evaluation; an agent that reads it is privileged.
 
     Privileged accessors, for the oracle baseline and analysis only: :meth:`user_state` and
-    :meth:`click_probabilities`.
+    :meth:`click_probabilities`. Not privileged: :meth:`warmup_history`, :meth:`recent_items`.
 
     ## Arguments
 
@@ -132,20 +78,15 @@ class DriftingUserEnv(gym.Env[np.ndarray, np.int64]):
     obs, info = env.reset(seed=0, options={"persona": "loves space documentaries"})
     ```
 
-    - ``catalog``: a :class:`recenv.Catalog` (default: the generated 500-item catalog).
-    - ``preset``: ``"none" | "smooth" | "abrupt" | "mixed"`` (default), which drift mechanisms are on;
-      ``"ml100k"``: the MovieLens-100K catalog with drift fitted to its users (needs ``data_path``).
-    - ``params``: overrides of :class:`recenv.UserModelParams` (a dict) or a full instance.
-    - ``obs_mode``: ``"encoded"`` (default), ``"history"`` or ``"ids"``.
-    - ``encoder``: for ``"encoded"``: ``None`` (the shipped weights for the default catalog;
-      for another catalog, weights trained on first use and cached), a weights path, or a
-      :class:`recenv.encoder.NextClickLSTM`.
-    - ``history_length``: K, interactions in the observation (default 10).
-    - ``warmup_steps``: W, length of the past a user arrives with (default 20).
-    - ``device``: torch device of the simulation (default ``"cpu"``: one user is too small a batch
-      for a GPU to pay off; the vector environment defaults to ``"auto"``).
+    Every setting is a field of :class:`recenv.EnvConfig` (whose docstring documents each one):
+    ``catalog``, ``preset``, ``params``, ``data_path``, ``max_episode_steps``, ``warmup_steps``,
+    ``warmup_organic_share``, ``warmup_page_size``, ``user_pool_size``, ``obs_mode``,
+    ``history_length``, ``encoder``, ``device``. Pass them as keywords, or a whole
+    ``config=EnvConfig(...)`` (keywords given beside it override its fields). The result is
+    ``env.config``. Here ``device`` defaults to ``"cpu"`` (one user is too small a batch for a GPU
+    to pay off; the vector environment defaults to ``"auto"``). And:
+
     - ``render_mode``: ``None`` or ``"ansi"`` (a text summary of the last interactions).
-    - ``data_path``: the data a preset fitted to real data draws on (see :mod:`recenv.scenario`).
 
     Reset options: ``{"persona": text}`` sets θ0 to the text's latent; ``{"shifts": [(step, text), ...]}``
     schedules scripted interest shifts. Vectors of size k or D are accepted instead of texts.
@@ -161,37 +102,16 @@ class DriftingUserEnv(gym.Env[np.ndarray, np.int64]):
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    _single_user = True
 
-    @property
-    def encoder(self) -> NextClickLSTM | None:
-        """The frozen state encoder behind ``obs_mode="encoded"`` (None in other modes)."""
-        return getattr(self._observer, "encoder", None)
-
-    def __init__(
-        self,
-        catalog: Catalog | None = None,
-        preset: str = "mixed",
-        params: UserModelParams | Mapping[str, Any] | None = None,
-        obs_mode: str = DEFAULT_OBS_MODE,
-        history_length: int = 10,
-        warmup_steps: int = 20,
-        device: str = "cpu",
-        render_mode: str | None = None,
-        data_path: str | os.PathLike[str] | None = None,
-        encoder: NextClickLSTM | str | os.PathLike[str] | None = None,
-    ):
+    def __init__(self, config: EnvConfig | None = None, render_mode: str | None = None, **settings: Any):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"unknown render_mode {render_mode!r}; allowed: None or {self.metadata['render_modes']}")
-        if _IN_FORKED_CHILD:
-            torch.set_num_threads(1)
+        if config is None:
+            settings.setdefault("device", "cpu")
+        self.config = EnvConfig.build(config, **settings)
         self.render_mode = render_mode
-        self.preset = preset
-        self.obs_mode = obs_mode
-        self._simulator, self._observer = build_simulation(
-            1, catalog, preset, params, obs_mode, history_length, warmup_steps, device, data_path, encoder
-        )
-        self.catalog: Catalog = self._simulator.catalog
-        self.params: UserModelParams = self._simulator.params
+        self._simulator, self._observer = build_simulation(self.config, num_users=1)
         self.action_space = spaces.Discrete(self.catalog.num_items)
         self.observation_space = self._observer.space
         self._generator_seeded = False
@@ -205,7 +125,7 @@ class DriftingUserEnv(gym.Env[np.ndarray, np.int64]):
         if seed is not None or not self._generator_seeded:
             # The torch generator of the simulation is seeded from the env's np_random, so the
             # Gymnasium seed decides everything; unseeded resets continue the same stream.
-            self._simulator.seed(int(self.np_random.integers(2**63 - 1)))
+            self._simulator.seed_from(self.np_random)
             self._generator_seeded = True
         with torch.inference_mode():
             index = torch.zeros(1, dtype=torch.int64, device=self._simulator.device)
@@ -221,20 +141,21 @@ class DriftingUserEnv(gym.Env[np.ndarray, np.int64]):
             raise RuntimeError("step() was called before reset(); call env.reset() first")
         if self._episode_over:
             raise RuntimeError("step() was called after the episode terminated; call env.reset() to start a new one")
-        item = self._validate_action(action)
         simulator = self._simulator
+        item_ids = validate_items(action, self.catalog.num_items, None, simulator.device)
         with torch.inference_mode():
-            item_ids = torch.tensor([item], dtype=torch.int64, device=simulator.device)
             outcome = simulator.step(item_ids)
             self._observer.step(item_ids, outcome.click)
             observation = self._observation()
             # One transfer for all the scalars (matters on CUDA).
             values = torch.stack(
                 [outcome.click, outcome.click_probability, outcome.best_click_probability, outcome.patience,
-                 outcome.regime_shift.float(), outcome.topic.float(), outcome.terminated.float()]
+                 outcome.regime_shift.float(), outcome.topic.float(), outcome.terminated.float(),
+                 simulator.state.step.float()]
             )[:, 0].tolist()
-        click, probability, best, patience, shifted, topic, terminated = values
+        click, probability, best, patience, shifted, topic, terminated, step = values
         self._episode_over = bool(terminated)
+        truncated = step >= self.config.max_episode_steps
         info = {
             "click_probability": probability,
             "best_click_probability": best,
@@ -242,7 +163,7 @@ class DriftingUserEnv(gym.Env[np.ndarray, np.int64]):
             "regime_shift": bool(shifted),
             "topic": int(topic),
         }
-        return observation, click, bool(terminated), False, info
+        return observation, click, bool(terminated), truncated, info
 
     def render(self) -> str | None:
         if self.render_mode is None:
@@ -254,57 +175,13 @@ class DriftingUserEnv(gym.Env[np.ndarray, np.int64]):
         state = self.user_state()
         titles = self.catalog.titles or self.catalog.texts
         lines = [f"DriftingUser  step {int(state['step'])}  patience {float(state['patience']):.1f}"]
-        for item, click in zip(simulator.history_items[0].tolist(), simulator.history_clicks[0].tolist()):
+        for item, click in zip(simulator.recent_items[0].tolist(), simulator.recent_clicks[0].tolist()):
             if item >= 0:
                 topic = self.catalog.topic_names[self.catalog.topics[item]]
                 lines.append(f"  {'CLICK' if click else '     '}  [{topic}] {titles[item]}")
         return "\n".join(lines) + "\n"
 
-    def warmup_history(self) -> tuple[np.ndarray, np.ndarray]:
-        """The past the current user arrived with: item ids ``(W,)`` and clicks ``(W,)``.
-
-        Not privileged: it is the logged history any recommender would have (the same as
-        ``info["warmup_items"]``/``info["warmup_clicks"]`` at reset)."""
-        warmup = self._simulator.warmup
-        return warmup.items[0].cpu().numpy().copy(), warmup.clicks[0].cpu().numpy().copy()
-
-    # ---------------------------------------------------------------- privileged accessors
-
-    def user_state(self) -> dict[str, np.ndarray]:
-        """Privileged: the user's hidden state (copies): ``interest`` θ ``(k,)``, ``satiation`` s
-        ``(k,)``, ``patience`` b, ``step`` t. For the oracle baseline and for analysis only."""
-        state = self._simulator._require_state()
-        return {
-            "interest": state.interest[0].cpu().numpy().copy(),
-            "satiation": state.satiation[0].cpu().numpy().copy(),
-            "patience": np.float32(state.patience[0].item()),
-            "step": np.int64(state.step[0].item()),
-        }
-
-    def click_probabilities(self) -> np.ndarray:
-        """Privileged: the true P(click) of every item now, ``(N,)`` float32 (the oracle's view)."""
-        with torch.inference_mode():
-            return self._simulator.click_probabilities()[0].cpu().numpy().copy()
-
     # ---------------------------------------------------------------- helpers
 
     def _observation(self) -> np.ndarray:
         return self._observer.observe(self._simulator)[0].cpu().numpy()
-
-    def _validate_action(self, action: Any) -> int:
-        if isinstance(action, np.ndarray):
-            if action.shape not in ((), (1,)):
-                raise ValueError(f"action must be a single item index, got an array of shape {action.shape}")
-            action = action.reshape(()).item()
-        if isinstance(action, torch.Tensor):
-            if action.numel() != 1 or action.is_floating_point() or action.dtype == torch.bool:
-                raise ValueError(f"action must be a single integer item index, got tensor {action!r}")
-            action = int(action.item())
-        if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)):
-            raise TypeError(
-                f"action must be an integer item index in [0, {self.catalog.num_items - 1}], "
-                f"got {action!r} of type {type(action).__name__}"
-            )
-        if not 0 <= action < self.catalog.num_items:
-            raise ValueError(f"action {action} is out of range; allowed: integers in [0, {self.catalog.num_items - 1}]")
-        return int(action)

@@ -75,7 +75,7 @@ class HistoryObservation:
         pass
 
     def observe(self, simulator: UserSimulator, out: Tensor | None = None) -> Tensor:
-        ids = simulator.history_items
+        ids = simulator.recent_items
         batch, k = ids.shape
         index = torch.where(ids >= 0, ids, self._padding).reshape(-1)
         if out is None:
@@ -83,7 +83,7 @@ class HistoryObservation:
         else:
             rows = torch.index_select(self._rows, 0, index, out=out.view(batch * k, self.row_size))
         rows = rows.view(batch, k, self.row_size)
-        rows[:, :, self.row_size - 2] = simulator.history_clicks
+        rows[:, :, self.row_size - 2] = simulator.recent_clicks
         return rows.view(batch, -1)
 
 
@@ -102,8 +102,8 @@ class IdsObservation:
         pass
 
     def observe(self, simulator: UserSimulator, out: Tensor | None = None) -> Tensor:
-        ids = simulator.history_items
-        clicks = torch.where(ids >= 0, simulator.history_clicks.long(), -1)
+        ids = simulator.recent_items
+        clicks = torch.where(ids >= 0, simulator.recent_clicks.long(), -1)
         return torch.cat([ids, clicks], 1, out=out)
 
 

@@ -2,36 +2,31 @@
 
 Everything that shapes a user's behaviour lives in one frozen dataclass, :class:`UserModelParams`,
 so that an experiment is described by one value that can be printed, compared, hashed and saved.
-The equations these numbers enter are written out in :mod:`recenv.users`.
+The equations these numbers enter are written out in :mod:`recenv.dynamics`.
 
-Presets differ only in which *drift* mechanisms are on; satiation and the clickbait/patience
-trade-off are on in every preset, since they are part of how users respond rather than of how
-their interests move:
-
-========  ================  ==================  =============
-preset    consumption drift  exogenous drift    regime shifts
-========  ================  ==================  =============
-none      off               off                 off
-smooth    on                on                  off
-abrupt    off               off                 on
-mixed     on                on                  on
-========  ================  ==================  =============
+The named presets are in :mod:`recenv.presets`. A parameter file (:func:`save_params_file`,
+:func:`load_params_file`) holds every field as JSON, beside whatever the writer adds about where the
+numbers came from (the MovieLens fit writes ``recenv/assets/ml100k_params.json`` this way).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
-from collections.abc import Mapping
+import os
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
-__all__ = ["PRESETS", "UserModelParams", "make_params"]
+import numpy as np
+
+__all__ = ["UserModelParams", "load_params_file", "save_params_file"]
 
 
 @dataclass(frozen=True)
 class UserModelParams:
-    """Parameters of the user model (DESIGN.md §2). All defaults are the ``mixed`` preset.
+    """Parameters of the user model (``docs/model.md``). All defaults are the ``mixed`` preset.
 
     Click model, ``u_i = β·<θ, z_i> − η·max(0, <s, z_i>) + κ·c_i + β0`` and ``P(click) = σ(u_i)``:
 
@@ -152,35 +147,31 @@ def _check_range(
         raise ValueError(f"UserModelParams.{name} = {value!r} is out of range; allowed: {allowed}")
 
 
-_DEFAULT = UserModelParams()
-
-PRESETS: dict[str, UserModelParams] = {
-    "none": _DEFAULT.replace(consumption_drift=False, exogenous_drift=False, regime_shifts=False),
-    "smooth": _DEFAULT.replace(regime_shifts=False),
-    "abrupt": _DEFAULT.replace(consumption_drift=False, exogenous_drift=False),
-    "mixed": _DEFAULT,
-}
-"""The named presets: which drift mechanisms are on (see the module docstring)."""
+def save_params_file(path: str | os.PathLike[str], params: UserModelParams, **metadata: Any) -> Path:
+    """Write ``params`` (every field) and ``metadata`` (what they were fitted to, how well) as JSON."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {"params": params.to_dict(), **metadata}
+    path.write_text(json.dumps(document, indent=2, sort_keys=False, default=_json_default) + "\n", encoding="utf-8")
+    return path
 
 
-def make_params(
-    preset: str = "mixed", params: UserModelParams | Mapping[str, Any] | None = None
-) -> UserModelParams:
-    """Resolve the user-model parameters of an environment.
+def load_params_file(path: str | os.PathLike[str]) -> UserModelParams:
+    """Read parameters written by :func:`save_params_file`.
 
-    :param preset: one of :data:`PRESETS` (``none | smooth | abrupt | mixed``).
-    :param params: ``None`` for the preset as it is; a mapping of field overrides applied on top of
-        the preset (e.g. ``{"regime_shift_prob": 0.1}``); or a full :class:`UserModelParams`, which
-        is used as given (the preset then only names the experiment).
+    :raises ValueError: naming the file, if it is not such a file.
     """
-    if not isinstance(preset, str) or preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; allowed: {sorted(PRESETS)}")
-    if params is None:
-        return PRESETS[preset]
-    if isinstance(params, UserModelParams):
-        return params
-    if isinstance(params, Mapping):
-        return PRESETS[preset].replace(**dict(params))
-    raise TypeError(
-        f"params must be None, a mapping of overrides or a UserModelParams, got {type(params).__name__}"
-    )
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        return UserModelParams(**document["params"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{path}: not a file of recenv parameters ({type(error).__name__}: {error})") from error
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

@@ -1,13 +1,15 @@
 """A batch of simulated users: their hidden state, recent history, warm-up, and one generator.
 
 :class:`UserSimulator` is the engine under both :class:`recenv.env.DriftingUserEnv` (B = 1) and
-:class:`recenv.vector_env.DriftingUserVectorEnv` (B = num_envs): the two environments differ only
-in how they validate input and present output, never in the dynamics.
+:class:`recenv.vector_env.DriftingUserVectorEnv` (B = num_envs), and under the offline log
+collection (:mod:`recenv.offline.logs`): the environments differ only in how they validate input
+and present output, never in the dynamics.
 
-Warm-up: a fresh user arrives with a short past (``warmup_steps`` interactions) generated through
-the same dynamics by a logging policy that half of the time shows a uniformly random item and
-otherwise lets the user browse organically: they see a page of ``WARMUP_PAGE_SIZE`` random items
-and open one, drawn with probability ∝ exp(u) (the softmax of their click logits on the page). After the warm-up the session starts: patience is refilled to ``b0`` and ``t = 0``;
+Warm-up (``docs/model.md`` §3): a fresh user arrives with a short past (``warmup_steps``
+interactions) generated through the same dynamics by a logging policy that, with probability
+``warmup_organic_share``, lets the user browse on their own (:func:`recenv.dynamics.browse_page`: a
+page of ``warmup_page_size`` random items, one opened ∝ exp(u)) and otherwise shows a uniformly
+random item. After the warm-up the session starts: patience is refilled to ``b0`` and ``t = 0``;
 satiation and any drift that happened during the warm-up carry over.
 
 Fresh users come from a *pool* generated in batches (at least ``pool_size`` at a time), because
@@ -20,30 +22,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from recenv.catalog import Catalog
-from recenv.params import UserModelParams
-from recenv.users import (
+from recenv.config import EnvConfig
+from recenv.dynamics import (
     ItemTable,
     UserState,
     apply_response,
+    browse_page,
     click_logits,
     click_logits_all,
     interest_from_prior,
-    sample_categorical,
     sample_click,
     sample_prior_noise,
     sample_step_noise,
 )
+from recenv.params import UserModelParams
+from recenv.presets import preset_catalog
 
 __all__ = ["StepOutcome", "UserSimulator", "Warmup", "resolve_device"]
-
-WARMUP_ORGANIC_SHARE = 0.5
-"""Share of warm-up steps in which the user browses organically rather than being shown a random item."""
-WARMUP_PAGE_SIZE = 50
-"""Items on the page a browsing user chooses from during the warm-up."""
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -122,6 +122,8 @@ class UserSimulator:
     :param warmup_steps: W, length of the past each fresh user arrives with.
     :param device: torch device (``"cpu"``, ``"cuda"``, ``"auto"``).
     :param pool_size: fresh users generated per batch (default B, within [32, 1024]).
+    :param warmup_organic_share: share of warm-up steps in which the user browses a page.
+    :param warmup_page_size: items on the page a browsing user chooses from.
     """
 
     def __init__(
@@ -133,6 +135,8 @@ class UserSimulator:
         warmup_steps: int = 20,
         device: str | torch.device = "cpu",
         pool_size: int | None = None,
+        warmup_organic_share: float = EnvConfig.warmup_organic_share,
+        warmup_page_size: int = EnvConfig.warmup_page_size,
     ):
         for name, value, low in (("num_users", num_users, 1), ("history_length", history_length, 1), ("warmup_steps", warmup_steps, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -142,14 +146,17 @@ class UserSimulator:
         self.num_users = num_users
         self.history_length = history_length
         self.warmup_steps = warmup_steps
+        self.warmup_organic_share = warmup_organic_share
+        self.warmup_page_size = warmup_page_size
         self.device = resolve_device(device)
         # Warm-ups cost least per user in batches of about a thousand (measured on CPU).
         self.pool_size = pool_size if pool_size is not None else min(max(32, num_users), 1024)
         self.items = ItemTable.from_catalog(catalog, self.device)
         self.generator = torch.Generator(device=self.device)
         self.state: UserState | None = None
-        self.history_items = torch.full((num_users, history_length), -1, dtype=torch.int64, device=self.device)
-        self.history_clicks = torch.zeros((num_users, history_length), device=self.device)
+        # The last K interactions of each user (the warm-up's, then the session's), oldest first.
+        self.recent_items = torch.full((num_users, history_length), -1, dtype=torch.int64, device=self.device)
+        self.recent_clicks = torch.zeros((num_users, history_length), device=self.device)
         self.warmup = Warmup(
             torch.full((num_users, warmup_steps), -1, dtype=torch.int64, device=self.device),
             torch.zeros((num_users, warmup_steps), device=self.device),
@@ -158,12 +165,31 @@ class UserSimulator:
         self._shift_steps = torch.full((num_users, 0), -1, dtype=torch.int64, device=self.device)
         self._shift_interests = torch.zeros((num_users, 0, self.items.latent_dim), device=self.device)
 
+    @classmethod
+    def from_config(cls, config: EnvConfig, num_users: int) -> UserSimulator:
+        """``num_users`` users of the catalog, user model, warm-up and device that ``config`` names."""
+        return cls(
+            preset_catalog(config.catalog, config.preset, config.data_path),
+            config.user_model,
+            num_users=num_users,
+            history_length=config.history_length,
+            warmup_steps=config.warmup_steps,
+            device=config.device,
+            pool_size=config.user_pool_size,
+            warmup_organic_share=config.warmup_organic_share,
+            warmup_page_size=config.warmup_page_size,
+        )
+
     # ---------------------------------------------------------------- seeding and resets
 
     def seed(self, seed: int) -> None:
         """Re-seed the generator; drops pooled users so the seed alone decides what follows."""
         self.generator.manual_seed(int(seed))
         self._pool = None
+
+    def seed_from(self, np_random: np.random.Generator) -> None:
+        """Seed from a numpy generator (an env's ``np_random``): one draw of it decides everything after."""
+        self.seed(int(np_random.integers(2**63 - 1)))
 
     def _all_users(self) -> Tensor:
         return torch.arange(self.num_users, device=self.device)
@@ -217,15 +243,14 @@ class UserSimulator:
         shown = torch.empty((n, w), dtype=torch.int64, device=self.device)
         clicks = torch.empty((n, w), device=self.device)
         for t in range(w):
-            organic = torch.rand(n, generator=self.generator, device=self.device) < WARMUP_ORGANIC_SHARE
-            page = torch.randint(items.num_items, (n, WARMUP_PAGE_SIZE), generator=self.generator, device=self.device)
-            browse_uniform = torch.rand(n, generator=self.generator, device=self.device)
-            choice = sample_categorical(click_logits(state, page, items, params), browse_uniform)
-            # The first slot of the page doubles as the random item the logging policy shows.
-            item_ids = torch.where(organic, page.gather(1, choice[:, None])[:, 0], page[:, 0])
+            browsing = torch.rand(n, generator=self.generator, device=self.device) < self.warmup_organic_share
+            page = torch.randint(items.num_items, (n, self.warmup_page_size), generator=self.generator, device=self.device)
+            choice_uniform = torch.rand(n, generator=self.generator, device=self.device)
             noise = sample_step_noise(self.generator, n, items, params)
-            click = sample_click(click_logits(state, item_ids, items, params), noise.click_uniform)
-            state, _ = apply_response(state, item_ids, click, noise, items, params)
+            # The first slot of the page doubles as the random item shown to users who do not browse.
+            item_ids, click, state = browse_page(
+                state, page, click_logits(state, page, items, params), choice_uniform, noise, items, params, browsing
+            )
             shown[:, t], clicks[:, t] = item_ids, click
         state.patience = torch.full_like(state.patience, float(params.initial_patience))
         state.step = torch.zeros_like(state.step)
@@ -240,8 +265,8 @@ class UserSimulator:
         if keep:
             items[:, k - keep:] = warmup.items[:, w - keep:]
             clicks[:, k - keep:] = warmup.clicks[:, w - keep:]
-        self.history_items[index] = items
-        self.history_clicks[index] = clicks
+        self.recent_items[index] = items
+        self.recent_clicks[index] = clicks
 
     def _set_shifts(self, index: Tensor, shifts: Sequence[tuple[int, Tensor]]) -> None:
         count = len(shifts)
@@ -262,14 +287,15 @@ class UserSimulator:
 
     # ---------------------------------------------------------------- stepping
 
-    def _require_state(self) -> UserState:
+    def require_state(self) -> UserState:
+        """The users' state; a clear error before the first reset."""
         if self.state is None:
             raise RuntimeError("the simulator has no users yet; call reset() first")
         return self.state
 
     def step(self, item_ids: Tensor) -> StepOutcome:
         """Show item ``item_ids[b]`` to user ``b`` (``(B,)`` int64, already validated)."""
-        state = self._require_state()
+        state = self.require_state()
         params, items = self.params, self.items
         noise = sample_step_noise(self.generator, self.num_users, items, params)
         logits = click_logits(state, item_ids, items, params)
@@ -285,8 +311,8 @@ class UserSimulator:
                 new_state.interest = torch.where(hit[:, None], target, new_state.interest)
                 shifted = shifted | hit
         self.state = new_state
-        self.history_items = torch.cat([self.history_items[:, 1:], item_ids[:, None]], 1)
-        self.history_clicks = torch.cat([self.history_clicks[:, 1:], click[:, None]], 1)
+        self.recent_items = torch.cat([self.recent_items[:, 1:], item_ids[:, None]], 1)
+        self.recent_clicks = torch.cat([self.recent_clicks[:, 1:], click[:, None]], 1)
         terminated = new_state.patience <= 0 if params.patience else torch.zeros_like(shifted)
         return StepOutcome(
             click=click,
@@ -300,4 +326,4 @@ class UserSimulator:
 
     def click_probabilities(self) -> Tensor:
         """Privileged: the true P(click) of every item for every user now, ``(B, N)``."""
-        return torch.sigmoid(click_logits_all(self._require_state(), self.items, self.params))
+        return torch.sigmoid(click_logits_all(self.require_state(), self.items, self.params))

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import torch
 from gymnasium.spaces import Discrete, MultiDiscrete
-from gymnasium.vector.utils import batch_space
 from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
 from torch import Tensor
 
 from recenv.buffers import RecycledArrays
-from recenv.catalog import Catalog
-from recenv.env import DEFAULT_OBS_MODE, build_simulation
-from recenv.params import UserModelParams
-from recenv.personas import ResetOptions, parse_reset_options
+from recenv.config import EnvConfig
+from recenv.env_base import DriftingUserBase, build_simulation, validate_items
+from recenv.reset_options import ResetOptions, parse_reset_options
 from recenv.simulator import StepOutcome, Warmup
 
 __all__ = ["DriftingUserVectorEnv"]
@@ -29,7 +27,7 @@ _AUTORESET_MODES = {
 }
 
 
-class DriftingUserVectorEnv(VectorEnv):
+class DriftingUserVectorEnv(DriftingUserBase, VectorEnv):
     """
     ## Description
 
@@ -49,8 +47,7 @@ class DriftingUserVectorEnv(VectorEnv):
 
     ## Rewards, Starting State, Episode End
 
-    As in the scalar env, per user. Truncation happens here, at ``max_episode_steps``
-    (``gym.make_vec`` passes the registered 200).
+    As in the scalar env, per user: truncation at ``max_episode_steps`` (200 by default).
 
     ## Info
 
@@ -78,12 +75,11 @@ class DriftingUserVectorEnv(VectorEnv):
     envs = gym.make_vec("DriftingUser-v0", num_envs=1024, device="auto")
     ```
 
-    The scalar env's arguments (``catalog``, ``preset``, ``params``, ``obs_mode``,
-    ``history_length``, ``warmup_steps``, ``data_path``, ``encoder``), and:
+    Every setting of :class:`recenv.EnvConfig`, as keywords or as ``config=`` (the same as the
+    scalar env; here ``device`` defaults to ``"auto"``: CUDA when present), exposed as
+    ``envs.config``; and, for the batch itself:
 
     - ``num_envs``: number of users N.
-    - ``max_episode_steps``: the horizon T.
-    - ``device``: ``"auto"`` (CUDA when present, default), ``"cpu"``, ``"cuda"``.
     - ``autoreset_mode``: ``"next_step"``, ``"same_step"`` or ``"disabled"``.
     - ``array_type``: ``"numpy"`` (default) or ``"torch"`` (tensors on ``device``, no copies to host).
 
@@ -97,23 +93,16 @@ class DriftingUserVectorEnv(VectorEnv):
     """
 
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
+    _single_user = False
 
     def __init__(
         self,
         num_envs: int = 1,
-        catalog: Catalog | None = None,
-        preset: str = "mixed",
-        params: UserModelParams | Mapping[str, Any] | None = None,
-        obs_mode: str = DEFAULT_OBS_MODE,
-        history_length: int = 10,
-        warmup_steps: int = 20,
-        max_episode_steps: int = 200,
-        device: str = "auto",
+        config: EnvConfig | None = None,
         autoreset_mode: str | AutoresetMode = "next_step",
         array_type: str = "numpy",
         render_mode: str | None = None,
-        data_path: str | None = None,
-        encoder: Any = None,
+        **settings: Any,
     ):
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs = {num_envs!r} is not allowed; expected an int >= 1")
@@ -123,23 +112,15 @@ class DriftingUserVectorEnv(VectorEnv):
             raise ValueError(f"unknown autoreset_mode {autoreset_mode!r}; allowed: {list(_AUTORESET_MODES)}")
         if array_type not in ("numpy", "torch"):
             raise ValueError(f"unknown array_type {array_type!r}; allowed: 'numpy', 'torch'")
-        if isinstance(max_episode_steps, bool) or not isinstance(max_episode_steps, int) or max_episode_steps < 1:
-            raise ValueError(f"max_episode_steps = {max_episode_steps!r} is not allowed; expected an int >= 1")
         if render_mode is not None:
             raise ValueError(f"render_mode {render_mode!r} is not supported by the vector env; use None")
+        self.config = EnvConfig.build(config, **settings)
         self.render_mode = None
         self.metadata = {**type(self).metadata, "autoreset_mode": _AUTORESET_MODES[autoreset_mode]}
         self.num_envs = num_envs
-        self.max_episode_steps = max_episode_steps
         self.array_type = array_type
-        self.preset = preset
-        self.obs_mode = obs_mode
-        self._simulator, self._observer = build_simulation(
-            num_envs, catalog, preset, params, obs_mode, history_length, warmup_steps, device, data_path, encoder
-        )
+        self._simulator, self._observer = build_simulation(self.config, num_users=num_envs)
         self.device = self._simulator.device
-        self.catalog: Catalog = self._simulator.catalog
-        self.params: UserModelParams = self._simulator.params
         self.single_action_space = Discrete(self.catalog.num_items)
         self.action_space = MultiDiscrete(np.full(num_envs, self.catalog.num_items))
         self.single_observation_space = self._observer.space
@@ -150,9 +131,9 @@ class DriftingUserVectorEnv(VectorEnv):
         self._needs_reset: Tensor | None = None  # (N,) bool; None until the first reset
 
     @property
-    def encoder(self):
-        """The frozen state encoder behind ``obs_mode="encoded"`` (None in other modes)."""
-        return getattr(self._observer, "encoder", None)
+    def max_episode_steps(self) -> int:
+        """The horizon (``config.max_episode_steps``)."""
+        return self.config.max_episode_steps
 
     # ---------------------------------------------------------------- Gymnasium API
 
@@ -164,7 +145,7 @@ class DriftingUserVectorEnv(VectorEnv):
         mask = options.pop("reset_mask", None)
         self._options = parse_reset_options(options, self.catalog)
         if seed is not None or not self._generator_seeded:
-            self._simulator.seed(int(self.np_random.integers(2**63 - 1)))
+            self._simulator.seed_from(self.np_random)
             self._generator_seeded = True
         with torch.no_grad():
             if mask is None or self._needs_reset is None:
@@ -187,7 +168,7 @@ class DriftingUserVectorEnv(VectorEnv):
             raise RuntimeError("step() was called before reset(); call envs.reset() first")
         simulator = self._simulator
         with torch.no_grad():
-            item_ids = self._validate_actions(actions)
+            item_ids = validate_items(actions, self.catalog.num_items, self.num_envs, self.device)
             outcome = simulator.step(item_ids)
             self._observer.step(item_ids, outcome.click)
             terminated = outcome.terminated
@@ -224,36 +205,6 @@ class DriftingUserVectorEnv(VectorEnv):
                     info.update(self._warmup_info(warmup, index))
                     observation = self._observe()
         return observation, self._out(reward), self._out(terminated), self._out(truncated), info
-
-    def recent_items(self) -> np.ndarray:
-        """The last ``history_length`` items shown to each user, oldest first, ``(N, K)``; −1 before
-        the user's history began. Not privileged: it is what the recommender itself showed."""
-        return self._simulator.history_items.cpu().numpy().copy()
-
-    def warmup_history(self) -> tuple[np.ndarray, np.ndarray]:
-        """The past each current user arrived with: item ids ``(N, W)`` and clicks ``(N, W)``.
-
-        Not privileged: it is the logged history any recommender would have."""
-        warmup = self._simulator.warmup
-        return warmup.items.cpu().numpy().copy(), warmup.clicks.cpu().numpy().copy()
-
-    # ---------------------------------------------------------------- privileged accessors
-
-    def user_state(self) -> dict[str, np.ndarray]:
-        """Privileged: hidden state of all users (copies): ``interest`` ``(N, k)``, ``satiation``
-        ``(N, k)``, ``patience`` ``(N,)``, ``step`` ``(N,)``. For the oracle and analysis only."""
-        state = self._simulator._require_state()
-        return {
-            "interest": state.interest.cpu().numpy().copy(),
-            "satiation": state.satiation.cpu().numpy().copy(),
-            "patience": state.patience.cpu().numpy().copy(),
-            "step": state.step.cpu().numpy().copy(),
-        }
-
-    def click_probabilities(self) -> np.ndarray:
-        """Privileged: the true P(click) of every item for every user now, ``(num_envs, N)``."""
-        with torch.no_grad():
-            return self._simulator.click_probabilities().cpu().numpy().copy()
 
     # ---------------------------------------------------------------- helpers
 
@@ -297,25 +248,3 @@ class DriftingUserVectorEnv(VectorEnv):
             "warmup_clicks": self._out(clicks),
             "_warmup_clicks": self._out(mask),
         }
-
-    def _validate_actions(self, actions: Any) -> Tensor:
-        n_items = self.catalog.num_items
-        if isinstance(actions, Tensor):
-            tensor = actions.to(self.device)
-        else:
-            array = np.asarray(actions)
-            if array.dtype.kind not in "iu":
-                raise TypeError(
-                    f"actions must be integer item indices in [0, {n_items - 1}], got dtype {array.dtype}"
-                )
-            tensor = torch.from_numpy(array.astype(np.int64, copy=False)).to(self.device)
-        if tensor.is_floating_point() or tensor.dtype == torch.bool or tensor.is_complex():
-            raise TypeError(f"actions must be integer item indices in [0, {n_items - 1}], got dtype {tensor.dtype}")
-        if tensor.shape != (self.num_envs,):
-            raise ValueError(f"actions must have shape ({self.num_envs},), one item per user; got {tuple(tensor.shape)}")
-        tensor = tensor.long()
-        low, high = int(tensor.min()), int(tensor.max())
-        if low < 0 or high >= n_items:
-            bad = low if low < 0 else high
-            raise ValueError(f"action {bad} is out of range; allowed: integers in [0, {n_items - 1}]")
-        return tensor

@@ -20,8 +20,9 @@ from agents import (
     SupervisedLSTMAgent,
     run_sessions,
 )
-from recenv import Catalog, DriftingUserVectorEnv
-from recenv.encoder_training import TrainingConfig, make_logs, split_users, train_encoder
+from recenv import Catalog, DriftingUserVectorEnv, EnvConfig
+from recenv.offline.encoder_training import TrainingConfig, split_users, train_encoder
+from recenv.offline.logs import make_logs
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,7 @@ def easy():
         quality=base.quality[index], clickbait=base.clickbait[index], model_id=base.model_id, latent_dim=8,
     )
     params = recenv.make_params("none", {"satiation": False, "clickbait": False})
-    log = make_logs(catalog, params, 800, seed=0, progress=False)
+    log = make_logs(EnvConfig(catalog=catalog, preset="none", params=params), 800, seed=0, progress=False)
     train_log, validation_log = split_users(log, (0.9, 0.1), seed=0)
     config = TrainingConfig(max_epochs=5, hidden_size=32, head_size=32, learning_rate=0.01, device="cpu")
     encoder, _ = train_encoder(train_log, validation_log, catalog, config, progress=False)
@@ -134,7 +135,7 @@ def test_a_model_file_for_another_catalog_is_refused(easy, tmp_path):
 
 def _mean_return(agent, easy, users=600):
     # Evaluation users come from seed 1,000, which training never uses (it resets with seed 0).
-    return run_sessions(agent, num_users=users, seed=1_000, env_kwargs=easy["env_kwargs"], progress=False).returns.mean()
+    return run_sessions(agent, num_users=users, seed=1_000, config=EnvConfig(**easy["env_kwargs"]), progress=False).returns.mean()
 
 
 def test_q_learning_and_dqn_learn_to_beat_random(easy):
@@ -161,7 +162,7 @@ def test_an_sb3_model_is_accepted_where_agents_are(easy, tmp_path):
     env = gym.make("DriftingUser-v0", **easy["env_kwargs"])
     model = DQN("MlpPolicy", env, learning_starts=500, buffer_size=10_000, seed=0, verbose=0, device="cpu")
     model.learn(total_timesteps=3_000)
-    records = run_sessions(model, num_users=50, seed=7, env_kwargs=easy["env_kwargs"], progress=False)
+    records = run_sessions(model, num_users=50, seed=7, config=EnvConfig(**easy["env_kwargs"]), progress=False)
     assert len(records) == 50 and records.lengths.min() >= 1
     # The recipe class trains, saves and loads the same way.
     agent = SB3DQNAgent(env, SB3DQNConfig(learning_starts=200, buffer_size=5_000), device="cpu").learn(env, 1_000, progress=False)
@@ -173,12 +174,12 @@ def test_an_sb3_model_is_accepted_where_agents_are(easy, tmp_path):
 
 def test_evaluation_meets_the_same_users_for_every_agent(easy):
     first = run_sessions(RandomAgent(DriftingUserVectorEnv(num_envs=2, **easy["env_kwargs"]), seed=0), num_users=40, seed=5,
-                         env_kwargs=easy["env_kwargs"], progress=False)
+                         config=EnvConfig(**easy["env_kwargs"]), progress=False)
     again = run_sessions(RandomAgent(DriftingUserVectorEnv(num_envs=2, **easy["env_kwargs"]), seed=0), num_users=40, seed=5,
-                         env_kwargs=easy["env_kwargs"], progress=False)
+                         config=EnvConfig(**easy["env_kwargs"]), progress=False)
     np.testing.assert_array_equal(first.returns, again.returns)
     oracle = run_sessions(OracleAgent(DriftingUserVectorEnv(num_envs=2, **easy["env_kwargs"])), num_users=40, seed=5,
-                          env_kwargs=easy["env_kwargs"], progress=False)
+                          config=EnvConfig(**easy["env_kwargs"]), progress=False)
     assert oracle.returns.mean() > first.returns.mean()
     assert oracle.regret.mean() == pytest.approx(0.0, abs=1e-6)  # the oracle is its own reference
     entropy = first.topic_entropy()

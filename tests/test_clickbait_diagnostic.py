@@ -6,7 +6,8 @@ from benchmarks import clickbait_diagnostic
 
 
 def test_diagnostic_runs_and_the_no_clickbait_variants_show_none(tmp_path):
-    clickbait_diagnostic.main(["--presets", "mixed", "--eval-users", "30", "--dqn-steps", "600", "--out", str(tmp_path)])
+    clickbait_diagnostic.main(["--presets", "mixed", "--eval-users", "30", "--dqn-steps", "600",
+                               "--out", str(tmp_path)])
     rows = {row["agent"]: row for row in json.loads((tmp_path / "diagnostic.json").read_text())["rows"]}
     assert {"StaticProfile", "SupervisedLSTM", "Oracle", "DQN-embedding"} <= set(rows)
     for name in ("SupervisedLSTM, no clickbait (diagnostic)", "Oracle, no clickbait (diagnostic)"):

@@ -7,7 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from benchmarks import compare
+from benchmarks import compare, protocol
+from benchmarks.agent_registry import REFERENCE_AGENTS, agent_from_import_path
+from benchmarks.report import _COLUMNS
 
 TINY = ["--presets", "mixed", "--seeds", "0", "--eval-users", "40", "--logged-users", "100", "--dqn-steps", "600",
         "--q-learning-steps", "600", "--sb3-steps", "300"]
@@ -40,8 +42,8 @@ def test_compare_end_to_end_writes_every_output(tmp_path):
                  "learning_curves.png", "regime_shift_ctr.png"):
         assert (tmp_path / name).stat().st_size > 0, name
     rows = list(csv.DictReader(open(tmp_path / "results.csv")))
-    assert [r["agent"] for r in rows] == list(compare.REFERENCE_AGENTS)
-    assert set(rows[0]) == set(compare._COLUMNS)
+    assert [r["agent"] for r in rows] == list(REFERENCE_AGENTS)
+    assert set(rows[0]) == set(_COLUMNS)
     oracle = next(r for r in rows if r["agent"] == "Oracle")
     random = next(r for r in rows if r["agent"] == "Random")
     assert float(oracle["clicks_per_session"]) > float(random["clicks_per_session"])
@@ -55,7 +57,8 @@ def test_compare_end_to_end_writes_every_output(tmp_path):
 
 
 def test_a_custom_agent_plugs_in_by_import_path(tmp_path, user_module):
-    compare.main([*TINY, "--agents", "Random", "--agent", f"{user_module}:FirstItemAgent", "--out", str(tmp_path / "out")])
+    compare.main([*TINY, "--agents", "Random", "--agent", f"{user_module}:FirstItemAgent",
+                  "--out", str(tmp_path / "out")])
     rows = {r["agent"]: r for r in csv.DictReader(open(tmp_path / "out" / "results.csv"))}
     assert set(rows) == {"Random", "FirstItemAgent"}
     assert float(rows["FirstItemAgent"]["topic_entropy_bits"]) == 0.0  # one item, one topic
@@ -64,17 +67,17 @@ def test_a_custom_agent_plugs_in_by_import_path(tmp_path, user_module):
 def test_a_custom_agent_plugs_in_through_python(user_module):
     from my_agents import FirstItemAgent
 
-    agents = {"Mine": lambda ctx: FirstItemAgent(ctx.train_env), "Random": compare.REFERENCE_AGENTS["Random"]}
-    budget = replace(compare.QUICK, logged_users=100, eval_users=30)
-    result = compare.compare(agents, presets=["none"], seeds=[0], budget=budget, progress=False)
+    agents = {"Mine": lambda ctx: FirstItemAgent(ctx.train_env), "Random": REFERENCE_AGENTS["Random"]}
+    budget = replace(protocol.QUICK, logged_users=100, eval_users=30)
+    result = protocol.compare(agents, presets=["none"], seeds=[0], budget=budget, progress=False)
     assert [row["agent"] for row in result.rows] == ["Mine", "Random"]
 
 
 def test_bad_agent_import_path_is_refused():
     with pytest.raises(ValueError, match="takes 'package.module:ClassName'"):
-        compare.agent_from_import_path("no_colon_here")
+        agent_from_import_path("no_colon_here")
     with pytest.raises(ValueError, match="cannot import agent"):
-        compare.agent_from_import_path("json:NoSuchAgent")
+        agent_from_import_path("json:NoSuchAgent")
 
 
 def test_ablation_switches_each_mechanism_off(tmp_path):
@@ -90,5 +93,5 @@ def test_ablation_switches_each_mechanism_off(tmp_path):
     text = (tmp_path / "results.json").read_text()
     assert "NaN" not in text and "Infinity" not in text  # standard JSON, readable outside Python
     report = json.loads(text)
-    assert report["config"]["presets"]["no clickbait/patience trade-off"]["params"] == {"clickbait": False}
+    assert report["config"]["presets"]["no clickbait/patience trade-off"]["params"] == {"overrides": {"clickbait": False}}
     assert set(ablation.SCENARIOS) >= {"no exogenous drift", "no consumption drift", "no regime shifts", "no satiation"}

@@ -7,18 +7,17 @@ import pytest
 import torch
 
 from recenv.catalog import Catalog
-from recenv.drift_fit import (
+from recenv.offline.drift_fit import (
     DRIFT_STATISTICS,
     FitConfig,
     fit_drift,
     fit_prior,
-    load_fitted_params,
     save_fitted_params,
     simulated_statistics,
 )
-from recenv.drift_statistics import DriftStatisticsConfig, statistics_distance
-from recenv.organic_histories import simulate_organic_histories
-from recenv.params import UserModelParams
+from recenv.offline.drift_statistics import DriftStatisticsConfig, statistics_distance
+from recenv.offline.organic_histories import simulate_organic_histories
+from recenv.params import UserModelParams, load_params_file
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -78,12 +77,12 @@ def test_fitted_parameters_round_trip_through_json(tmp_path):
     document = json.loads(path.read_text())
     assert document["fitted_to"] == "test" and document["gap"] == 0.1
     assert "exogenous_drift_scale" in document["fitted_fields"]
-    assert load_fitted_params(path) == params
+    assert load_params_file(path) == params
     (tmp_path / "bad.json").write_text('{"params": {"exogenous_drift_scale": "fast"}}')
-    with pytest.raises(ValueError, match=r"bad\.json: not a file of fitted recenv parameters"):
-        load_fitted_params(tmp_path / "bad.json")
+    with pytest.raises(ValueError, match=r"bad\.json: not a file of recenv parameters"):
+        load_params_file(tmp_path / "bad.json")
     with pytest.raises(ValueError, match=r"missing\.json: not a file"):
-        load_fitted_params(tmp_path / "missing.json")
+        load_params_file(tmp_path / "missing.json")
 
 
 def test_fit_config_refuses_nonsense():

@@ -8,16 +8,16 @@ import pytest
 import torch
 
 from recenv.catalog import Catalog
-from recenv.drift_statistics import (
+from recenv.offline.drift_statistics import (
     DriftStatisticsConfig,
     covariance_of_means,
     drift_curve_gap,
     drift_statistics,
     statistics_distance,
 )
-from recenv.histories import Histories
-from recenv.organic_histories import simulate_organic_histories
-from recenv.params import PRESETS
+from recenv.consumption_histories import ConsumptionHistories
+from recenv.offline.organic_histories import simulate_organic_histories
+from recenv.presets import SYNTHETIC_PRESETS
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 LATENTS = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
 TOPICS = np.array([0, 1, 0, 1])
 CONFIG = DriftStatisticsConfig(window=2, max_lag=2, shift_threshold=0.5, early_length=4, max_length=100)
-HISTORIES = Histories.from_sequences([
+HISTORIES = ConsumptionHistories.from_sequences([
     [0, 0, 1, 1, 0, 0],  # A: windows (1,0) (0,1) (1,0)
     [0, 0, 0, 0],  # B: windows (1,0) (1,0)
     [0, 0, 0, 1, 1, 1],  # C: windows (1,0) (½,½)/‖·‖ (0,1)
@@ -114,11 +114,11 @@ def test_covariance_of_means_matches_numpy_and_handles_missing_values():
 def test_histories_round_trip_through_padding():
     items, lengths = HISTORIES.padded()
     assert items.shape == (3, 6) and list(lengths) == [6, 4, 6] and list(items[1, 4:]) == [-1, -1]
-    again = Histories.from_padded(items, lengths)
+    again = ConsumptionHistories.from_padded(items, lengths)
     np.testing.assert_array_equal(again.items, HISTORIES.items)
     assert [list(h) for h in HISTORIES.truncated(3)] == [[0, 0, 1], [0, 0, 0], [0, 0, 0]]
     with pytest.raises(ValueError, match="offsets"):
-        Histories(np.array([0, 1]), np.array([0, 3]))
+        ConsumptionHistories(np.array([0, 1]), np.array([0, 3]))
 
 
 def _topic_catalog(num_topics=6, per_topic=12, spread=0.8, seed=0):
@@ -132,9 +132,9 @@ def _topic_catalog(num_topics=6, per_topic=12, spread=0.8, seed=0):
 def test_organic_histories_have_the_asked_lengths_and_repeat_with_the_seed():
     catalog = _topic_catalog()
     lengths = np.array([5, 30, 0, 12])
-    first = simulate_organic_histories(catalog, PRESETS["mixed"], lengths, torch.Generator().manual_seed(1))
-    again = simulate_organic_histories(catalog, PRESETS["mixed"], lengths, torch.Generator().manual_seed(1))
-    other = simulate_organic_histories(catalog, PRESETS["mixed"], lengths, torch.Generator().manual_seed(2))
+    first = simulate_organic_histories(catalog, SYNTHETIC_PRESETS["mixed"], lengths, torch.Generator().manual_seed(1))
+    again = simulate_organic_histories(catalog, SYNTHETIC_PRESETS["mixed"], lengths, torch.Generator().manual_seed(1))
+    other = simulate_organic_histories(catalog, SYNTHETIC_PRESETS["mixed"], lengths, torch.Generator().manual_seed(2))
     np.testing.assert_array_equal(first.lengths, lengths)
     np.testing.assert_array_equal(first.items, again.items)
     assert not np.array_equal(first.items, other.items)
@@ -150,16 +150,16 @@ def test_organic_users_choose_what_they_like_and_drift_shows_in_the_curve():
         histories = simulate_organic_histories(catalog, params, lengths, torch.Generator().manual_seed(0))
         return drift_statistics(histories, catalog.latents, catalog.topics, config)
 
-    still = measure(PRESETS["none"])
-    random_items = Histories.from_padded(np.random.default_rng(0).integers(catalog.num_items, size=(200, 80)), lengths)
+    still = measure(SYNTHETIC_PRESETS["none"])
+    random_items = ConsumptionHistories.from_padded(np.random.default_rng(0).integers(catalog.num_items, size=(200, 80)), lengths)
     random_stats = drift_statistics(random_items, catalog.latents, catalog.topics, config)
     # Self-chosen items are far more alike than random ones, and without drift they stay alike at every lag.
     assert still.drift_curve.min() > random_stats.drift_curve.max() + 0.3
     assert still.drift_curve[-1] > still.drift_curve[0] - 0.05
     # Strong exogenous drift makes windows far apart less alike than adjacent ones.
-    drifting = measure(PRESETS["none"].replace(exogenous_drift=True, exogenous_drift_scale=0.15))
+    drifting = measure(SYNTHETIC_PRESETS["none"].replace(exogenous_drift=True, exogenous_drift_scale=0.15))
     assert drifting.drift_curve[0] > drifting.drift_curve[-1] + 0.2
     assert drifting.drift_curve[-1] < still.drift_curve[-1] - 0.2
     # Regime shifts show up as abrupt shifts.
-    shifting = measure(PRESETS["none"].replace(regime_shifts=True, regime_shift_prob=0.05))
+    shifting = measure(SYNTHETIC_PRESETS["none"].replace(regime_shifts=True, regime_shift_prob=0.05))
     assert shifting.shift_rate > still.shift_rate + 0.05

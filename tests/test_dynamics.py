@@ -1,4 +1,4 @@
-"""Hand-derived checks of every equation of the user model (DESIGN.md §2), and of every switch."""
+"""Hand-derived checks of every equation of the user model (docs/model.md), and of every switch."""
 
 import math
 
@@ -8,7 +8,7 @@ import torch
 
 from recenv import default_catalog
 from recenv.params import UserModelParams
-from recenv.users import (
+from recenv.dynamics import (
     ItemTable,
     PriorNoise,
     StepNoise,

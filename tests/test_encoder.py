@@ -8,11 +8,10 @@ import pytest
 import torch
 
 import recenv
-from recenv import DriftingUserVectorEnv
-from recenv.click_predictors import PopularityPredictor, StaticProfilePredictor, auc, log_loss
+from recenv.offline.click_predictors import PopularityPredictor, StaticProfilePredictor, auc, log_loss
 from recenv.encoder import EncoderConfig, EncoderMismatchError, NextClickLSTM, load_encoder, save_encoder
-from recenv.encoder_training import TrainingConfig, evaluate, make_logs, split_users, train_encoder
-from recenv.interaction_logs import InteractionLog, MixedBehaviourPolicy, collect_logs
+from recenv.offline.encoder_training import TrainingConfig, evaluate, split_users, train_encoder
+from recenv.offline.logs import InteractionLog, MixedBehaviourPolicy, collect_logs, make_logs
 
 
 def test_encoded_is_the_default_observation():
@@ -81,8 +80,8 @@ def test_encoder_argument_needs_the_encoded_mode():
 
 
 def test_logs_record_warmup_and_sessions_and_survive_a_round_trip(tmp_path):
-    envs = DriftingUserVectorEnv(num_envs=16, obs_mode="ids", device="cpu")
-    log = collect_logs(envs, MixedBehaviourPolicy(seed=0), num_users=40, seed=0, progress=False)
+    config = recenv.EnvConfig(device="cpu")
+    log = collect_logs(config, MixedBehaviourPolicy(seed=0), num_users=40, seed=0, concurrent_users=16, progress=False)
     assert log.num_users == 40
     sessions = log.sessions()
     warmup = sessions.mask & (sessions.steps < 0)
@@ -102,8 +101,8 @@ def test_logs_record_warmup_and_sessions_and_survive_a_round_trip(tmp_path):
 
 
 def test_logged_clicks_follow_the_logged_true_probabilities():
-    envs = DriftingUserVectorEnv(num_envs=256, obs_mode="ids", device="cpu")
-    log = collect_logs(envs, MixedBehaviourPolicy(seed=1), num_users=600, seed=1, progress=False)
+    config = recenv.EnvConfig(device="cpu")
+    log = collect_logs(config, MixedBehaviourPolicy(seed=1), num_users=600, seed=1, concurrent_users=256, progress=False)
     rows = log.step >= 0
     assert abs(log.click[rows].mean() - log.click_probability[rows].mean()) < 0.01
 
@@ -123,9 +122,8 @@ def test_a_short_training_run_beats_item_popularity():
     satiation or clickbait): the LSTM has to read the taste from the history to win. Measured:
     AUC about 0.84 against 0.69 for popularity."""
     catalog = recenv.default_catalog()
-    envs = DriftingUserVectorEnv(num_envs=512, obs_mode="ids", device="cpu", preset="none",
-                                 params={"satiation": False, "clickbait": False})
-    log = collect_logs(envs, MixedBehaviourPolicy(seed=0), 1500, seed=0, progress=False)
+    config = recenv.EnvConfig(device="cpu", preset="none", params={"satiation": False, "clickbait": False})
+    log = collect_logs(config, MixedBehaviourPolicy(seed=0), 1500, seed=0, progress=False)
     train_log, validation_log, test_log = split_users(log, (0.7, 0.1, 0.2), seed=0)
     config = TrainingConfig(max_epochs=10, hidden_size=32, head_size=32, learning_rate=0.01, device="cpu")
     model, history = train_encoder(train_log, validation_log, catalog, config, progress=False)
@@ -137,7 +135,7 @@ def test_a_short_training_run_beats_item_popularity():
 
 def test_reference_predictors_use_only_training_information():
     catalog = recenv.default_catalog()
-    log = make_logs(catalog, recenv.make_params("none"), 300, seed=2, progress=False)
+    log = make_logs(recenv.EnvConfig(preset="none"), 300, seed=2, progress=False)
     popularity = PopularityPredictor().fit(log, catalog.num_items)
     assert popularity.rates.shape == (500,) and np.all((popularity.rates > 0) & (popularity.rates < 1))
     sessions = log.sessions()
@@ -150,7 +148,7 @@ def test_reference_predictors_use_only_training_information():
 
 
 def test_a_catalog_without_weights_trains_them_on_first_use_and_caches_them(monkeypatch, tmp_path):
-    import recenv.encoder_training as training
+    import recenv.offline.encoder_training as training
 
     monkeypatch.setenv("RECENV_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(training, "FIRST_USE_USERS", 200)
@@ -170,11 +168,11 @@ def test_a_catalog_without_weights_trains_them_on_first_use_and_caches_them(monk
 
 @pytest.mark.slow
 def test_the_training_command_reproduces_the_shipped_weights(tmp_path):
-    """``python -m recenv.encoder_training train --default`` is seeded and CPU-deterministic: the
+    """``python -m recenv.offline.encoder_training train --default`` is seeded and CPU-deterministic: the
     same command, written elsewhere, gives the shipped weights bit for bit (about 2 minutes)."""
     from recenv.catalog import default_catalog
     from recenv.encoder import DEFAULT_ENCODER_FILE
-    from recenv.encoder_training import main
+    from recenv.offline.encoder_training import main
 
     main(["train", "--eval-users", "0", "--out", str(tmp_path / "encoder.pt")])
     catalog = default_catalog()

@@ -10,7 +10,7 @@ from movielens_fixture import MOVIES, write_grouplens, write_recbole
 
 import recenv  # noqa: F401  (registers DriftingUser-v0)
 from recenv.data import DATA_PATH_VARIABLE
-from recenv.scenario import KNOWN_PRESETS, ml100k_params, resolve_scenario
+from recenv.presets import PRESET_NAMES, make_params, ml100k_params, preset_catalog
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def test_ml100k_uses_the_movielens_catalog_and_the_shipped_fitted_parameters(dat
     assert catalog.texts[0] == "Toy Story (1995). Genres: Animation, Children's, Comedy."
     assert set(catalog.topic_names) <= {"Animation", "Action", "Thriller", "Drama", "Crime", "Comedy", "Children's"}
     assert params == ml100k_params()
-    assert params != recenv.PRESETS["mixed"]  # the fit moved the drift away from the default
+    assert params != recenv.SYNTHETIC_PRESETS["mixed"]  # the fit moved the drift away from the default
     obs, info = env.reset(seed=0)
     obs, reward, terminated, truncated, info = env.step(3)
     assert np.isfinite(obs).all() and reward in (0.0, 1.0)
@@ -49,19 +49,19 @@ def test_ml100k_reads_the_data_path_from_the_environment_variable(tmp_path, monk
 
 def test_ml100k_errors_are_clear(data_folder, monkeypatch):
     monkeypatch.delenv(DATA_PATH_VARIABLE, raising=False)
-    assert "ml100k" in KNOWN_PRESETS
+    assert "ml100k" in PRESET_NAMES
     with pytest.raises(ValueError, match=rf"preset 'ml100k' needs the MovieLens-100K data: pass data_path=.*\${DATA_PATH_VARIABLE}"):
         gym.make("DriftingUser-v0", preset="ml100k")
     with pytest.raises(ValueError, match="no such file or folder"):
         gym.make("DriftingUser-v0", preset="ml100k", data_path=str(data_folder / "missing"))
     with pytest.raises(ValueError, match="brings its own catalog"):
-        resolve_scenario(recenv.default_catalog(), "ml100k", None, data_folder)
+        preset_catalog(recenv.default_catalog(), "ml100k", data_folder)
     with pytest.raises(ValueError, match="preset 'mixed' does not take one"):
         gym.make("DriftingUser-v0", preset="mixed", data_path=str(data_folder))
 
 
 def test_ml100k_params_can_be_overridden_and_vectorised(data_folder):
-    _, params = resolve_scenario(None, "ml100k", {"regime_shift_prob": 0.1}, data_folder)
+    params = make_params("ml100k", {"regime_shift_prob": 0.1})
     assert params == ml100k_params().replace(regime_shift_prob=0.1)
     envs = gym.make_vec("DriftingUser-v0", num_envs=3, preset="ml100k", data_path=str(data_folder), obs_mode="history", device="cpu")
     obs, _ = envs.reset(seed=0)

@@ -8,7 +8,7 @@ import torch
 from movielens_fixture import write_grouplens
 
 from benchmarks import realism
-from recenv.drift_fit import load_fitted_params
+from recenv.params import load_params_file
 
 
 @pytest.fixture(autouse=True)
@@ -40,5 +40,5 @@ def test_realism_script_writes_report_plots_and_fitted_parameters(tmp_path):
     assert "Command:" in report and "Hardware:" in report
     for name in ("drift_curve.png", "statistics.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    fitted = load_fitted_params(out / "ml100k_params.json")
+    fitted = load_params_file(out / "ml100k_params.json")
     assert fitted.to_dict() == summary["fitted_params"]

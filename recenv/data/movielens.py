@@ -48,7 +48,7 @@ import numpy as np
 
 from recenv.catalog import DEFAULT_LATENT_DIM, Catalog
 from recenv.embedding import DEFAULT_MODEL
-from recenv.histories import Histories
+from recenv.consumption_histories import ConsumptionHistories
 
 __all__ = [
     "DATA_PATH_VARIABLE",
@@ -108,7 +108,7 @@ class MovieLens100K:
     years: tuple[int | None, ...]
     genres: tuple[tuple[str, ...], ...]
     user_ids: np.ndarray
-    histories: Histories
+    histories: ConsumptionHistories
     ratings: np.ndarray
     timestamps: np.ndarray
 
@@ -433,7 +433,7 @@ def _assemble(
         years=tuple(movie.year for movie in movies),
         genres=tuple(movie.genres for movie in movies),
         user_ids=np.array(users),
-        histories=Histories(items, np.concatenate([[0], np.cumsum(counts)])),
+        histories=ConsumptionHistories(items, np.concatenate([[0], np.cumsum(counts)])),
         ratings=np.array([events[e].rating for e in order], dtype=np.float64),
         timestamps=np.array([events[e].timestamp for e in order], dtype=np.int64),
     )

@@ -1,4 +1,10 @@
-"""Interaction logs: what a recommender would have recorded, generated with the vector env.
+"""Interaction logs: what a recommender would have recorded, collected on the simulator.
+
+:func:`collect_logs` runs a behaviour policy on a :class:`recenv.simulator.UserSimulator` built from
+an :class:`recenv.EnvConfig`, with the vector environment's rules (sessions truncated at the
+config's horizon; a user whose session ended is replaced on the next step, as Gymnasium's next-step
+autoreset does), so a log is the same whichever way it is collected, and the offline tooling needs
+no environment.
 
 A log is one row per shown item: ``user`` (one id per session: a user who leaves and the fresh
 user who takes the slot are different users), ``step`` (session step; the warm-up past a user
@@ -22,14 +28,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from gymnasium.utils.seeding import np_random as seeded_np_random
 from tqdm.auto import tqdm
+
+from recenv.config import EnvConfig
+from recenv.simulator import UserSimulator
 
 __all__ = [
     "BehaviourPolicy",
     "InteractionLog",
+    "LoggedSessions",
     "MixedBehaviourPolicy",
-    "Sessions",
     "collect_logs",
+    "make_logs",
 ]
 
 LOG_FORMAT_VERSION = 1
@@ -42,15 +54,17 @@ _COLUMNS = {
     "click_probability": np.float32,
 }
 
-BehaviourPolicy = Callable[[Any, np.ndarray], tuple[np.ndarray, np.ndarray | None]]
-"""``policy(envs, observations) -> (actions (N,), propensities (N,) or None)``.
+BehaviourPolicy = Callable[[UserSimulator], tuple[np.ndarray, np.ndarray | None]]
+"""``policy(simulator) -> (actions (N,), propensities (N,) or None)``.
 
-``envs`` is the :class:`recenv.DriftingUserVectorEnv` (its privileged accessors are there for
-policies that need them, like the default one)."""
+The policy sees the :class:`recenv.simulator.UserSimulator` it logs: what a deployed recommender
+knows is its record of recent interactions (``simulator.recent_items``, ``recent_clicks``); what it
+could not know (``simulator.click_probabilities()``, the users' state) is there too, for policies
+that declare reading it, like the default one."""
 
 
 @dataclass
-class Sessions:
+class LoggedSessions:
     """Logged sessions as padded sequences, oldest interaction first.
 
     :param items: ``(U, L)`` int64 item ids, −1 after a session's end.
@@ -71,8 +85,8 @@ class Sessions:
     def __len__(self) -> int:
         return len(self.users)
 
-    def select(self, index: np.ndarray) -> Sessions:
-        return Sessions(self.items[index], self.clicks[index], self.mask[index], self.steps[index], self.users[index],
+    def select(self, index: np.ndarray) -> LoggedSessions:
+        return LoggedSessions(self.items[index], self.clicks[index], self.mask[index], self.steps[index], self.users[index],
                         self.click_probability[index])
 
 
@@ -133,7 +147,7 @@ class InteractionLog:
         keep = np.isin(self.user, users)
         return InteractionLog(**{name: getattr(self, name)[keep] for name in _COLUMNS}, metadata=dict(self.metadata))
 
-    def sessions(self) -> Sessions:
+    def sessions(self) -> LoggedSessions:
         """The log as padded per-user sequences (rows must be sorted by user, then step)."""
         users, starts, lengths = np.unique(self.user, return_index=True, return_counts=True)
         width = int(lengths.max()) if len(lengths) else 0
@@ -149,7 +163,7 @@ class InteractionLog:
         steps[row, position] = self.step
         mask[row, position] = True
         probability[row, position] = self.click_probability
-        return Sessions(items, clicks, mask, steps, users, probability)
+        return LoggedSessions(items, clicks, mask, steps, users, probability)
 
 
 class MixedBehaviourPolicy:
@@ -182,13 +196,14 @@ class MixedBehaviourPolicy:
         self.name = (f"mixed(random={random_share}, popular={popular_share}, repeat={repeat_share}, "
                      f"oracle={self.oracle_share:.2f})")
 
-    def __call__(self, envs: Any, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        probabilities = envs.click_probabilities()  # (N, I)
+    def __call__(self, simulator: UserSimulator) -> tuple[np.ndarray, np.ndarray]:
+        with torch.inference_mode():
+            probabilities = simulator.click_probabilities().cpu().numpy()  # (N, I)
         n_users, n_items = probabilities.shape
         popularity = probabilities.mean(0)
         popularity = popularity / popularity.sum()
         best = probabilities.argmax(1)
-        recent = envs.recent_items()[:, -self.REPEAT_WINDOW:]  # (N, R), −1 before the history began
+        recent = simulator.recent_items[:, -self.REPEAT_WINDOW:].cpu().numpy()  # (N, R), −1 before the history began
         recent_count = (recent >= 0).sum(1)
         pick = np.minimum((self.rng.random(n_users) * np.maximum(recent_count, 1)).astype(np.int64), np.maximum(recent_count - 1, 0))
         repeated = recent[np.arange(n_users), recent.shape[1] - recent_count + pick]
@@ -209,85 +224,101 @@ class MixedBehaviourPolicy:
 
 
 def collect_logs(
-    envs: Any,
+    config: EnvConfig,
     policy: BehaviourPolicy,
     num_users: int,
     seed: int = 0,
+    concurrent_users: int = 512,
     progress: bool = True,
     max_steps: int | None = None,
 ) -> InteractionLog:
-    """Run ``policy`` on the vector env ``envs`` until ``num_users`` sessions have ended.
+    """Run ``policy`` on simulated users until ``num_users`` sessions have ended.
 
-    :param envs: a :class:`recenv.DriftingUserVectorEnv` (next-step autoreset, numpy outputs).
-    :param policy: a :data:`BehaviourPolicy`; an agent with ``predict()`` can be wrapped as
-        ``lambda envs, obs: (agent.predict(obs)[0], None)``.
+    :param config: what is simulated (catalog, preset, parameters, warm-up, horizon, device; the
+        observation settings play no part).
+    :param policy: a :data:`BehaviourPolicy`.
     :param num_users: completed sessions to log (sessions still running at the end are dropped).
-    :param seed: seed of the env reset.
-    :param max_steps: stop after this many vector steps even if fewer sessions ended.
+    :param seed: decides the users and every random draw (as ``envs.reset(seed=seed)`` would).
+    :param concurrent_users: users simulated at once (at most ``num_users``).
+    :param max_steps: stop after this many batch steps even if fewer sessions ended.
     """
-    from recenv.vector_env import DriftingUserVectorEnv
-
-    if not isinstance(envs, DriftingUserVectorEnv):
-        raise TypeError(f"collect_logs needs a recenv.DriftingUserVectorEnv, got {type(envs).__name__}")
-    if envs.array_type != "numpy":
-        raise ValueError("collect_logs needs array_type='numpy'")
-    n = envs.num_envs
-    observations, info = envs.reset(seed=seed)
-    session = np.arange(n, dtype=np.int64)
-    next_session = n
+    n = min(concurrent_users, num_users)
+    simulator = UserSimulator.from_config(config, n)
+    simulator.seed_from(seeded_np_random(seed)[0])
     rows: dict[str, list[np.ndarray]] = {name: [] for name in _COLUMNS}
 
     def add(users, steps, items, clicks, propensity, probability) -> None:
         for name, values in zip(_COLUMNS, (users, steps, items, clicks, propensity, probability)):
             rows[name].append(np.asarray(values).reshape(-1))
 
-    def add_warmups(info: dict[str, Any], which: np.ndarray) -> None:
-        width = info["warmup_items"].shape[1]
+    def add_warmups(warmup_items: np.ndarray, warmup_clicks: np.ndarray, which: np.ndarray) -> None:
+        width = warmup_items.shape[1]
         users = np.repeat(session[which], width)
         steps = np.tile(np.arange(-width, 0), len(which))
         nan = np.full(len(users), np.nan, dtype=np.float32)
-        add(users, steps, info["warmup_items"][which], info["warmup_clicks"][which], nan, nan)
+        add(users, steps, warmup_items, warmup_clicks, nan, nan)
 
-    add_warmups(info, np.arange(n))
-    session_step = np.zeros(n, dtype=np.int32)
-    finished: list[int] = []
-    bar = tqdm(total=num_users, desc="logging sessions", unit="user", disable=not progress)
-    vector_steps = 0
-    while len(finished) < num_users and (max_steps is None or vector_steps < max_steps):
-        actions, propensity = policy(envs, observations)
-        actions = np.asarray(actions, dtype=np.int64)
-        observations, reward, terminated, truncated, info = envs.step(actions)
-        vector_steps += 1
-        stepped = info["_click_probability"]
-        if stepped.any():
-            which = np.flatnonzero(stepped)
-            prop = np.full(n, np.nan, dtype=np.float32) if propensity is None else np.asarray(propensity, dtype=np.float32)
-            add(session[which], session_step[which], actions[which], reward[which], prop[which], info["click_probability"][which])
-            session_step[which] += 1
-        if "_warmup_items" in info and info["_warmup_items"].any():
-            which = np.flatnonzero(info["_warmup_items"])
-            session[which] = np.arange(next_session, next_session + len(which))
-            next_session += len(which)
-            session_step[which] = 0
-            add_warmups(info, which)
-        ended = np.flatnonzero(terminated | truncated)
-        finished.extend(session[ended].tolist())
-        bar.update(min(len(ended), max(0, num_users - bar.n)))
-    bar.close()
+    with torch.inference_mode():
+        warmup = simulator.reset()
+        session = np.arange(n, dtype=np.int64)  # the id of each slot's current session
+        next_session = n
+        add_warmups(warmup.items.cpu().numpy(), warmup.clicks.cpu().numpy(), np.arange(n))
+        session_step = np.zeros(n, dtype=np.int32)
+        needs_reset = np.zeros(n, dtype=bool)  # ended last step: replaced in this one (next-step autoreset)
+        finished: list[int] = []
+        bar = tqdm(total=num_users, desc="logging sessions", unit="user", disable=not progress)
+        batch_steps = 0
+        while len(finished) < num_users and (max_steps is None or batch_steps < max_steps):
+            actions, propensity = policy(simulator)
+            actions = np.asarray(actions, dtype=np.int64)
+            outcome = simulator.step(torch.from_numpy(actions).to(simulator.device))
+            batch_steps += 1
+            click = outcome.click.cpu().numpy()
+            terminated = outcome.terminated.cpu().numpy()
+            truncated = (simulator.state.step >= config.max_episode_steps).cpu().numpy() & ~terminated
+            stepped = np.flatnonzero(~needs_reset)
+            if len(stepped):
+                prop = np.full(n, np.nan, dtype=np.float32) if propensity is None else np.asarray(propensity, np.float32)
+                probability = outcome.click_probability.cpu().numpy()
+                add(session[stepped], session_step[stepped], actions[stepped], click[stepped], prop[stepped],
+                    probability[stepped])
+                session_step[stepped] += 1
+            if needs_reset.any():
+                which = np.flatnonzero(needs_reset)
+                warmup = simulator.reset(torch.as_tensor(which, device=simulator.device))
+                terminated, truncated = terminated & ~needs_reset, truncated & ~needs_reset
+                session[which] = np.arange(next_session, next_session + len(which))
+                next_session += len(which)
+                session_step[which] = 0
+                add_warmups(warmup.items.cpu().numpy(), warmup.clicks.cpu().numpy(), which)
+            needs_reset = terminated | truncated
+            ended = np.flatnonzero(needs_reset)
+            finished.extend(session[ended].tolist())
+            bar.update(min(len(ended), max(0, num_users - bar.n)))
+        bar.close()
     columns = {name: np.concatenate(values) for name, values in rows.items()}
     keep = np.isin(columns["user"], np.array(finished[:num_users], dtype=np.int64))
     order = np.lexsort((columns["step"][keep], columns["user"][keep]))
     columns = {name: values[keep][order] for name, values in columns.items()}
     metadata = {
-        "catalog_fingerprint": envs.catalog.fingerprint,
-        "model_id": envs.catalog.model_id,
-        "preset": envs.preset,
-        "params": envs.params.to_dict(),
+        "catalog_fingerprint": simulator.catalog.fingerprint,
+        "model_id": simulator.catalog.model_id,
+        "preset": config.preset,
+        "params": simulator.params.to_dict(),
         "policy": getattr(policy, "name", type(policy).__name__),
         "seed": seed,
         "num_envs": n,
-        "warmup_steps": envs._simulator.warmup_steps,
-        "max_episode_steps": envs.max_episode_steps,
+        "warmup_steps": config.warmup_steps,
+        "max_episode_steps": config.max_episode_steps,
     }
     return InteractionLog(**columns, metadata=metadata)
 
+
+def make_logs(
+    config: EnvConfig, num_users: int, seed: int, concurrent_users: int = 512, progress: bool = True
+) -> InteractionLog:
+    """Log ``num_users`` sessions of the default behaviour policy (:class:`MixedBehaviourPolicy`
+    seeded with ``seed``) on the CPU, whatever ``config.device`` says (so a log is the same on every
+    machine)."""
+    return collect_logs(config.replace(device="cpu"), MixedBehaviourPolicy(seed=seed), num_users, seed=seed,
+                        concurrent_users=concurrent_users, progress=progress)

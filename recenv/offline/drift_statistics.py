@@ -2,7 +2,7 @@
 simulated users alike.
 
 Every statistic is computed per user, then averaged over users (each user counts once), with the
-standard error of that mean. Histories are first cut to their first ``max_length`` interactions.
+standard error of that mean. ConsumptionHistories are first cut to their first ``max_length`` interactions.
 Items are represented by the catalog's latents ``z`` (unit-norm, centred by the PCA), in which the
 user model lives; ``z`` is centred, so two windows of random items have cosine ≈ 0.
 
@@ -25,9 +25,15 @@ user model lives; ``z`` is centred, so two windows of random items have cosine �
   which is what the population prior of initial interests must reproduce.
 - **Early genre entropy**: entropy (bits) of the topic distribution of the first ``early_length`` items.
 
+Each statistic has its own function, which returns every user's value (:func:`drift_curve`,
+:func:`window_concentration`, :func:`shift_rate`, :func:`genre_divergence`, :func:`genre_run_length`,
+:func:`early_concentration`, :func:`early_genre_entropy`); the three window statistics read the windows
+of :func:`window_means`. :func:`drift_statistics` pads the histories once (:class:`PaddedHistories`),
+calls each function and averages over users.
+
 Statistics of finite samples are biased (JS divergence of two small samples is positive even for the
 same user); comparing real and simulated histories of the *same lengths* cancels that bias, which is
-why :func:`recenv.organic_histories.simulate_organic_histories` takes the real lengths.
+why :func:`recenv.offline.organic_histories.simulate_organic_histories` takes the real lengths.
 """
 
 from __future__ import annotations
@@ -36,17 +42,27 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from recenv.histories import Histories
+from recenv.consumption_histories import ConsumptionHistories
 
 __all__ = [
     "DISTANCE_GROUPS",
     "DriftStatistics",
     "DriftStatisticsConfig",
+    "PaddedHistories",
     "SCALAR_STATISTICS",
+    "Windows",
     "covariance_of_means",
+    "drift_curve",
     "drift_curve_gap",
     "drift_statistics",
+    "early_concentration",
+    "early_genre_entropy",
+    "genre_divergence",
+    "genre_run_length",
+    "shift_rate",
     "statistics_distance",
+    "window_concentration",
+    "window_means",
 ]
 
 SCALAR_STATISTICS: tuple[str, ...] = (
@@ -176,129 +192,206 @@ def _topic_counts(topics: np.ndarray, mask: np.ndarray, num_topics: int) -> np.n
     return counts
 
 
+@dataclass(frozen=True)
+class PaddedHistories:
+    """ConsumptionHistories as the padded arrays every statistic reads, built once by :meth:`build`.
+
+    :param items: ``(U, L)`` item indices, oldest first; after a history's end, the padding index ``N``.
+    :param lengths: ``(U,)`` interactions of each user (after the cut to ``max_length``).
+    :param latents: ``(N + 1, k)`` item latents and, in row ``N``, a zero row for the padding index.
+    :param item_topics: ``(U, L)`` topic of each interaction, −1 after a history's end.
+    :param num_topics: T, topics in the catalog (one more than the largest topic index).
+    """
+
+    items: np.ndarray
+    lengths: np.ndarray
+    latents: np.ndarray
+    item_topics: np.ndarray
+    num_topics: int
+
+    @classmethod
+    def build(cls, histories: ConsumptionHistories, latents: np.ndarray, topics: np.ndarray, max_length: int) -> PaddedHistories:
+        """``histories`` cut to their first ``max_length`` interactions and padded.
+
+        :param latents: ``(N, k)`` unit-norm item latents.
+        :param topics: ``(N,)`` int topic of each item.
+        """
+        latents = np.asarray(latents, dtype=np.float64)
+        topics = np.asarray(topics, dtype=np.int64)
+        if len(histories) == 0:
+            raise ValueError("drift statistics need at least one history")
+        if len(histories.items) and histories.items.max() >= len(latents):
+            raise ValueError(
+                f"histories refer to item {int(histories.items.max())} but only {len(latents)} latents were given"
+            )
+        items, lengths = histories.truncated(max_length).padded(fill=len(latents))
+        # A zero latent and topic −1 for the padding index, so that gathers over padding are harmless.
+        padded_latents = np.vstack([latents, np.zeros((1, latents.shape[1]))])
+        padded_topics = np.concatenate([topics, [-1]])
+        return cls(items, lengths, padded_latents, padded_topics[items], int(topics.max()) + 1)
+
+    @property
+    def num_users(self) -> int:
+        return len(self.lengths)
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Each user's history cut into consecutive windows of ``window`` interactions (a partial last
+    window is dropped). J is the most windows any user has; window ``j`` of user ``u`` exists when
+    ``j < counts[u]``, and the entries of windows that do not exist mean nothing.
+
+    :param means: ``(U, J, k)`` the mean latent ``m_j`` of each window, normalised to unit norm.
+    :param norms: ``(U, J)`` ``‖m_j‖`` before normalising (1: the window's items all alike).
+    :param counts: ``(U,)`` windows of each user.
+    """
+
+    means: np.ndarray
+    norms: np.ndarray
+    counts: np.ndarray
+
+    @property
+    def widest(self) -> int:
+        """J, the most windows any user has."""
+        return self.norms.shape[1]
+
+
+def window_means(padded: PaddedHistories, window: int) -> Windows:
+    """The windows of ``window`` interactions of each user, and their mean latents."""
+    num_users, latent_dim = padded.num_users, padded.latents.shape[1]
+    counts = padded.lengths // window
+    widest = int(counts.max())
+    # The latent size spelled out, not −1: when no user has a full window the array is empty and −1 is ambiguous.
+    means = padded.latents[padded.items[:, : widest * window]].reshape(num_users, widest, window, latent_dim).mean(2)
+    norms = np.linalg.norm(means, axis=-1)
+    means /= np.maximum(norms[..., None], 1e-12)
+    return Windows(means, norms, counts)
+
+
+def window_concentration(windows: Windows) -> np.ndarray:
+    """``(U,)`` the mean over a user's windows of ``‖m_j‖`` (NaN for a user without a window)."""
+    present = np.arange(windows.widest)[None, :] < windows.counts[:, None]
+    total = (windows.norms * present).sum(1)
+    return np.where(windows.counts > 0, total / np.maximum(windows.counts, 1), np.nan)
+
+
+def _lagged_cosines(windows: Windows, lag: int) -> tuple[np.ndarray, np.ndarray]:
+    """``cos(m_j, m_{j+lag})`` ``(U, J − lag)``, and where both windows exist ``(U, J − lag)``;
+    needs ``J > lag``."""
+    cosines = np.sum(windows.means[:, :-lag] * windows.means[:, lag:], -1)
+    exists = np.arange(windows.widest - lag)[None, :] + lag < windows.counts[:, None]
+    return cosines, exists
+
+
+def drift_curve(windows: Windows, max_lag: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's drift curve: the mean over ``j`` of ``cos(m_j, m_{j+L})`` for ``L = 1..max_lag``.
+
+    :return: ``(U, max_lag)`` the users' values (NaN where a user has fewer than ``L + 1`` windows),
+        and ``(max_lag,)`` how many users enter each lag.
+    """
+    per_user = np.full((len(windows.counts), max_lag), np.nan)
+    users = np.zeros(max_lag, dtype=np.int64)
+    for column, lag in enumerate(range(1, max_lag + 1)):
+        if windows.widest <= lag:
+            continue
+        cosines, exists = _lagged_cosines(windows, lag)
+        pairs = exists.sum(1)
+        per_user[:, column] = np.where(pairs > 0, (cosines * exists).sum(1) / np.maximum(pairs, 1), np.nan)
+        users[column] = int((pairs > 0).sum())
+    return per_user, users
+
+
+def shift_rate(windows: Windows, shift_threshold: float) -> np.ndarray:
+    """``(U,)`` the share of a user's adjacent windows with ``cos(m_j, m_{j+1}) < shift_threshold``
+    (NaN for a user with fewer than two windows)."""
+    if windows.widest <= 1:
+        return np.full(len(windows.counts), np.nan)
+    cosines, exists = _lagged_cosines(windows, 1)
+    pairs = exists.sum(1)
+    shifts = ((cosines < shift_threshold) & exists).sum(1)
+    return np.where(pairs > 0, shifts / np.maximum(pairs, 1), np.nan)
+
+
+def genre_divergence(padded: PaddedHistories) -> np.ndarray:
+    """``(U,)`` Jensen–Shannon divergence (bits, in [0, 1]) between the topic distributions of the
+    first ⌊n/2⌋ and the last ⌊n/2⌋ interactions of a user (NaN for a user with fewer than 2)."""
+    lengths, item_topics = padded.lengths, padded.item_topics
+    positions = np.arange(item_topics.shape[1])[None, :]
+    half = lengths // 2
+    first = _topic_counts(item_topics, positions < half[:, None], padded.num_topics)
+    in_second_half = (positions >= (lengths - half)[:, None]) & (positions < lengths[:, None])
+    second = _topic_counts(item_topics, in_second_half, padded.num_topics)
+    p, q = first / np.maximum(half[:, None], 1), second / np.maximum(half[:, None], 1)
+    return np.where(half > 0, _entropy_bits((p + q) / 2) - (_entropy_bits(p) + _entropy_bits(q)) / 2, np.nan)
+
+
+def genre_run_length(padded: PaddedHistories) -> np.ndarray:
+    """``(U,)`` the mean length, in interactions, of a user's maximal runs of consecutive items of
+    one topic (NaN for an empty history)."""
+    lengths, item_topics = padded.lengths, padded.item_topics
+    positions = np.arange(item_topics.shape[1])[None, :]
+    changes = (item_topics[:, 1:] != item_topics[:, :-1]) & (positions[:, 1:] < lengths[:, None])
+    runs = 1 + changes.sum(1)
+    return np.where(lengths > 0, lengths / runs, np.nan)
+
+
+def early_concentration(padded: PaddedHistories, early_length: int) -> np.ndarray:
+    """``(U,)`` the norm of the mean latent of a user's first ``early_length`` interactions (NaN for a
+    user with fewer)."""
+    has_early = padded.lengths >= early_length
+    values = np.full(padded.num_users, np.nan)
+    if has_early.any():  # a mean over no items would warn
+        values[has_early] = np.linalg.norm(padded.latents[padded.items[has_early, :early_length]].mean(1), axis=-1)
+    return values
+
+
+def early_genre_entropy(padded: PaddedHistories, early_length: int) -> np.ndarray:
+    """``(U,)`` the entropy (bits) of the topic distribution of a user's first ``early_length``
+    interactions (NaN for a user with fewer)."""
+    has_early = padded.lengths >= early_length
+    early_topics = padded.item_topics[has_early, :early_length]
+    values = np.full(padded.num_users, np.nan)
+    values[has_early] = _entropy_bits(_topic_counts(early_topics, np.ones(early_topics.shape, bool), padded.num_topics))
+    return values
+
+
 def drift_statistics(
-    histories: Histories,
+    histories: ConsumptionHistories,
     latents: np.ndarray,
     topics: np.ndarray,
     config: DriftStatisticsConfig = DriftStatisticsConfig(),
 ) -> DriftStatistics:
-    """Measure ``histories`` (see the module docstring).
+    """Measure ``histories`` (see the module docstring): each statistic per user, then its mean over users.
 
     :param histories: item indices per user, oldest first.
     :param latents: ``(N, k)`` unit-norm item latents (e.g. ``catalog.latents``).
     :param topics: ``(N,)`` int topic of each item (e.g. ``catalog.topics``).
     :param config: window, lags, thresholds.
     """
-    latents = np.asarray(latents, dtype=np.float64)
-    topics = np.asarray(topics, dtype=np.int64)
-    if len(histories) == 0:
-        raise ValueError("drift statistics need at least one history")
-    if len(histories.items) and histories.items.max() >= len(latents):
-        raise ValueError(
-            f"histories refer to item {int(histories.items.max())} but only {len(latents)} latents were given"
-        )
-    num_topics = int(topics.max()) + 1
-    items, lengths = histories.truncated(config.max_length).padded(fill=len(latents))
-    num_users = len(lengths)
-    # One extra zero row (latent) / topic −1 for the padding index, so padded gathers are harmless.
-    padded_latents = np.vstack([latents, np.zeros((1, latents.shape[1]))])
-    padded_topics = np.concatenate([topics, [-1]])
-
-    w = config.window
-    num_windows = lengths // w
-    widest = int(num_windows.max()) if num_users else 0
-    window_means = padded_latents[items[:, : widest * w]].reshape(num_users, widest, w, -1).mean(2)
-    window_norms = np.linalg.norm(window_means, axis=-1)
-    window_means /= np.maximum(window_norms[..., None], 1e-12)
-    has_window = np.arange(widest)[None, :] < num_windows[:, None]
-    per_user_concentration = np.where(
-        num_windows > 0, (window_norms * has_window).sum(1) / np.maximum(num_windows, 1), np.nan
-    )
-    window_concentration, window_concentration_se = _mean_and_se(per_user_concentration)
-    curve_columns = []
-
-    lags = np.arange(1, config.max_lag + 1)
-    curve, curve_se, curve_users = [], [], []
-    adjacent_cosines = None
-    for lag in lags:
-        if widest <= lag:
-            curve.append(np.nan), curve_se.append(np.nan), curve_users.append(0)
-            curve_columns.append(np.full(num_users, np.nan))
-            continue
-        cosines = np.sum(window_means[:, :-lag] * window_means[:, lag:], -1)  # (U, widest − lag)
-        valid = np.arange(widest - lag)[None, :] + lag < num_windows[:, None]
-        if lag == 1:
-            adjacent_cosines = (cosines, valid)
-        counts = valid.sum(1)
-        per_user = np.where(counts > 0, (cosines * valid).sum(1) / np.maximum(counts, 1), np.nan)
-        mean, se = _mean_and_se(per_user)
-        curve_columns.append(per_user)
-        curve.append(mean), curve_se.append(se), curve_users.append(int((counts > 0).sum()))
-
-    if adjacent_cosines is None:
-        per_user_shifts = np.full(num_users, np.nan)
-    else:
-        cosines, valid = adjacent_cosines
-        counts = valid.sum(1)
-        shifts = ((cosines < config.shift_threshold) & valid).sum(1)
-        per_user_shifts = np.where(counts > 0, shifts / np.maximum(counts, 1), np.nan)
-    shift_rate, shift_rate_se = _mean_and_se(per_user_shifts)
-
-    item_topics = padded_topics[items]
-    positions = np.arange(items.shape[1])[None, :]
-    half = lengths // 2
-    first = _topic_counts(item_topics, positions < half[:, None], num_topics)
-    in_second_half = (positions >= (lengths - half)[:, None]) & (positions < lengths[:, None])
-    second = _topic_counts(item_topics, in_second_half, num_topics)
-    p, q = first / np.maximum(half[:, None], 1), second / np.maximum(half[:, None], 1)
-    divergence = np.where(half > 0, _entropy_bits((p + q) / 2) - (_entropy_bits(p) + _entropy_bits(q)) / 2, np.nan)
-    genre_divergence, genre_divergence_se = _mean_and_se(divergence)
-
-    changes = (item_topics[:, 1:] != item_topics[:, :-1]) & (positions[:, 1:] < lengths[:, None])
-    runs = 1 + changes.sum(1)
-    run_lengths = np.where(lengths > 0, lengths / runs, np.nan)
-    run_length, run_length_se = _mean_and_se(run_lengths)
-
-    e = config.early_length
-    has_early = lengths >= e
-    early_items = items[has_early, :e]
-    early_concentration = np.full(num_users, np.nan)
-    early_concentration[has_early] = np.linalg.norm(padded_latents[early_items].mean(1), axis=-1)
-    concentration, concentration_se = _mean_and_se(early_concentration)
-    early_entropy = np.full(num_users, np.nan)
-    early_topic_counts = _topic_counts(padded_topics[early_items], np.ones(early_items.shape, bool), num_topics)
-    early_entropy[has_early] = _entropy_bits(early_topic_counts)
-    entropy, entropy_se = _mean_and_se(early_entropy)
-    scalar_columns = {
-        "window_concentration": per_user_concentration,
-        "shift_rate": per_user_shifts,
-        "genre_divergence": divergence,
-        "genre_run_length": run_lengths,
-        "early_concentration": early_concentration,
-        "early_genre_entropy": early_entropy,
+    padded = PaddedHistories.build(histories, latents, topics, config.max_length)
+    windows = window_means(padded, config.window)
+    curve_per_user, curve_users = drift_curve(windows, config.max_lag)
+    per_user_scalars = {
+        "window_concentration": window_concentration(windows),
+        "shift_rate": shift_rate(windows, config.shift_threshold),
+        "genre_divergence": genre_divergence(padded),
+        "genre_run_length": genre_run_length(padded),
+        "early_concentration": early_concentration(padded, config.early_length),
+        "early_genre_entropy": early_genre_entropy(padded, config.early_length),
     }
-    per_user_values = np.column_stack(curve_columns + [scalar_columns[name] for name in SCALAR_STATISTICS])
-
+    curve_moments = [_mean_and_se(curve_per_user[:, column]) for column in range(config.max_lag)]
+    scalars = {}
+    for name in SCALAR_STATISTICS:
+        scalars[name], scalars[f"{name}_se"] = _mean_and_se(per_user_scalars[name])
     return DriftStatistics(
-        lags=lags,
-        drift_curve=np.array(curve),
-        drift_curve_se=np.array(curve_se),
-        drift_curve_users=np.array(curve_users),
-        window_concentration=window_concentration,
-        window_concentration_se=window_concentration_se,
-        shift_rate=shift_rate,
-        shift_rate_se=shift_rate_se,
-        genre_divergence=genre_divergence,
-        genre_divergence_se=genre_divergence_se,
-        genre_run_length=run_length,
-        genre_run_length_se=run_length_se,
-        early_concentration=concentration,
-        early_concentration_se=concentration_se,
-        early_genre_entropy=entropy,
-        early_genre_entropy_se=entropy_se,
-        num_users=num_users,
+        lags=np.arange(1, config.max_lag + 1),
+        drift_curve=np.array([mean for mean, _ in curve_moments]),
+        drift_curve_se=np.array([se for _, se in curve_moments]),
+        drift_curve_users=curve_users,
+        **scalars,
+        num_users=padded.num_users,
         config=config,
-        per_user=per_user_values,
+        per_user=np.column_stack([curve_per_user] + [per_user_scalars[name] for name in SCALAR_STATISTICS]),
     )
 
 

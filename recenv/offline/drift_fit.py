@@ -7,12 +7,12 @@ What is fitted (everything else in :class:`recenv.UserModelParams` keeps its val
 - the population prior of initial interests: τ (``prior_noise_scale``) and the largest number of
   favoured topics (``max_topics_per_user``; the smallest stays 1).
 
-How: simulated histories are organic browsing (:mod:`recenv.organic_histories`), ``replicas`` per
+How: simulated histories are organic browsing (:mod:`recenv.offline.organic_histories`), ``replicas`` per
 real user (default 1), each as long as that user's history, always from the same seed (common
 random numbers: the distance then changes with the parameters, not with the draw; it is still rough
 at fine scales, since a regime shift happens or not). Both are measured by
-:func:`recenv.drift_statistics.drift_statistics` and compared by
-:func:`recenv.drift_statistics.statistics_distance` (gaps in units of sampling noise, weighted by
+:func:`recenv.offline.drift_statistics.drift_statistics` and compared by
+:func:`recenv.offline.drift_statistics.statistics_distance` (gaps in units of sampling noise, weighted by
 the covariance of the statistics).
 
 1. *Prior, from early histories*: grid search of (τ, max topics) minimising the distance on the
@@ -37,10 +37,9 @@ drift parameters to make up for satiation.
 
 from __future__ import annotations
 
-import itertools
-import json
-import os
 import dataclasses
+import itertools
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,11 +50,11 @@ import torch
 from tqdm.auto import tqdm
 
 from recenv.catalog import Catalog
-from recenv.drift_statistics import DriftStatistics, DriftStatisticsConfig, drift_statistics, statistics_distance
-from recenv.histories import Histories
-from recenv.organic_histories import simulate_organic_histories
-from recenv.params import UserModelParams
-from recenv.users import ItemTable
+from recenv.offline.drift_statistics import DriftStatistics, DriftStatisticsConfig, drift_statistics, statistics_distance
+from recenv.consumption_histories import ConsumptionHistories
+from recenv.offline.organic_histories import simulate_organic_histories
+from recenv.params import UserModelParams, save_params_file
+from recenv.dynamics import ItemTable
 
 __all__ = [
     "DRIFT_FIELDS",
@@ -67,7 +66,6 @@ __all__ = [
     "fit_drift",
     "fit_prior",
     "fit_user_model",
-    "load_fitted_params",
     "save_fitted_params",
     "simulated_statistics",
 ]
@@ -144,9 +142,6 @@ class FitResult:
     simulated: DriftStatistics
     evaluations: tuple[dict[str, Any], ...]
 
-    def fitted_values(self) -> dict[str, float | int]:
-        return {name: getattr(self.params, name) for name in DRIFT_FIELDS + PRIOR_FIELDS}
-
 
 def simulated_statistics(
     catalog: Catalog | ItemTable,
@@ -185,7 +180,7 @@ class _Objective:
 
 def fit_prior(
     catalog: Catalog,
-    real: Histories,
+    real: ConsumptionHistories,
     start: UserModelParams,
     config: FitConfig = FitConfig(),
     progress: bool = True,
@@ -215,7 +210,7 @@ def fit_prior(
 
 def fit_drift(
     catalog: Catalog,
-    real: Histories,
+    real: ConsumptionHistories,
     start: UserModelParams,
     config: FitConfig = FitConfig(),
     progress: bool = True,
@@ -286,7 +281,7 @@ def fit_drift(
 
 def fit_user_model(
     catalog: Catalog,
-    real: Histories,
+    real: ConsumptionHistories,
     start: UserModelParams = UserModelParams(),
     config: FitConfig = FitConfig(),
     progress: bool = True,
@@ -315,31 +310,6 @@ def fit_user_model(
 
 
 def save_fitted_params(path: str | os.PathLike[str], params: UserModelParams, **metadata: Any) -> Path:
-    """Write ``params`` (every field) and ``metadata`` (what it was fitted to, how well) as JSON."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    document = {"params": params.to_dict(), "fitted_fields": list(DRIFT_FIELDS + PRIOR_FIELDS), **metadata}
-    path.write_text(json.dumps(document, indent=2, sort_keys=False, default=_json_default) + "\n", encoding="utf-8")
-    return path
-
-
-def load_fitted_params(path: str | os.PathLike[str]) -> UserModelParams:
-    """Read parameters written by :func:`save_fitted_params`.
-
-    :raises ValueError: naming the file, if it is not such a file.
-    """
-    path = Path(path)
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-        return UserModelParams(**document["params"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"{path}: not a file of fitted recenv parameters ({type(error).__name__}: {error})") from error
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
+    """Write fitted ``params`` with the names of the fitted fields and ``metadata`` (read back with
+    :func:`recenv.params.load_params_file`)."""
+    return save_params_file(path, params, fitted_fields=list(DRIFT_FIELDS + PRIOR_FIELDS), **metadata)

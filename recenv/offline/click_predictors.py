@@ -14,9 +14,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from recenv.interaction_logs import InteractionLog, Sessions
+from recenv.offline.logs import InteractionLog, LoggedSessions
 
-__all__ = ["PopularityPredictor", "StaticProfilePredictor", "auc", "brier", "log_loss", "static_profiles"]
+__all__ = [
+    "PopularityPredictor",
+    "StaticProfilePredictor",
+    "auc",
+    "brier",
+    "item_clicks_and_shows",
+    "log_loss",
+    "profiles_from_past",
+    "static_profiles",
+]
 
 
 def auc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -49,6 +58,14 @@ def brier(probabilities: np.ndarray, targets: np.ndarray) -> float:
     return float(np.mean((np.asarray(probabilities, dtype=np.float64) - np.asarray(targets, dtype=np.float64)) ** 2))
 
 
+def item_clicks_and_shows(log: InteractionLog, num_items: int) -> tuple[np.ndarray, np.ndarray]:
+    """Clicks and shows of each item in the log's session rows (not the warm-up), ``(N,)`` float64 each."""
+    session = log.step >= 0
+    shows = np.bincount(log.item[session], minlength=num_items).astype(np.float64)
+    clicks = np.bincount(log.item[session], weights=log.click[session], minlength=num_items)
+    return clicks, shows
+
+
 class PopularityPredictor:
     """P(click | item) = (clicks + a) / (shows + a + b) over the training logs' session rows.
 
@@ -61,9 +78,7 @@ class PopularityPredictor:
         self.rates: np.ndarray | None = None
 
     def fit(self, log: InteractionLog, num_items: int) -> PopularityPredictor:
-        session = log.step >= 0
-        shows = np.bincount(log.item[session], minlength=num_items).astype(np.float64)
-        clicks = np.bincount(log.item[session], weights=log.click[session], minlength=num_items)
+        clicks, shows = item_clicks_and_shows(log, num_items)
         overall = clicks.sum() / max(shows.sum(), 1.0)
         self.rates = (clicks + self.prior_shows * overall) / (shows + self.prior_shows)
         return self
@@ -74,17 +89,25 @@ class PopularityPredictor:
         return self.rates[items]
 
 
-def static_profiles(sessions: Sessions, embeddings: np.ndarray) -> np.ndarray:
-    """Mean embedding of each user's warm-up clicks (or of all warm-up items if none was clicked),
-    normalised: ``(U, D)``."""
+def profiles_from_past(items: np.ndarray, clicks: np.ndarray, past: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
+    """Each user's static profile: the mean embedding of the past items they clicked (of all their
+    past items if they clicked none), normalised; computed in ``embeddings.dtype``.
+
+    :param items: ``(U, L)`` item ids; :param clicks: ``(U, L)`` 0/1;
+    :param past: ``(U, L)`` bool, which entries are the user's past (others are ignored);
+    :param embeddings: ``(N, D)`` item embeddings.
+    :return: ``(U, D)`` unit rows.
+    """
+    clicked = past & (clicks > 0.5)
+    weights = np.where(clicked.any(1, keepdims=True), clicked, past).astype(embeddings.dtype)
+    profile = np.einsum("ul,uld->ud", weights, embeddings[np.where(past, items, 0)])
+    return profile / np.maximum(np.linalg.norm(profile, axis=1, keepdims=True), 1e-12)
+
+
+def static_profiles(sessions: LoggedSessions, embeddings: np.ndarray) -> np.ndarray:
+    """:func:`profiles_from_past` of each logged user's warm-up past: ``(U, D)`` float64."""
     warmup = sessions.mask & (sessions.steps < 0)
-    items = np.where(warmup, sessions.items, 0)
-    clicked = (warmup & (sessions.clicks > 0.5)).astype(np.float64)
-    shown = warmup.astype(np.float64)
-    weights = np.where(clicked.sum(1, keepdims=True) > 0, clicked, shown)
-    profile = np.einsum("ul,uld->ud", weights, embeddings[items].astype(np.float64))
-    norms = np.linalg.norm(profile, axis=1, keepdims=True)
-    return profile / np.maximum(norms, 1e-12)
+    return profiles_from_past(sessions.items, sessions.clicks, warmup, np.asarray(embeddings, dtype=np.float64))
 
 
 class StaticProfilePredictor:
@@ -94,13 +117,13 @@ class StaticProfilePredictor:
         self.embeddings = np.asarray(embeddings, dtype=np.float64)
         self.coefficients = np.zeros(2)
 
-    def scores(self, sessions: Sessions) -> np.ndarray:
+    def scores(self, sessions: LoggedSessions) -> np.ndarray:
         """Cosine of every interaction's item to its user's profile, ``(U, L)``."""
         profiles = static_profiles(sessions, self.embeddings)
         items = np.where(sessions.mask, sessions.items, 0)
         return np.einsum("uld,ud->ul", self.embeddings[items], profiles)
 
-    def fit(self, sessions: Sessions) -> StaticProfilePredictor:
+    def fit(self, sessions: LoggedSessions) -> StaticProfilePredictor:
         rows = sessions.mask & (sessions.steps >= 0)
         x, y = self.scores(sessions)[rows], sessions.clicks[rows].astype(np.float64)
         design = np.stack([x, np.ones_like(x)], 1)
@@ -116,7 +139,7 @@ class StaticProfilePredictor:
         self.coefficients = w
         return self
 
-    def predict(self, sessions: Sessions) -> np.ndarray:
+    def predict(self, sessions: LoggedSessions) -> np.ndarray:
         """P(click) for every interaction, ``(U, L)``."""
         a, b = self.coefficients
         return 1 / (1 + np.exp(-(a * self.scores(sessions) + b)))

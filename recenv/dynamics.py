@@ -1,4 +1,4 @@
-"""The user model of DESIGN.md §2, as pure batch-first tensor functions.
+"""The user model (``docs/model.md``), as pure batch-first tensor functions.
 
 Every function here works on a leading user axis ``B`` (torch, CPU or CUDA) and takes its
 randomness as *explicit pre-drawn variates* (:class:`StepNoise`, :class:`PriorNoise`), in the
@@ -19,6 +19,11 @@ After the response ``y``, in this order::
     3. exogenous drift    θ ← normalize(θ + σ·ε),  ε ~ N(0, I/k)
     4. regime shift       with probability h: θ ← θ' ~ population prior
     5. patience           b ← b − 1 − δ·(1 − y) + y·g·(q_i − c_i);  leaves when b ≤ 0
+
+Browsing on their own (the warm-up's organic steps, and the organic histories that are compared with
+real logs): the user sees a page of items, opens one drawn with probability ∝ exp(u) over the page
+(the softmax of their click logits), clicks it with P = σ(u) and responds as above
+(:func:`browse_page`).
 
 Population prior: a user favours m ~ U{m_min..m_max} distinct topics, chosen uniformly;
 ``θ0 = normalize(Σ_j w_j·μ_j + τ·ε)`` with ``w ~ Dirichlet(1, ..., 1)`` over the chosen topics and
@@ -43,6 +48,7 @@ __all__ = [
     "StepNoise",
     "UserState",
     "apply_response",
+    "browse_page",
     "click_logits",
     "click_logits_all",
     "interest_from_prior",
@@ -157,8 +163,6 @@ class UserState:
     def concat(states: list[UserState]) -> UserState:
         return UserState(**{f.name: torch.cat([getattr(s, f.name) for s in states]) for f in fields(UserState)})
 
-    def clone(self) -> UserState:
-        return self.select(slice(None))
 
 
 @dataclass
@@ -322,3 +326,30 @@ def apply_response(
         gain = params.quality_patience_gain * (items.quality[item_ids] - clickbait)
         patience = patience - 1.0 - params.no_click_patience_cost * (1.0 - clicks) + clicks * gain
     return UserState(interest, satiation, patience, state.step + 1), shifted
+
+
+def browse_page(
+    state: UserState,
+    page: Tensor,
+    page_logits: Tensor,
+    choice_uniform: Tensor,
+    noise: StepNoise,
+    items: ItemTable,
+    params: UserModelParams,
+    browsing: Tensor | None = None,
+) -> tuple[Tensor, Tensor, UserState]:
+    """One step of users browsing on their own: each sees ``page`` ``(B, P)`` (with its click logits
+    ``page_logits`` ``(B, P)``), opens the item drawn ∝ softmax of the logits at ``choice_uniform``
+    ``(B,)``, clicks it with P = σ(u) and responds (steps 1–5).
+
+    :param browsing: ``(B,)`` bool; users where it is False are shown the page's first item instead
+        of choosing (the warm-up's uniformly random item). ``None``: everyone browses.
+    :return: the shown item ids ``(B,)``, the clicks ``(B,)`` (0/1) and the new state.
+    """
+    choice = sample_categorical(page_logits, choice_uniform)
+    if browsing is not None:
+        choice = torch.where(browsing, choice, torch.zeros_like(choice))
+    shown = page.gather(1, choice[:, None])[:, 0]
+    click = sample_click(page_logits.gather(1, choice[:, None])[:, 0], noise.click_uniform)
+    new_state, _ = apply_response(state, shown, click, noise, items, params)
+    return shown, click, new_state

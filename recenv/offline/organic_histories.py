@@ -1,11 +1,11 @@
-"""Histories of simulated users who choose items themselves, comparable with real logs.
+"""ConsumptionHistories of simulated users who choose items themselves, comparable with real logs.
 
 A real log (MovieLens) records what users chose to consume, not what a recommender pushed at them.
-The like-for-like simulated history is therefore *organic browsing*, the same behaviour as the
-organic half of the warm-up logging policy in :mod:`recenv.simulator`: at every step the user sees a
-page of ``page_size`` items drawn uniformly from the catalog and opens one, drawn with probability
-∝ exp(u) (the softmax of their click logits on the page); the click is then sampled with
-P = σ(u) as always, and the state updated by :func:`recenv.users.apply_response`. Only clicked
+The like-for-like simulated history is therefore *organic browsing*, the same step as the organic
+share of the warm-up in :mod:`recenv.simulator` (both call :func:`recenv.dynamics.browse_page`): at
+every step the user sees a page of ``page_size`` items drawn uniformly from the catalog and opens
+one, drawn with probability ∝ exp(u) (the softmax of their click logits on the page); the click is
+then sampled with P = σ(u) as always, and the state updated by the user model. Only clicked
 (consumed) items enter the history, as only watched movies enter MovieLens. Drift (exogenous, regime
 shifts) acts on every step, clicked or not, exactly as in the environment; patience plays no part
 (nobody leaves a catalog they browse on their own).
@@ -22,21 +22,19 @@ import numpy as np
 import torch
 
 from recenv.catalog import Catalog
-from recenv.histories import Histories
-from recenv.params import UserModelParams
-from recenv.simulator import WARMUP_PAGE_SIZE
-from recenv.users import (
+from recenv.config import EnvConfig
+from recenv.dynamics import (
     ItemTable,
     UserState,
-    apply_response,
+    browse_page,
     click_logits,
     click_logits_all,
     interest_from_prior,
-    sample_categorical,
-    sample_click,
     sample_prior_noise,
     sample_step_noise,
 )
+from recenv.consumption_histories import ConsumptionHistories
+from recenv.params import UserModelParams
 
 __all__ = ["simulate_organic_histories"]
 
@@ -49,9 +47,9 @@ def simulate_organic_histories(
     params: UserModelParams,
     lengths: np.ndarray,
     generator: torch.Generator,
-    page_size: int = WARMUP_PAGE_SIZE,
+    page_size: int = EnvConfig.warmup_page_size,
     max_steps_per_item: int = 20,
-) -> Histories:
+) -> ConsumptionHistories:
     """Organic histories (see the module docstring) of ``len(lengths)`` fresh users.
 
     :param catalog: the items (a :class:`Catalog`, or its :class:`ItemTable` on the generator's device).
@@ -90,12 +88,9 @@ def simulate_organic_histories(
                 page_logits = click_logits_all(state, items, params).gather(1, page)
             else:
                 page_logits = click_logits(state, page, items, params)
-            choice = sample_categorical(page_logits, torch.rand(n, generator=generator, device=device))
-            shown = page.gather(1, choice[:, None])[:, 0]
+            choice_uniform = torch.rand(n, generator=generator, device=device)
             noise = sample_step_noise(generator, n, items, params)
-            # The opened item's logit is on the page already; no need to compute it again.
-            click = sample_click(page_logits.gather(1, choice[:, None])[:, 0], noise.click_uniform)
-            state, _ = apply_response(state, shown, click, noise, items, params)
+            shown, click, state = browse_page(state, page, page_logits, choice_uniform, noise, items, params)
             kept = (click > 0.5) & (count[active] < wanted[active])
             users = active[kept]
             history[users, count[users]] = shown[kept]
@@ -105,4 +100,4 @@ def simulate_organic_histories(
             if not bool(going.all()):
                 # Finished users leave the batch, so the long histories do not cost the short ones' steps.
                 state, active = state.select(going), active[going]
-    return Histories.from_padded(history.cpu().numpy(), count.cpu().numpy())
+    return ConsumptionHistories.from_padded(history.cpu().numpy(), count.cpu().numpy())

@@ -33,7 +33,7 @@ class ResetOptions:
 
 def _interest_of(value: Any, catalog: Catalog, what: str) -> Tensor:
     if isinstance(value, str):
-        return torch.as_tensor(catalog.embed_text(value))
+        return torch.as_tensor(catalog.latent_of_text(value))
     vector = np.asarray(value, dtype=np.float32)
     if vector.ndim != 1 or vector.shape[0] not in (catalog.latent_dim, catalog.embedding_dim):
         raise ValueError(

@@ -1,9 +1,9 @@
-"""Interaction histories of many users, each a sequence of item indices in the order consumed.
+"""What many users consumed, each a sequence of item indices in the order consumed.
 
 One type for real logs (a MovieLens user's ratings, oldest first) and for simulated users (the
-items a simulated user chose and clicked), so that :mod:`recenv.drift_statistics` measures both
-with the same code. Histories differ in length; they are stored flat (CSR style) and padded on
-demand.
+items a simulated user chose and clicked), so that :mod:`recenv.offline.drift_statistics` measures
+both with the same code. Histories differ in length; they are stored flat (CSR style) and padded on
+demand. (Logged recommendations with their clicks are :class:`recenv.offline.logs.InteractionLog`.)
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Histories"]
+__all__ = ["ConsumptionHistories"]
 
 
 @dataclass(frozen=True, eq=False)
-class Histories:
+class ConsumptionHistories:
     """The histories of U users, concatenated.
 
     :param items: ``(E,)`` int64 item indices (into a catalog), user after user, oldest first.
@@ -44,7 +44,7 @@ class Histories:
         object.__setattr__(self, "offsets", offsets)
 
     @classmethod
-    def from_sequences(cls, sequences: Sequence[Sequence[int]]) -> Histories:
+    def from_sequences(cls, sequences: Sequence[Sequence[int]]) -> ConsumptionHistories:
         """From one sequence of item indices per user."""
         lengths = np.array([len(sequence) for sequence in sequences], dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(lengths)])
@@ -52,7 +52,7 @@ class Histories:
         return cls(items, offsets)
 
     @classmethod
-    def from_padded(cls, items: np.ndarray, lengths: np.ndarray) -> Histories:
+    def from_padded(cls, items: np.ndarray, lengths: np.ndarray) -> ConsumptionHistories:
         """From ``(U, L)`` item indices of which the first ``lengths[u]`` of row ``u`` count."""
         items, lengths = np.asarray(items), np.asarray(lengths, dtype=np.int64)
         shaped = items.ndim == 2 and lengths.shape == (len(items),)
@@ -76,11 +76,11 @@ class Histories:
     def __iter__(self) -> Iterator[np.ndarray]:
         return (self.user(u) for u in range(len(self)))
 
-    def truncated(self, max_length: int) -> Histories:
+    def truncated(self, max_length: int) -> ConsumptionHistories:
         """Each history cut to its first ``max_length`` interactions."""
         if max_length < 0:
             raise ValueError(f"max_length must be >= 0, got {max_length}")
-        return Histories.from_sequences([history[:max_length] for history in self])
+        return ConsumptionHistories.from_sequences([history[:max_length] for history in self])
 
     def padded(self, fill: int = -1) -> tuple[np.ndarray, np.ndarray]:
         """``(U, L_max)`` item indices, ``fill`` after each history's end, and the ``(U,)`` lengths."""

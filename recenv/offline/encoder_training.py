@@ -2,17 +2,17 @@
 
 The recipe, top to bottom (:func:`train_and_evaluate`):
 
-1. Log sessions with the default behaviour policy (:class:`recenv.interaction_logs.MixedBehaviourPolicy`)
-   on the vector env; split *users* into train / validation / test.
+1. Log sessions with the default behaviour policy (:class:`recenv.offline.logs.MixedBehaviourPolicy`)
+   on the simulator (:func:`recenv.offline.logs.make_logs`); split *users* into train / validation / test.
 2. Train with binary cross-entropy on every logged interaction (each click predicted from the
    interactions before it), Adam, gradient clipping; early stopping on the validation loss of
    session interactions; the best epoch's weights are kept.
 3. Evaluate on the held-out users' session interactions against two references fitted on the
-   training logs (:mod:`recenv.click_predictors`): item popularity and a static profile. Reported:
+   training logs (:mod:`recenv.offline.click_predictors`): item popularity and a static profile. Reported:
    AUC, log loss, the write-up's MSE between predicted probability and the observed click (the
    Brier score), and MSE to the simulator's true click probability.
 
-``python -m recenv.encoder_training train --default`` reproduces the shipped default weights
+``python -m recenv.offline.encoder_training train --default`` reproduces the shipped default weights
 (seeded; on the CPU the run is deterministic).
 """
 
@@ -33,13 +33,24 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from recenv.catalog import Catalog, default_catalog
-from recenv.click_predictors import PopularityPredictor, StaticProfilePredictor, auc, brier, log_loss
+from recenv.config import EnvConfig
 from recenv.encoder import DEFAULT_ENCODER_FILE, EncoderConfig, NextClickLSTM, save_encoder
-from recenv.interaction_logs import InteractionLog, MixedBehaviourPolicy, Sessions, collect_logs
-from recenv.params import PRESETS, UserModelParams, make_params
+from recenv.offline.click_predictors import PopularityPredictor, StaticProfilePredictor, auc, brier, log_loss
+from recenv.offline.logs import InteractionLog, LoggedSessions, make_logs
+from recenv.params import UserModelParams
+from recenv.presets import SYNTHETIC_PRESETS, preset_catalog
 from recenv.simulator import resolve_device
 
-__all__ = ["TrainingConfig", "evaluate", "make_logs", "split_users", "train_and_evaluate", "train_encoder", "train_for_catalog"]
+__all__ = [
+    "FIRST_USE_EPOCHS",
+    "FIRST_USE_USERS",
+    "TrainingConfig",
+    "evaluate",
+    "split_users",
+    "train_and_evaluate",
+    "train_encoder",
+    "train_for_catalog",
+]
 
 
 @dataclass(frozen=True)
@@ -71,24 +82,6 @@ class TrainingConfig:
 # ---------------------------------------------------------------- data
 
 
-def make_logs(
-    catalog: Catalog,
-    params: UserModelParams,
-    num_users: int,
-    seed: int,
-    num_envs: int = 512,
-    progress: bool = True,
-    preset_name: str = "custom",
-) -> InteractionLog:
-    """Log ``num_users`` sessions of the default behaviour policy (CPU; ids observations)."""
-    from recenv.vector_env import DriftingUserVectorEnv
-
-    # The preset only labels the log (its metadata keeps the full parameters).
-    envs = DriftingUserVectorEnv(num_envs=min(num_envs, num_users), catalog=catalog, params=params, obs_mode="ids",
-                                 device="cpu", preset=preset_name if preset_name in PRESETS else "mixed")
-    return collect_logs(envs, MixedBehaviourPolicy(seed=seed), num_users, seed=seed, progress=progress)
-
-
 def split_users(log: InteractionLog, fractions: Sequence[float], seed: int) -> list[InteractionLog]:
     """Split a log by *user* (held-out users never appear in training)."""
     users = np.unique(log.user)
@@ -98,7 +91,7 @@ def split_users(log: InteractionLog, fractions: Sequence[float], seed: int) -> l
     return [log.select_users(users[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def _batches(sessions: Sessions, batch_size: int, rng: np.random.Generator | None) -> list[np.ndarray]:
+def _batches(sessions: LoggedSessions, batch_size: int, rng: np.random.Generator | None) -> list[np.ndarray]:
     # Sessions of similar length share a batch (less padding); the batch order is shuffled.
     order = np.argsort(sessions.mask.sum(1), kind="stable")
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
@@ -107,7 +100,7 @@ def _batches(sessions: Sessions, batch_size: int, rng: np.random.Generator | Non
     return batches
 
 
-def _to_device(sessions: Sessions, index: np.ndarray, embeddings: torch.Tensor) -> tuple[torch.Tensor, ...]:
+def _to_device(sessions: LoggedSessions, index: np.ndarray, embeddings: torch.Tensor) -> tuple[torch.Tensor, ...]:
     length = int(sessions.mask[index].sum(1).max())
     device = embeddings.device
     items = torch.as_tensor(sessions.items[index, :length], device=device)
@@ -117,7 +110,7 @@ def _to_device(sessions: Sessions, index: np.ndarray, embeddings: torch.Tensor) 
     return embeddings[items.clamp_min(0)], clicks, mask, in_session
 
 
-def predict_sessions(model: NextClickLSTM, sessions: Sessions, embeddings: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+def predict_sessions(model: NextClickLSTM, sessions: LoggedSessions, embeddings: torch.Tensor, batch_size: int = 256) -> np.ndarray:
     """P(click) of every logged interaction given the ones before it, ``(U, L)`` (NaN on padding)."""
     out = np.full(sessions.items.shape, np.nan, dtype=np.float64)
     model.eval()
@@ -194,7 +187,7 @@ def train_encoder(
     return model, history
 
 
-def _session_log_loss(model: NextClickLSTM, sessions: Sessions, embeddings: torch.Tensor) -> float:
+def _session_log_loss(model: NextClickLSTM, sessions: LoggedSessions, embeddings: torch.Tensor) -> float:
     probabilities = predict_sessions(model, sessions, embeddings)
     rows = sessions.mask & (sessions.steps >= 0)
     return log_loss(probabilities[rows], sessions.clicks[rows])
@@ -232,25 +225,25 @@ def evaluate(model: NextClickLSTM, train_log: InteractionLog, test_log: Interact
 
 
 def train_and_evaluate(
-    catalog: Catalog,
-    params: UserModelParams,
+    config: EnvConfig,
     num_users: int,
-    config: TrainingConfig,
+    training: TrainingConfig,
     seed: int = 0,
     progress: bool = True,
     tensorboard_dir: str | None = None,
-    preset_name: str = "custom",
 ) -> tuple[NextClickLSTM, dict[str, Any]]:
-    """Steps 1–3 of the module docstring; returns the model and a report (metrics, history, setup)."""
+    """Steps 1–3 of the module docstring on users simulated as ``config`` says; returns the model
+    and a report (metrics, history, setup)."""
     started = time.perf_counter()
-    log = make_logs(catalog, params, num_users, seed=seed, progress=progress, preset_name=preset_name)
+    log = make_logs(config, num_users, seed=seed, progress=progress)
+    catalog = preset_catalog(config.catalog, config.preset, config.data_path)
     train_log, validation_log, test_log = split_users(log, (0.8, 0.1, 0.1), seed=seed)
-    model, history = train_encoder(train_log, validation_log, catalog, config, progress, tensorboard_dir)
+    model, history = train_encoder(train_log, validation_log, catalog, training, progress, tensorboard_dir)
     report = {
-        "preset": preset_name,
+        "preset": config.preset,
         "num_users": num_users,
         "interactions": len(log),
-        "training": asdict(config),
+        "training": asdict(training),
         "history": history,
         "metrics": evaluate(model, train_log, test_log, catalog),
         "wall_seconds": time.perf_counter() - started,
@@ -261,8 +254,8 @@ def train_and_evaluate(
 def evaluate_on_presets(model: NextClickLSTM, catalog: Catalog, num_users: int, seed: int, progress: bool = True) -> dict[str, Any]:
     """The model's metrics, beside both references, on fresh logs of every synthetic preset."""
     results = {}
-    for name in PRESETS:
-        log = make_logs(catalog, make_params(name), num_users, seed=seed, progress=progress, preset_name=name)
+    for name in SYNTHETIC_PRESETS:
+        log = make_logs(EnvConfig(catalog=catalog, preset=name), num_users, seed=seed, progress=progress)
         train_log, test_log = split_users(log, (0.5, 0.5), seed=seed)
         results[name] = evaluate(model, train_log, test_log, catalog)
     return results
@@ -273,11 +266,13 @@ FIRST_USE_EPOCHS = 15
 
 
 def train_for_catalog(catalog: Catalog, path: Path, params: UserModelParams | None = None) -> Path:
-    """First-use training for a catalog without weights: ``FIRST_USE_USERS`` logged sessions, at most
-    ``FIRST_USE_EPOCHS`` epochs (a few minutes on CPU), progress bars, the result cached at ``path``."""
+    """First-use training for a catalog without weights: ``FIRST_USE_USERS`` logged sessions of users
+    with ``params`` (default: preset ``mixed``) and the default warm-up and horizon, at most
+    ``FIRST_USE_EPOCHS`` epochs (a few minutes on CPU), progress bars, the result cached at ``path``.
+    These budgets are fixed; for others, train with :func:`train_and_evaluate` and pass ``encoder=PATH``."""
     print(f"recenv: no encoder weights for catalog {catalog.fingerprint}; training them once (cached at {path})")
-    config = TrainingConfig(max_epochs=FIRST_USE_EPOCHS)
-    model, report = train_and_evaluate(catalog, params or make_params("mixed"), FIRST_USE_USERS, config)
+    training = TrainingConfig(max_epochs=FIRST_USE_EPOCHS)
+    model, report = train_and_evaluate(EnvConfig(catalog=catalog, params=params), FIRST_USE_USERS, training)
     return save_encoder(model, path, catalog, extra={"report": report})
 
 
@@ -292,11 +287,11 @@ def _print_metrics(title: str, metrics: dict[str, dict[str, float]]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m recenv.encoder_training", description="Train the next-click LSTM state encoder.")
+    parser = argparse.ArgumentParser(prog="python -m recenv.offline.encoder_training", description="Train the next-click LSTM state encoder.")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="log sessions, train, evaluate, write weights + metrics JSON")
     train.add_argument("--default", action="store_true", help="reproduce the shipped default weights (writes recenv/assets)")
-    train.add_argument("--preset", default="mixed", choices=sorted(PRESETS), help="user model the logs come from")
+    train.add_argument("--preset", default="mixed", choices=sorted(SYNTHETIC_PRESETS), help="user model the logs come from")
     train.add_argument("--users", type=int, default=24_000, help="sessions to log (80/10/10 train/validation/test users)")
     train.add_argument("--eval-users", type=int, default=4_000, help="sessions per preset for the every-preset evaluation (0: skip)")
     train.add_argument("--hidden-size", type=int, default=TrainingConfig.hidden_size)
@@ -310,18 +305,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     if args.default:
-        args.out = Path(__file__).parent / "assets" / DEFAULT_ENCODER_FILE
+        args.out = Path(__file__).parent.parent / "assets" / DEFAULT_ENCODER_FILE
     catalog = default_catalog()
-    config = replace(TrainingConfig(), hidden_size=args.hidden_size, max_epochs=args.epochs, batch_size=args.batch_size,
-                     learning_rate=args.lr, seed=args.seed, device=args.device)
-    model, report = train_and_evaluate(catalog, make_params(args.preset), args.users, config, seed=args.seed,
-                                       tensorboard_dir=args.tensorboard, preset_name=args.preset)
+    training = replace(TrainingConfig(), hidden_size=args.hidden_size, max_epochs=args.epochs, batch_size=args.batch_size,
+                       learning_rate=args.lr, seed=args.seed, device=args.device)
+    model, report = train_and_evaluate(EnvConfig(preset=args.preset), args.users, training, seed=args.seed,
+                                       tensorboard_dir=args.tensorboard)
     _print_metrics(f"held-out users, preset {args.preset} (session interactions)", report["metrics"])
     if args.eval_users:
         report["metrics_by_preset"] = evaluate_on_presets(model, catalog, args.eval_users, seed=args.seed + 1)
         for name, metrics in report["metrics_by_preset"].items():
             _print_metrics(f"fresh logs, preset {name}", metrics)
-    report["command"] = "python -m recenv.encoder_training " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
+    report["command"] = "python -m recenv.offline.encoder_training " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
     save_encoder(model, args.out, catalog, extra={"metrics": report["metrics"]})
     metrics_path = args.out.with_suffix(".json")
     metrics_path.write_text(json.dumps(report, indent=2))

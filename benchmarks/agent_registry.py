@@ -1,0 +1,109 @@
+"""The agents the comparison knows: the reference agents by name, and yours by import path.
+
+An agent enters the comparison as a factory, ``factory(context) -> agent``, that builds it on the
+training env and, if it learns, trains it there for its share of the :class:`Budget`
+(:class:`Context`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from agents import (
+    DQNAgent,
+    DQNConfig,
+    OracleAgent,
+    PopularityAgent,
+    QLearningAgent,
+    QLearningConfig,
+    RandomAgent,
+    SB3DQNAgent,
+    SB3DQNConfig,
+    StaticProfileAgent,
+    SupervisedLSTMAgent,
+)
+from recenv import DriftingUserVectorEnv
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much each learner trains (user-steps; its factory reads its own field) and how many users
+    are logged (for the popularity ranking) and evaluated, per training seed."""
+
+    q_learning: int
+    dqn: int
+    sb3_dqn: int
+    custom: int
+    logged_users: int
+    eval_users: int
+
+
+@dataclass
+class Context:
+    """What an agent factory gets: the training env and logs, the seed, the budget, the device."""
+
+    train_env: DriftingUserVectorEnv
+    train_log: Any
+    seed: int
+    budget: Budget
+    device: str
+    progress: bool
+
+
+AgentFactory = Callable[[Context], Any]
+"""``factory(context) -> agent``: builds, and trains if it learns, one agent."""
+
+
+def _q_learning(ctx: Context) -> Any:
+    agent = QLearningAgent(ctx.train_env, QLearningConfig(seed=ctx.seed))
+    return agent.learn(ctx.train_env, ctx.budget.q_learning, progress=ctx.progress)
+
+
+def _dqn(head: str) -> AgentFactory:
+    def factory(ctx: Context) -> Any:
+        agent = DQNAgent(ctx.train_env, DQNConfig(head=head, seed=ctx.seed), device=ctx.device)
+        return agent.learn(ctx.train_env, ctx.budget.dqn, progress=ctx.progress)
+
+    return factory
+
+
+def _sb3_dqn(ctx: Context) -> Any:
+    agent = SB3DQNAgent(ctx.train_env, replace(SB3DQNConfig(), seed=ctx.seed), device=ctx.device)
+    return agent.learn(ctx.train_env, ctx.budget.sb3_dqn, progress=False)
+
+
+REFERENCE_AGENTS: dict[str, AgentFactory] = {
+    "Random": lambda ctx: RandomAgent(ctx.train_env, seed=ctx.seed),
+    "Popularity": lambda ctx: PopularityAgent(ctx.train_env).fit(ctx.train_log),
+    "StaticProfile": lambda ctx: StaticProfileAgent(ctx.train_env),
+    "SupervisedLSTM": lambda ctx: SupervisedLSTMAgent(ctx.train_env),
+    "Oracle": lambda ctx: OracleAgent(ctx.train_env),
+    "QLearning": _q_learning,
+    "DQN-mlp": _dqn("mlp"),
+    "DQN-embedding": _dqn("embedding"),
+    "SB3-DQN": _sb3_dqn,
+}
+"""The reference agents by name; :func:`benchmarks.protocol.compare` takes any dict of this shape."""
+
+
+def agent_from_import_path(path: str) -> AgentFactory:
+    """``"package.module:ClassName"`` → a factory that builds ``ClassName(train_env)`` and, if it has
+    ``learn``, trains it for the ``custom`` budget."""
+    module_name, _, class_name = path.partition(":")
+    if not module_name or not class_name:
+        raise ValueError(f"--agent takes 'package.module:ClassName', got {path!r}")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"cannot import agent {path!r}: {error}") from error
+
+    def factory(ctx: Context) -> Any:
+        agent = cls(ctx.train_env)
+        if hasattr(agent, "learn"):
+            agent.learn(ctx.train_env, ctx.budget.custom)
+        return agent
+
+    return factory

@@ -1,0 +1,188 @@
+"""Every setting of an environment, in one frozen value: :class:`EnvConfig`.
+
+Both environments take the same keywords (the fields below) or a ready ``config=``, and expose the
+result as ``env.config``. Whatever rebuilds an environment (an SB3 adapter, the evaluation harness,
+the comparison, a saved agent) rebuilds it from that value, so no setting is lost on the way::
+
+    env = gym.make("DriftingUser-v0", preset="smooth", history_length=5)
+    twin = recenv.DriftingUserVectorEnv(num_envs=64, config=env.unwrapped.config)
+
+What the user model does with the numbers is in ``docs/model.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from functools import cached_property
+from typing import Any
+
+import torch
+
+from recenv.catalog import Catalog
+from recenv.params import UserModelParams
+from recenv.presets import DEFAULT_PRESET, PRESET_NAMES, REAL_DATA_PRESETS, make_params
+
+__all__ = ["DEFAULT_MAX_EPISODE_STEPS", "EnvConfig", "OBS_MODES"]
+
+OBS_MODES: tuple[str, ...] = ("encoded", "history", "ids")
+"""The observation modes (see :mod:`recenv.observation`); the first is the default."""
+
+DEFAULT_MAX_EPISODE_STEPS = 200
+"""The horizon T of ``DriftingUser-v0``: sessions are truncated after this many steps."""
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """What an environment simulates and how it shows it. Frozen; validated on construction.
+
+    What is simulated:
+
+    :param catalog: a :class:`recenv.Catalog`, or ``None`` for the preset's own (the generated
+        500-item catalog for the synthetic presets, the data's items for a real-data preset).
+    :param preset: ``"none" | "smooth" | "abrupt" | "mixed"`` (which drift mechanisms are on) or
+        ``"ml100k"`` (MovieLens-100K, needs ``data_path``); see :mod:`recenv.presets`.
+    :param params: ``None`` (the preset's parameters), a mapping of overrides of them, or a full
+        :class:`recenv.UserModelParams`. :attr:`user_model` is the result.
+    :param data_path: the data a real-data preset draws on (default for ``ml100k``: ``$RECENV_ML100K``).
+    :param max_episode_steps: the horizon T; sessions are truncated after this many steps.
+
+    A user's past (the warm-up, ``docs/model.md`` §3):
+
+    :param warmup_steps: W ≥ 0, interactions each fresh user arrives with.
+    :param warmup_organic_share: ∈ [0, 1], share of warm-up steps in which the user browses a page
+        and picks an item; the other steps show one uniformly random item.
+    :param warmup_page_size: items on the page a browsing user chooses from (≥ 1).
+    :param user_pool_size: fresh users simulated per batch (their warm-up is batched); ``None``:
+        the number of users, within [32, 1024]. Part of the random stream: a different pool size
+        gives different users for the same seed.
+
+    What the agent sees:
+
+    :param obs_mode: ``"encoded"`` (default), ``"history"`` or ``"ids"``.
+    :param history_length: K ≥ 1, interactions in the ``"history"`` and ``"ids"`` observations.
+    :param encoder: for ``"encoded"`` only: ``None`` (the shipped weights for the default catalog;
+        for another catalog, weights trained on first use and cached), a weights path, or a
+        :class:`recenv.encoder.NextClickLSTM`.
+
+    Where it runs:
+
+    :param device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``. The
+        scalar env passes ``"cpu"`` unless told otherwise (one user is too small a batch for a GPU).
+    """
+
+    catalog: Catalog | None = None
+    preset: str = DEFAULT_PRESET
+    params: UserModelParams | Mapping[str, Any] | None = None
+    data_path: str | os.PathLike[str] | None = None
+    max_episode_steps: int = DEFAULT_MAX_EPISODE_STEPS
+    warmup_steps: int = 20
+    warmup_organic_share: float = 0.5
+    warmup_page_size: int = 50
+    user_pool_size: int | None = None
+    obs_mode: str = OBS_MODES[0]
+    history_length: int = 10
+    encoder: Any = None
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.preset, str) or self.preset not in PRESET_NAMES:
+            raise ValueError(f"unknown preset {self.preset!r}; allowed: {sorted(PRESET_NAMES)}")
+        if self.catalog is not None and not isinstance(self.catalog, Catalog):
+            raise TypeError(f"catalog must be a recenv.Catalog or None, got {type(self.catalog).__name__}")
+        if isinstance(self.params, Mapping):
+            object.__setattr__(self, "params", dict(self.params))  # a private copy: the config is frozen
+        if self.data_path is not None:
+            if self.preset not in REAL_DATA_PRESETS:
+                raise ValueError(
+                    f"data_path is only used by presets fitted to real data; preset {self.preset!r} does not take one"
+                )
+            object.__setattr__(self, "data_path", os.fspath(self.data_path))
+        if not isinstance(self.obs_mode, str) or self.obs_mode not in OBS_MODES:
+            raise ValueError(f"unknown obs_mode {self.obs_mode!r}; allowed: {list(OBS_MODES)}")
+        if self.encoder is not None:
+            if self.obs_mode != "encoded":
+                raise ValueError(f"encoder= is only used with obs_mode='encoded', not {self.obs_mode!r}")
+            if not isinstance(self.encoder, (str, os.PathLike, torch.nn.Module)):
+                raise TypeError(
+                    f"encoder must be None, a weights path or a NextClickLSTM, got {type(self.encoder).__name__}"
+                )
+        _check_int("history_length", self.history_length, low=1)
+        _check_int("warmup_steps", self.warmup_steps, low=0)
+        _check_int("warmup_page_size", self.warmup_page_size, low=1)
+        _check_int("max_episode_steps", self.max_episode_steps, low=1)
+        if self.user_pool_size is not None:
+            _check_int("user_pool_size", self.user_pool_size, low=1)
+        share = self.warmup_organic_share
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
+            raise ValueError(f"warmup_organic_share = {share!r} is not allowed; expected a number in [0, 1]")
+        if not isinstance(self.device, (str, torch.device)):
+            raise TypeError(f"device must be a string such as 'cpu', 'cuda' or 'auto', got {self.device!r}")
+        self.user_model  # noqa: B018 - bad overrides fail here, naming the field, not at the first reset
+
+    @cached_property
+    def user_model(self) -> UserModelParams:
+        """The user-model parameters: the preset's, with :attr:`params` applied."""
+        return make_params(self.preset, self.params)
+
+    def replace(self, **changes: Any) -> EnvConfig:
+        """A copy with ``changes`` applied; unknown names are refused with the list of known ones."""
+        return EnvConfig.build(self, **changes)
+
+    @classmethod
+    def build(cls, config: EnvConfig | None = None, **settings: Any) -> EnvConfig:
+        """``config`` (default: all defaults) with ``settings`` applied: what the envs' keywords do.
+
+        :raises TypeError: for a name that is not a field, listing the fields.
+        """
+        if config is not None and not isinstance(config, EnvConfig):
+            raise TypeError(f"config must be a recenv.EnvConfig, got {type(config).__name__}")
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(settings) - set(known))
+        if unknown:
+            raise TypeError(f"unknown environment setting(s) {unknown}; known settings: {', '.join(known)}")
+        if config is None:
+            return cls(**settings)
+        return dataclasses.replace(config, **settings) if settings else config
+
+    def settings(self) -> dict[str, Any]:
+        """The fields as keywords: ``EnvConfig(**config.settings()) == config``."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def to_record(self) -> dict[str, Any]:
+        """The settings as plain JSON values, for files (agent files keep the config of their env).
+
+        The catalog is recorded by fingerprint (``None``: the preset's own) and an encoder given as a
+        model by ``None`` (a weights path is kept); :meth:`from_record` takes both back as arguments.
+        """
+        record = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("catalog", "encoder", "params")}
+        record["device"] = str(self.device)
+        record["catalog_fingerprint"] = None if self.catalog is None else self.catalog.fingerprint
+        if isinstance(self.params, UserModelParams):
+            record["params"] = {"full": self.params.to_dict()}
+        else:
+            record["params"] = None if self.params is None else {"overrides": dict(self.params)}
+        record["encoder"] = os.fspath(self.encoder) if isinstance(self.encoder, (str, os.PathLike)) else None
+        return record
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any], catalog: Catalog | None = None, encoder: Any = None) -> EnvConfig:
+        """The config :meth:`to_record` wrote. ``catalog``: the catalog it names by fingerprint (a
+        clear error if it is another one); ``encoder``: a model to use where the record has none."""
+        record = dict(record)
+        fingerprint = record.pop("catalog_fingerprint")
+        if (catalog is None) != (fingerprint is None) or (catalog is not None and catalog.fingerprint != fingerprint):
+            have = None if catalog is None else catalog.fingerprint
+            raise ValueError(f"the recorded config names catalog {fingerprint!r} (None: the preset's own); got {have!r}")
+        params = record.pop("params")
+        if params is not None:
+            params = UserModelParams(**params["full"]) if "full" in params else dict(params["overrides"])
+        recorded_encoder = record.pop("encoder")
+        return cls(**record, catalog=catalog, params=params, encoder=recorded_encoder or encoder)
+
+
+def _check_int(name: str, value: Any, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} = {value!r} is not allowed; expected an int >= {low}")

@@ -1,0 +1,175 @@
+"""What the scalar and the vector environment share: how they are built from an :class:`EnvConfig`,
+the accessors they expose, and how they check actions.
+
+:func:`build_simulation` is also the one place where a catalog without encoder weights gets them:
+the first environment built on it with ``obs_mode="encoded"`` trains the next-click LSTM on
+simulated logs (:func:`recenv.offline.encoder_training.train_for_catalog`, progress bars, a few
+minutes on CPU) and caches it; the encoder layer below only ever reads weights.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from recenv.catalog import Catalog
+from recenv.config import EnvConfig
+from recenv.encoder import MissingEncoderWeights, NextClickLSTM, resolve_encoder
+from recenv.observation import OBSERVATION_BUILDERS, EncodedObservation, ObservationBuilder
+from recenv.params import UserModelParams
+from recenv.simulator import UserSimulator
+
+__all__ = ["DriftingUserBase", "build_simulation", "validate_items"]
+
+_IN_FORKED_CHILD = False
+
+
+def _mark_forked_child() -> None:
+    global _IN_FORKED_CHILD
+    _IN_FORKED_CHILD = True
+
+
+# AsyncVectorEnv forks by default. OpenMP's thread pool does not survive a fork, and the first
+# multi-threaded torch op in the child then hangs; an env built in a forked child therefore runs
+# torch single-threaded (as PyTorch's own DataLoader workers do). One user gains nothing from threads.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_mark_forked_child)
+
+
+def build_simulation(config: EnvConfig, num_users: int) -> tuple[UserSimulator, ObservationBuilder]:
+    """The simulator of ``num_users`` users and the observation builder that ``config`` asks for."""
+    if _IN_FORKED_CHILD:
+        torch.set_num_threads(1)
+    simulator = UserSimulator.from_config(config, num_users)
+    if config.obs_mode != "encoded":
+        return simulator, OBSERVATION_BUILDERS[config.obs_mode](simulator)
+    try:
+        encoder = resolve_encoder(simulator.catalog, config.encoder, simulator.device)
+    except MissingEncoderWeights as missing:
+        from recenv.offline.encoder_training import train_for_catalog  # first use only; never on import
+
+        train_for_catalog(simulator.catalog, missing.path, params=simulator.params)
+        encoder = resolve_encoder(simulator.catalog, config.encoder, simulator.device)
+    return simulator, EncodedObservation(simulator, encoder)
+
+
+def validate_items(actions: Any, num_items: int, num_users: int | None, device: torch.device) -> Tensor:
+    """Item indices as an int64 tensor on ``device``: ``(num_users,)``, or ``(1,)`` for one action
+    (``num_users=None``: the scalar env, which takes an int, a 0-d or 1-element array or tensor).
+
+    :raises TypeError: not integers (floats, bools, other types).
+    :raises ValueError: wrong shape, or an index outside ``[0, num_items)``.
+    """
+    allowed = f"integers in [0, {num_items - 1}]"
+    if num_users is None:
+        if isinstance(actions, np.ndarray):
+            if actions.shape not in ((), (1,)):
+                raise ValueError(f"action must be a single item index, got an array of shape {actions.shape}")
+            actions = actions.reshape(()).item()
+        if isinstance(actions, Tensor):
+            if actions.numel() != 1 or actions.is_floating_point() or actions.dtype == torch.bool:
+                raise ValueError(f"action must be a single integer item index, got tensor {actions!r}")
+            actions = int(actions.item())
+        if isinstance(actions, (bool, np.bool_)) or not isinstance(actions, (int, np.integer)):
+            raise TypeError(
+                f"action must be an integer item index in [0, {num_items - 1}], "
+                f"got {actions!r} of type {type(actions).__name__}"
+            )
+        if not 0 <= actions < num_items:
+            raise ValueError(f"action {actions} is out of range; allowed: {allowed}")
+        return torch.tensor([int(actions)], dtype=torch.int64, device=device)
+    if isinstance(actions, Tensor):
+        tensor = actions.to(device)
+    else:
+        array = np.asarray(actions)
+        if array.dtype.kind not in "iu":
+            raise TypeError(f"actions must be integer item indices in [0, {num_items - 1}], got dtype {array.dtype}")
+        tensor = torch.from_numpy(array.astype(np.int64, copy=False)).to(device)
+    if tensor.is_floating_point() or tensor.dtype == torch.bool or tensor.is_complex():
+        raise TypeError(f"actions must be integer item indices in [0, {num_items - 1}], got dtype {tensor.dtype}")
+    if tensor.shape != (num_users,):
+        raise ValueError(f"actions must have shape ({num_users},), one item per user; got {tuple(tensor.shape)}")
+    tensor = tensor.long()
+    low, high = int(tensor.min()), int(tensor.max())
+    if low < 0 or high >= num_items:
+        raise ValueError(f"action {low if low < 0 else high} is out of range; allowed: {allowed}")
+    return tensor
+
+
+class DriftingUserBase:
+    """The accessors of both environments, over ``self._simulator`` and ``self._observer``.
+
+    Arrays are per user: the scalar env (``_single_user = True``) returns user 0's values without
+    the user axis, the vector env all users' values with it.
+    """
+
+    config: EnvConfig
+    _simulator: UserSimulator
+    _observer: ObservationBuilder
+    _single_user: bool
+
+    @property
+    def catalog(self) -> Catalog:
+        """The items (the resolved catalog: the preset's own when ``config.catalog`` is None)."""
+        return self._simulator.catalog
+
+    @property
+    def params(self) -> UserModelParams:
+        """The user model (``config.user_model``)."""
+        return self._simulator.params
+
+    @property
+    def preset(self) -> str:
+        return self.config.preset
+
+    @property
+    def obs_mode(self) -> str:
+        return self.config.obs_mode
+
+    @property
+    def encoder(self) -> NextClickLSTM | None:
+        """The frozen state encoder behind ``obs_mode="encoded"`` (None in other modes)."""
+        return getattr(self._observer, "encoder", None)
+
+    def _per_user(self, tensor: Tensor) -> np.ndarray:
+        array = tensor.cpu().numpy().copy()
+        return array[0] if self._single_user else array
+
+    # ---------------------------------------------------------------- what a recommender knows
+
+    def warmup_history(self) -> tuple[np.ndarray, np.ndarray]:
+        """The past the current user(s) arrived with: item ids and clicks, ``(W,)`` each (vector
+        env: ``(N, W)``).
+
+        Not privileged: it is the logged history any recommender would have (the same as
+        ``info["warmup_items"]``/``info["warmup_clicks"]`` at reset)."""
+        warmup = self._simulator.warmup
+        return self._per_user(warmup.items), self._per_user(warmup.clicks)
+
+    def recent_items(self) -> np.ndarray:
+        """The last ``history_length`` items shown, oldest first, ``(K,)`` (vector env: ``(N, K)``);
+        −1 before the user's history began. Not privileged: it is what the recommender itself showed."""
+        return self._per_user(self._simulator.recent_items)
+
+    # ---------------------------------------------------------------- privileged accessors
+
+    def user_state(self) -> dict[str, np.ndarray]:
+        """Privileged: the hidden state (copies): ``interest`` θ ``(k,)``, ``satiation`` s ``(k,)``,
+        ``patience`` b, ``step`` t (vector env: a leading user axis). For the oracle and analysis only."""
+        state = self._simulator.require_state()
+        return {
+            "interest": self._per_user(state.interest),
+            "satiation": self._per_user(state.satiation),
+            "patience": self._per_user(state.patience),
+            "step": self._per_user(state.step),
+        }
+
+    def click_probabilities(self) -> np.ndarray:
+        """Privileged: the true P(click) of every item now, ``(N_items,)`` (vector env:
+        ``(num_envs, N_items)``) float32 (the oracle's view)."""
+        with torch.inference_mode():
+            return self._per_user(self._simulator.click_probabilities())

@@ -1,0 +1,14 @@
+"""Offline tooling: what trains and calibrates the simulator, never needed to run it.
+
+``import recenv`` loads none of this. Modules, from the bottom up:
+
+- :mod:`recenv.offline.logs` — interaction logs collected on the simulator by a behaviour policy.
+- :mod:`recenv.offline.click_predictors` — reference click predictors (popularity, static profile)
+  and the metrics that compare them with the next-click LSTM.
+- :mod:`recenv.offline.encoder_training` — training and evaluation of the next-click LSTM
+  (``python -m recenv.offline.encoder_training train --help``).
+- :mod:`recenv.offline.organic_histories` — histories of users browsing on their own, comparable
+  with real logs.
+- :mod:`recenv.offline.drift_statistics` — how fast and how a set of histories drifts.
+- :mod:`recenv.offline.drift_fit` — the user model's drift and prior fitted to real histories.
+"""
