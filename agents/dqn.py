@@ -223,7 +223,7 @@ class DQNAgent(BaseAgent):
         self.log.start(tensorboard_dir)
 
         observation, _ = env.reset(seed=c.seed)
-        sessions = TrainingEpisodes(num_envs, self.log)
+        episodes = TrainingEpisodes(num_envs, self.log)
         steps, vector_steps, gradient_steps, started = 0, 0, 0, time.perf_counter()
         loss_value = float("nan")
         bar = tqdm(total=total_timesteps, desc=f"DQN ({c.head} head)", unit="step", disable=not progress)
@@ -236,7 +236,7 @@ class DQNAgent(BaseAgent):
             next_observation, reward, terminated, truncated, _ = env.step(actions)
 
             # 2. Store the transitions. A user reset in this step (next-step autoreset) made none.
-            valid = sessions.update(reward, terminated, truncated)
+            valid = episodes.update(reward, terminated, truncated)
             if valid.any():
                 to = lambda a, dtype=torch.float32: torch.as_tensor(np.asarray(a)[valid], dtype=dtype, device=self.device)  # noqa: E731
                 buffer.add(to(observation).reshape(int(valid.sum()), -1), to(actions, torch.int64), to(reward),

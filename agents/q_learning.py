@@ -104,7 +104,7 @@ class QLearningAgent(BaseAgent):
             observation = self._fit_states_by_random_play(env, observation)
         self.log.start(tensorboard_dir)
         state = self.states(observation)
-        sessions = TrainingEpisodes(num_envs, self.log)
+        episodes = TrainingEpisodes(num_envs, self.log)
         steps, started = 0, time.perf_counter()
         bar = tqdm(total=total_timesteps, desc="Q-learning", unit="step", disable=not progress)
         while steps < total_timesteps:
@@ -113,7 +113,7 @@ class QLearningAgent(BaseAgent):
             actions = self._epsilon_greedy(greedy, epsilon, self.rng)
             observation, reward, terminated, truncated, _ = env.step(actions)
             next_state = self.states(observation)
-            valid = sessions.update(reward, terminated, truncated)
+            valid = episodes.update(reward, terminated, truncated)
             target = reward + c.gamma * (1.0 - terminated) * self.q_table[next_state].max(1)
             s, a = state[valid], actions[valid]
             np.add.at(self.q_table, (s, a), c.learning_rate * (target[valid] - self.q_table[s, a]))
