@@ -166,6 +166,17 @@ def test_a_catalog_without_weights_trains_them_on_first_use_and_caches_them(monk
     assert calls == [1]
 
 
+def test_the_encoder_layer_only_reads_weights_and_names_where_they_are_missing(monkeypatch, tmp_path):
+    from recenv.encoder import MissingEncoderWeights, resolve_encoder
+
+    monkeypatch.setenv("RECENV_CACHE_DIR", str(tmp_path))
+    base = recenv.default_catalog()
+    catalog = recenv.Catalog.from_embeddings(base.embeddings[:60], base.texts[:60], latent_dim=8)
+    with pytest.raises(MissingEncoderWeights, match="no encoder weights for catalog") as missing:
+        resolve_encoder(catalog, None, torch.device("cpu"))
+    assert missing.value.path.parent == tmp_path / "encoders" and not missing.value.path.exists()
+
+
 @pytest.mark.slow
 def test_the_training_command_reproduces_the_shipped_weights(tmp_path):
     """``python -m recenv.offline.encoder_training train --default`` is seeded and CPU-deterministic: the
