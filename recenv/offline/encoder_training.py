@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from recenv.catalog import Catalog, default_catalog
 from recenv.config import EnvConfig
-from recenv.encoder import DEFAULT_ENCODER_FILE, EncoderConfig, NextClickLSTM, save_encoder
+from recenv.encoder import EncoderConfig, NextClickLSTM, default_encoder_path, save_encoder
 from recenv.offline.click_predictors import PopularityPredictor, StaticProfilePredictor, auc, brier, log_loss
 from recenv.offline.logs import InteractionLog, LoggedSessions, make_logs
 from recenv.params import UserModelParams
@@ -305,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     if args.default:
-        args.out = Path(__file__).parent.parent / "assets" / DEFAULT_ENCODER_FILE
+        args.out = default_encoder_path()
     catalog = default_catalog()
     training = replace(TrainingConfig(), hidden_size=args.hidden_size, max_epochs=args.epochs, batch_size=args.batch_size,
                        learning_rate=args.lr, seed=args.seed, device=args.device)
