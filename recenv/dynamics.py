@@ -14,10 +14,10 @@ Click on recommended item ``i`` (``z_i`` latent, ``c_i`` clickbait)::
 
 After the response ``y``, in this order::
 
-    1. satiation          s ← ρ·s + y·z_i
+    1. satiation          s ← ρ·s + (y + ι·(1 − y))·z_i      (ι: impression fatigue)
     2. consumption drift  if y: θ ← normalize(θ + α·(z_i − θ))
     3. exogenous drift    θ ← normalize(θ + σ·ε),  ε ~ N(0, I/k)
-    4. regime shift       with probability h: θ ← θ' ~ population prior
+    4. regime shift       with probability h: θ ← θ' ~ population prior  (satiation is kept)
     5. patience           b ← b − 1 − δ·(1 − y) + y·g·(q_i − c_i);  leaves when b ≤ 0
 
 Browsing on their own (the warm-up's organic steps, and the organic histories that are compared with
@@ -305,7 +305,10 @@ def apply_response(
     interest, satiation, patience = state.interest, state.satiation, state.patience
 
     if params.satiation:
-        satiation = params.satiation_decay * satiation + clicks[:, None] * latents
+        worn = clicks
+        if params.impression_fatigue:
+            worn = clicks + params.impression_fatigue_weight * (1.0 - clicks)
+        satiation = params.satiation_decay * satiation + worn[:, None] * latents
     if params.consumption_drift:
         pulled = normalize(interest + params.consumption_drift_rate * (latents - interest), fallback=interest)
         interest = torch.where(clicked, pulled, interest)

@@ -37,7 +37,9 @@ class UserModelParams:
 
     State updates after the response y ∈ {0, 1}:
 
-    :param satiation_decay: ρ ∈ [0, 1), ``s ← ρ·s + y·z_i``.
+    :param satiation_decay: ρ ∈ [0, 1), ``s ← ρ·s + (y + ι·(1 − y))·z_i``.
+    :param impression_fatigue_weight: ι ≥ 0, how much an impression that was *not* clicked satiates,
+        relative to a click (which satiates by 1): re-showing an ignored item wears it out.
     :param consumption_drift_rate: α ∈ [0, 1], ``θ ← normalize(θ + α·(z_i − θ))`` after a click.
     :param exogenous_drift_scale: σ ≥ 0, ``θ ← normalize(θ + σ·ε)``, ``ε ~ N(0, I/k)`` every step.
     :param regime_shift_prob: h ∈ [0, 1], per-step probability that θ is redrawn from the prior.
@@ -58,6 +60,9 @@ class UserModelParams:
     :param consumption_drift: (2) interests move toward clicked items.
     :param exogenous_drift: (3) interests follow a slow random walk.
     :param regime_shifts: (4) interests are occasionally redrawn from the prior ("life events").
+        Satiation is kept through a shift (``docs/model.md`` §2 says why).
+    :param impression_fatigue: an impression without a click adds ι·z_i to satiation. Off (or
+        ``satiation`` off): only clicks satiate.
     :param clickbait: clickbait lures clicks (κ term) and costs patience (c_i in the patience
         update). Off: every item behaves as if ``c_i = 0``.
     :param patience: users leave when patience runs out. Off: sessions end only at the horizon.
@@ -69,6 +74,7 @@ class UserModelParams:
     click_bias: float = -1.5
 
     satiation_decay: float = 0.85
+    impression_fatigue_weight: float = 0.2
     consumption_drift_rate: float = 0.1
     exogenous_drift_scale: float = 0.15
     regime_shift_prob: float = 0.02
@@ -86,6 +92,7 @@ class UserModelParams:
     regime_shifts: bool = True
     clickbait: bool = True
     patience: bool = True
+    impression_fatigue: bool = True
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -102,6 +109,7 @@ class UserModelParams:
         _check_range("satiation_weight", self.satiation_weight, low=0.0)
         _check_range("clickbait_weight", self.clickbait_weight, low=0.0)
         _check_range("satiation_decay", self.satiation_decay, low=0.0, high=1.0, high_open=True)
+        _check_range("impression_fatigue_weight", self.impression_fatigue_weight, low=0.0)
         _check_range("consumption_drift_rate", self.consumption_drift_rate, low=0.0, high=1.0)
         _check_range("exogenous_drift_scale", self.exogenous_drift_scale, low=0.0)
         _check_range("regime_shift_prob", self.regime_shift_prob, low=0.0, high=1.0)

@@ -21,7 +21,8 @@ from recenv.dynamics import (
     sample_click,
 )
 
-ALL_OFF = dict(satiation=False, consumption_drift=False, exogenous_drift=False, regime_shifts=False, clickbait=False, patience=False)
+ALL_OFF = dict(satiation=False, consumption_drift=False, exogenous_drift=False, regime_shifts=False, clickbait=False, patience=False,
+               impression_fatigue=False)
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +101,61 @@ def test_satiation_update(items):
         np.testing.assert_allclose(new.interest[0].numpy(), z[2], atol=1e-6)  # nothing else moved
 
 
+def test_impression_fatigue_satiates_by_iota_without_a_click(items):
+    """s ← ρ·s + (y + ι·(1 − y))·z_i: a click adds z_i, an ignored impression ι·z_i."""
+    params = UserModelParams(**ALL_OFF | {"satiation": True, "impression_fatigue": True}, impression_fatigue_weight=0.25,
+                             satiation_decay=0.5)
+    z = items.latents.numpy().astype(np.float64)
+    s0 = 0.3 * z[1] - 0.2 * z[9]
+    state = _state(z[2], s0)
+    ignored, _ = apply_response(state, torch.tensor([9]), torch.tensor([0.0]), _noise(items.latent_dim), items, params)
+    np.testing.assert_allclose(ignored.satiation[0].numpy(), 0.5 * s0 + 0.25 * z[9], atol=1e-6)
+    clicked, _ = apply_response(state, torch.tensor([9]), torch.tensor([1.0]), _noise(items.latent_dim), items, params)
+    np.testing.assert_allclose(clicked.satiation[0].numpy(), 0.5 * s0 + 1.0 * z[9], atol=1e-6)  # a click: 1, not 1 + ι
+    # Off, or with satiation off, an ignored impression leaves s as ρ·s alone (or untouched).
+    off, _ = apply_response(state, torch.tensor([9]), torch.tensor([0.0]), _noise(items.latent_dim), items,
+                            params.replace(impression_fatigue=False))
+    np.testing.assert_allclose(off.satiation[0].numpy(), 0.5 * s0, atol=1e-6)
+    no_satiation, _ = apply_response(state, torch.tensor([9]), torch.tensor([0.0]), _noise(items.latent_dim), items,
+                                     params.replace(satiation=False))
+    assert torch.equal(no_satiation.satiation, state.satiation)
+
+
+def test_reshowing_an_ignored_item_wears_it_out(items):
+    """Shown n times without a click, from s = 0: s = ι·(1 − ρⁿ)/(1 − ρ)·z_i, so its logit falls by
+    η·ι·(1 − ρⁿ)/(1 − ρ) (towards η·ι/(1 − ρ)); without impression fatigue it does not fall at all."""
+    params = UserModelParams(**ALL_OFF | {"satiation": True, "impression_fatigue": True})
+    iota, rho, eta = params.impression_fatigue_weight, params.satiation_decay, params.satiation_weight
+    z = items.latents.numpy().astype(np.float64)
+    item = torch.tensor([7])
+    for fatigue in (True, False):
+        p = params.replace(impression_fatigue=fatigue)
+        state = _state(z[7])
+        first = click_logits(state, item, items, p).item()
+        for _ in range(10):
+            state, _ = apply_response(state, item, torch.tensor([0.0]), _noise(items.latent_dim), items, p)
+        drop = first - click_logits(state, item, items, p).item()
+        expected = eta * iota * (1 - rho**10) / (1 - rho) if fatigue else 0.0
+        assert drop == pytest.approx(expected, abs=1e-4)
+    assert eta * iota / (1 - rho) == pytest.approx(2.0 * 0.2 / 0.15)  # the documented ceiling, 2.67 logits
+
+
+def test_a_regime_shift_keeps_satiation(items):
+    """docs/model.md §2: a life event redraws θ but not what the user is tired of."""
+    params = UserModelParams(**ALL_OFF | {"satiation": True, "regime_shifts": True, "impression_fatigue": True},
+                             regime_shift_prob=1.0)
+    z = items.latents.numpy().astype(np.float64)
+    s0 = 0.8 * z[30]
+    prior = _prior_noise(items.num_topics, first_topic=9, k=items.latent_dim)
+    for click in (1.0, 0.0):
+        new, shifted = apply_response(_state(z[0], s0), torch.tensor([30]), torch.tensor([click]),
+                                      _noise(items.latent_dim, shift_uniform=0.0, prior=prior), items, params)
+        assert bool(shifted[0])
+        assert not np.allclose(new.interest[0].numpy(), z[0], atol=1e-3)  # θ was redrawn...
+        worn = click + params.impression_fatigue_weight * (1 - click)
+        np.testing.assert_allclose(new.satiation[0].numpy(), params.satiation_decay * s0 + worn * z[30], atol=1e-6)
+
+
 def test_consumption_drift_moves_interest_toward_clicked_item_only(items):
     params = UserModelParams(**ALL_OFF | {"consumption_drift": True}, consumption_drift_rate=0.25)
     z = items.latents.numpy().astype(np.float64)
@@ -169,7 +225,8 @@ def test_patience_update(items):
     assert c[21] > 0.5 > c[0]  # the default catalog's 22nd item is clickbait
 
 
-@pytest.mark.parametrize("switch", ["satiation", "consumption_drift", "exogenous_drift", "regime_shifts", "clickbait", "patience"])
+@pytest.mark.parametrize("switch", ["satiation", "consumption_drift", "exogenous_drift", "regime_shifts", "clickbait", "patience",
+                                    "impression_fatigue"])
 def test_each_switch_turns_its_mechanism_off(items, switch):
     """With a switch off, its mechanism leaves the state (and the click logit) exactly as it was,
     even with the strongest parameters and noise that would move it."""
@@ -199,6 +256,14 @@ def test_each_switch_turns_its_mechanism_off(items, switch):
         assert changed_on["interest"]
     elif switch == "patience":
         assert changed_on["patience"]
+    elif switch == "impression_fatigue":
+        # Alone it has nothing to wear out (satiation is off); with satiation, an ignored impression counts.
+        assert not any(changed_on.values())
+        base = strong.replace(**ALL_OFF | {"satiation": True})
+        ignored = [apply_response(state, item, torch.tensor([0.0]), noise, items, base.replace(impression_fatigue=on))[0]
+                   for on in (True, False)]
+        np.testing.assert_allclose((ignored[0].satiation - ignored[1].satiation)[0].numpy(),
+                                   strong.impression_fatigue_weight * z[21], atol=1e-6)
     elif switch == "clickbait":
         # Clickbait changes the logit (κ·c) and, with patience on, the patience cost.
         lured = click_logits(state, item, items, strong).item()
