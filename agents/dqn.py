@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from agents.base import BaseAgent, unwrap_env, require_vector_env
 from agents.persistence import load_agent_file, save_agent_file
 from agents.training_log import TrainingEpisodes, TrainingLog, linear_schedule
+from recenv.observation import SESSION_CONTEXT_SIZE
 
 __all__ = ["DQNAgent", "DQNConfig", "EmbeddingQHead", "MLPQHead"]
 
@@ -105,8 +106,9 @@ class EmbeddingQHead(nn.Module):
     f(s) = A·s + MLP(s), g(e) = W·e, b_i a per-item bias and v(s) a state value (it shifts all of a
     state's Q-values together, as in a dueling network, and leaves the ranking to f·g + b).
 
-    ``warm_start`` (a :class:`recenv.encoder.NextClickLSTM` whose hidden state is the observation)
-    copies the next-click LSTM's click head into A, W, b and v and zeroes the MLP's last layer, so
+    ``warm_start`` (a :class:`recenv.encoder.NextClickLSTM` whose hidden state starts the
+    observation, the session context following it) copies the next-click LSTM's click head into A,
+    W, b and v (zero weights on the session context) and zeroes the MLP's last layer, so
     training starts from the supervised model's ranking of items — the logit of P(click) — and
     learns the long-term value on top of it.
     """
@@ -127,14 +129,18 @@ class EmbeddingQHead(nn.Module):
 
     @torch.no_grad()
     def _copy_click_head(self, encoder: Any, item_embeddings: Tensor) -> None:
-        if (encoder.user_projection.in_features, encoder.user_projection.out_features) != (
+        hidden = encoder.user_projection.in_features
+        if (hidden + SESSION_CONTEXT_SIZE, encoder.user_projection.out_features) != (
             self.linear_state.in_features, self.linear_state.out_features
         ):
-            raise ValueError("warm_start needs item_size = the encoder's head_size and observations = its hidden state")
-        self.linear_state.load_state_dict(encoder.user_projection.state_dict())
+            raise ValueError("warm_start needs item_size = the encoder's head_size and observations = its hidden "
+                             "state followed by the session context")
+        for target, source in ((self.linear_state, encoder.user_projection), (self.state_value, encoder.user_bias)):
+            target.weight.zero_()
+            target.weight[:, :hidden] = source.weight
+            target.bias.copy_(source.bias)
         self.item_network.weight.copy_(encoder.item_projection.weight)
         self.item_bias.copy_(encoder.item_bias(item_embeddings.to(encoder.item_bias.weight.device))[:, 0].cpu())
-        self.state_value.load_state_dict(encoder.user_bias.state_dict())
         nn.init.zeros_(self.state_network[-1].weight)
         nn.init.zeros_(self.state_network[-1].bias)
 

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from agents.base import BaseAgent, unwrap_env
+from recenv.observation import split_session_context
 
 __all__ = ["SupervisedLSTMAgent"]
 
@@ -18,7 +19,7 @@ class SupervisedLSTMAgent(BaseAgent):
     The probability comes from the next-click LSTM of :mod:`recenv.encoder` — the same network that
     encodes observations. With ``obs_mode="encoded"`` the observation *is* the LSTM state after the
     user's whole history, updated with each step's feedback, so the agent scores all items from it
-    directly. It predicts the next click only (myopic) and does no reinforcement learning.
+    directly (the session context at the end of the observation plays no part). It predicts the next click only (myopic) and does no reinforcement learning.
 
     :param env: an env with ``obs_mode="encoded"``.
     :param encoder: the model to score with (default: the env's own encoder).
@@ -37,7 +38,7 @@ class SupervisedLSTMAgent(BaseAgent):
         """P(click) the LSTM predicts for every item, ``(B, N)`` (or ``(N,)`` for one observation)."""
         batch, single = self._as_batch(observation)
         with torch.no_grad():
-            hidden = torch.as_tensor(batch, dtype=torch.float32, device=self.device)
+            hidden = torch.as_tensor(split_session_context(batch)[0], dtype=torch.float32, device=self.device)
             probabilities = torch.sigmoid(self.encoder.click_logits_all(hidden, self._item_embeddings)).cpu().numpy()
         return probabilities[0] if single else probabilities
 

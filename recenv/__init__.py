@@ -19,7 +19,7 @@ from gymnasium.envs.registration import register, registry
 from recenv.catalog import Catalog, default_catalog
 from recenv.config import DEFAULT_MAX_EPISODE_STEPS, OBS_MODES, EnvConfig
 from recenv.env import DriftingUserEnv
-from recenv.observation import unflatten_history
+from recenv.observation import session_clock, split_session_context, unflatten_history
 from recenv.params import UserModelParams
 from recenv.presets import PRESET_NAMES, SYNTHETIC_PRESETS, make_params
 from recenv.vector_env import DriftingUserVectorEnv
@@ -36,6 +36,8 @@ __all__ = [
     "UserModelParams",
     "default_catalog",
     "make_params",
+    "session_clock",
+    "split_session_context",
     "unflatten_history",
 ]
 

@@ -35,12 +35,18 @@ class DriftingUserEnv(DriftingUserBase, gym.Env[np.ndarray, np.int64]):
 
     Depends on ``obs_mode`` (see :mod:`recenv.observation`), always a flat ``Box``:
 
-    - ``"encoded"`` (default): ``(H,)`` float32 in (−1, 1), H = 64, the hidden state of the
+    - ``"encoded"`` (default): ``(H + 2,)`` float32 in [−1, 1], H = 64, the hidden state of the
       next-click LSTM (:mod:`recenv.encoder`) after the user's past and every interaction since,
-      advanced one LSTM step per env step.
-    - ``"history"``: ``(K·(D+2),)`` float32 in [-1, 1], the last K interactions oldest first,
+      advanced one LSTM step per env step; the LSTM is the one trained on this env's own dynamics.
+    - ``"history"``: ``(K·(D+2) + 2,)`` float32 in [-1, 1], the last K interactions oldest first,
       each ``[item embedding (D), click, valid]``; padding rows are zero with ``valid = 0``.
-    - ``"ids"``: ``(2K,)`` int64, ``[item ids (K), clicks (K)]``, −1 for padding.
+    - ``"ids"``: ``(2K + 2,)`` int64, ``[item ids (K), clicks (K)]``, −1 for padding.
+
+    Every mode ends with the **session context**, two entries a recommender always knows: the
+    steps t since the session began and the clicks so far, as ``log(1 + n) / log(1 + T)`` in the
+    float modes (T = ``max_episode_steps``) and as plain counts in ``"ids"``, capped at T.
+    ``recenv.session_clock(obs, T)`` reads them back; ``recenv.split_session_context(obs)``
+    separates them from the rest.
 
     ## Rewards
 

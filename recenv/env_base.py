@@ -46,7 +46,7 @@ def build_simulation(config: EnvConfig, num_users: int) -> tuple[UserSimulator, 
         torch.set_num_threads(1)
     simulator = UserSimulator.from_config(config, num_users)
     if config.obs_mode != "encoded":
-        return simulator, OBSERVATION_BUILDERS[config.obs_mode](simulator)
+        return simulator, OBSERVATION_BUILDERS[config.obs_mode](simulator, config.max_episode_steps)
     try:
         encoder = resolve_encoder(simulator.catalog, config.encoder, simulator.device)
     except MissingEncoderWeights as missing:
@@ -54,7 +54,7 @@ def build_simulation(config: EnvConfig, num_users: int) -> tuple[UserSimulator, 
 
         train_for_catalog(simulator.catalog, missing.path, params=simulator.params)
         encoder = resolve_encoder(simulator.catalog, config.encoder, simulator.device)
-    return simulator, EncodedObservation(simulator, encoder)
+    return simulator, EncodedObservation(simulator, config.max_episode_steps, encoder)
 
 
 def validate_items(actions: Any, num_items: int, num_users: int | None, device: torch.device) -> Tensor:

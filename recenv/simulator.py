@@ -157,6 +157,9 @@ class UserSimulator:
         # The last K interactions of each user (the warm-up's, then the session's), oldest first.
         self.recent_items = torch.full((num_users, history_length), -1, dtype=torch.int64, device=self.device)
         self.recent_clicks = torch.zeros((num_users, history_length), device=self.device)
+        # Clicks since the session began (the session step itself is ``state.step``): public, a
+        # recommender counts them too.
+        self.session_clicks = torch.zeros(num_users, device=self.device)
         self.warmup = Warmup(
             torch.full((num_users, warmup_steps), -1, dtype=torch.int64, device=self.device),
             torch.zeros((num_users, warmup_steps), device=self.device),
@@ -221,6 +224,7 @@ class UserSimulator:
         else:
             self.state.assign(index, fresh.state)
         self._set_history(index, fresh.warmup)
+        self.session_clicks[index] = 0.0
         self.warmup.items[index], self.warmup.clicks[index] = fresh.warmup.items, fresh.warmup.clicks
         self._set_shifts(index, shifts)
         return fresh.warmup
@@ -313,6 +317,7 @@ class UserSimulator:
         self.state = new_state
         self.recent_items = torch.cat([self.recent_items[:, 1:], item_ids[:, None]], 1)
         self.recent_clicks = torch.cat([self.recent_clicks[:, 1:], click[:, None]], 1)
+        self.session_clicks = self.session_clicks + click
         terminated = new_state.patience <= 0 if params.patience else torch.zeros_like(shifted)
         return StepOutcome(
             click=click,
@@ -323,6 +328,10 @@ class UserSimulator:
             patience=new_state.patience.clone(),  # the state is updated in place on resets
             terminated=terminated,
         )
+
+    def session_steps(self) -> Tensor:
+        """Steps since each user's session began, ``(B,)`` int64: public (the session clock)."""
+        return self.require_state().step
 
     def click_probabilities(self) -> Tensor:
         """Privileged: the true P(click) of every item for every user now, ``(B, N)``."""

@@ -47,7 +47,7 @@ def easy():
 
 def _agents(env, easy):
     q_learning = QLearningAgent(env, QLearningConfig(num_states=8))
-    q_learning.fit_states(np.random.default_rng(0).uniform(-0.5, 0.5, size=(200, 32)))
+    q_learning.fit_states(np.random.default_rng(0).uniform(-0.5, 0.5, size=(200, 34)))
     return [
         RandomAgent(env),
         PopularityAgent(env, top_k=5).fit(easy["log"]),
@@ -80,7 +80,7 @@ def test_a_bad_observation_shape_is_refused_clearly(easy):
     env = DriftingUserVectorEnv(num_envs=2, **easy["env_kwargs"])
     env.reset(seed=0)
     for agent in _agents(env, easy):
-        with pytest.raises(ValueError, match=r"observation of shape \(7,\) does not fit .* \(32,\)"):
+        with pytest.raises(ValueError, match=r"observation of shape \(7,\) does not fit .* \(34,\)"):
             agent.predict(np.zeros(7, dtype=np.float32))
     with pytest.raises(ValueError, match="obs_mode='encoded'"):
         SupervisedLSTMAgent(DriftingUserVectorEnv(num_envs=2, catalog=easy["catalog"], obs_mode="ids", device="cpu"))

@@ -18,7 +18,7 @@ def test_encoded_is_the_default_observation():
     env = gym.make("DriftingUser-v0")
     obs, _ = env.reset(seed=0)
     assert env.unwrapped.obs_mode == "encoded"
-    assert obs.shape == (64,) and obs.dtype == np.float32 and obs in env.observation_space
+    assert obs.shape == (66,) and obs.dtype == np.float32 and obs in env.observation_space
     assert np.abs(obs).max() < 1 and np.abs(obs).max() > 0
 
 
@@ -39,7 +39,7 @@ def test_incremental_encoding_equals_running_the_lstm_over_the_whole_history():
     with torch.no_grad():
         embeddings = torch.as_tensor(catalog.embeddings[items])[None]
         _, (hidden, _) = encoder.encode(embeddings, torch.tensor([clicks], dtype=torch.float32))
-    np.testing.assert_allclose(obs, hidden[0].numpy(), atol=1e-5)
+    np.testing.assert_allclose(obs[:64], hidden[0].numpy(), atol=1e-5)  # then the session context
 
 
 def test_vector_env_encodes_each_user_like_the_scalar_env():
@@ -71,7 +71,7 @@ def test_encoder_file_round_trip_and_refusal_for_another_catalog(tmp_path):
     with pytest.raises(FileNotFoundError):
         gym.make("DriftingUser-v0", encoder=tmp_path / "missing.pt")
     env = gym.make("DriftingUser-v0", encoder=path)  # a compatible file is accepted
-    assert env.observation_space.shape == (16,)
+    assert env.observation_space.shape == (18,)
 
 
 def test_encoder_argument_needs_the_encoded_mode():
@@ -161,7 +161,7 @@ def test_a_catalog_without_weights_trains_them_on_first_use_and_caches_them(monk
     env = gym.make("DriftingUser-v0", catalog=catalog)
     assert calls == [1] and len(list((tmp_path / "encoders").glob("*.pt"))) == 1
     obs, _ = env.reset(seed=0)
-    assert obs.shape == (64,)
+    assert obs.shape == (66,)
     gym.make("DriftingUser-v0", catalog=catalog)  # served from the cache
     assert calls == [1]
 

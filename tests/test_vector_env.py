@@ -123,7 +123,7 @@ def test_async_and_sync_vectorization_of_the_scalar_env_work():
         obs, _ = envs.reset(seed=0)
         for _ in range(5):
             obs, reward, *_ = envs.step(envs.action_space.sample())
-        assert obs.shape == (2, 20) and reward.shape == (2,)
+        assert obs.shape == (2, 22) and reward.shape == (2,)  # 2K ids and clicks, then the session context
         envs.close()
 
 
