@@ -8,7 +8,7 @@ rollouts of every synthetic preset and observation mode (random actions from a f
 across resets and truncation at the horizon), each vector autoreset mode, a persona with a scripted
 shift, training logs of the default behaviour policy, organic histories and their drift statistics;
 with ``--data PATH``, MovieLens-100K (``ml100k``) rollouts too. Only public entry points are used
-(``gym.make``, ``gym.make_vec``, :func:`recenv.offline.logs.make_logs`, ...), so the same script runs
+(``gym.make``, ``gym.make_vec``, :func:`recenv.offline.logging_policies.make_logs`, ...), so the same script runs
 on both sides of a refactor that keeps them. Fingerprints are for one machine and one torch version:
 compare runs made on the same machine.
 """
@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 import recenv
 from recenv import EnvConfig
 from recenv.offline.drift_statistics import drift_statistics
-from recenv.offline.logs import make_logs
+from recenv.offline.logging_policies import make_logs
 from recenv.offline.organic_histories import simulate_organic_histories
 
 SCALAR_STEPS = 260

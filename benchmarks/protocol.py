@@ -25,7 +25,7 @@ from agents import SessionRecords, run_sessions
 from benchmarks.agent_registry import REFERENCE_AGENTS, AgentFactory, Budget, Context
 from benchmarks.metrics import CLICKBAIT_THRESHOLD, summarise
 from recenv import DriftingUserVectorEnv, EnvConfig
-from recenv.offline.logs import make_logs
+from recenv.offline.logging_policies import make_logs
 from recenv.presets import SYNTHETIC_PRESETS
 
 EVALUATION_SEED = 1_000_000

@@ -12,20 +12,34 @@ what was clicked and what was ignored enter on separate channels, and the small 
 (rather than the raw 384-dim embedding) keeps the input layer from overfitting. It is trained
 with binary cross-entropy on logged interactions (:mod:`recenv.offline.encoder_training`).
 
+**Matched encoders.** An encoder is trained on logs of one user model on one catalog, and only
+an environment of those *dynamics* observes through it. A weights file records them — the catalog
+(fingerprint and text model) and every field of :class:`recenv.UserModelParams` — as a
+:func:`dynamics_key`, and :func:`resolve_encoder` finds the encoder of an environment by that key:
+
+1. ``encoder=None``: the weights shipped in ``recenv/assets/encoder_<preset>.pt`` whose key is the
+   environment's (one per named preset: ``none``, ``smooth``, ``abrupt``, ``mixed``, ``ml100k``);
+   else weights trained on first use for exactly these dynamics, cached in
+   ``$RECENV_CACHE_DIR/encoders/<dynamics key>-<training key>.pt``; else
+   :class:`MissingEncoderWeights`, on which building an environment trains them
+   (:mod:`recenv.env_base`; this module only reads weights).
+2. ``encoder=PATH``: that file, refused with :class:`EncoderMismatchError` (saying which fields
+   differ) if it was made for other dynamics, another catalog, text model or shape.
+3. ``encoder=model``: a :class:`NextClickLSTM` object, checked the same way if it was read from a
+   file; one you built or trained yourself in this process carries no record and is used as given.
+
 Weights are stored with ``torch.save`` as plain tensors and metadata and read back with
-``torch.load(..., weights_only=True)``; a file made for another catalog, text model or shape is
-refused with an error that says which. Default weights for the default catalog ship in
-``recenv/assets/``; another catalog's weights are read from ``$RECENV_CACHE_DIR/encoders``, where
-building an environment on that catalog trains them on first use (:mod:`recenv.env_base`; this
-module only reads weights), or from ``encoder=PATH``.
+``torch.load(..., weights_only=True)``.
 
-Train and evaluate from the command line::
+Train, evaluate and reproduce the shipped weights from the command line::
 
-    python -m recenv.offline.encoder_training train --help
+    python -m recenv.offline.encoder_training --help
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -38,21 +52,27 @@ from torch import Tensor, nn
 
 from recenv.catalog import Catalog
 from recenv.embedding import cache_dir
+from recenv.params import UserModelParams
 from recenv.weights_file import read_weights_file
 
 __all__ = [
-    "DEFAULT_ENCODER_FILE",
+    "FIRST_USE_EPOCHS",
+    "FIRST_USE_USERS",
     "EncoderConfig",
     "EncoderMismatchError",
     "MissingEncoderWeights",
     "NextClickLSTM",
+    "cached_encoder_path",
+    "dynamics_key",
+    "dynamics_record",
+    "first_use_training",
     "load_encoder",
     "resolve_encoder",
     "save_encoder",
+    "shipped_encoder_path",
 ]
 
-DEFAULT_ENCODER_FILE = "encoder_default.pt"
-_FILE_FORMAT_VERSION = 1
+_FILE_FORMAT_VERSION = 2  # 2: records the dynamics (catalog + user model) the weights were trained on
 
 
 class EncoderMismatchError(ValueError):
@@ -60,14 +80,15 @@ class EncoderMismatchError(ValueError):
 
 
 class MissingEncoderWeights(FileNotFoundError):
-    """No weights exist yet for this catalog; :attr:`path` is where trained ones are expected."""
+    """No weights exist yet for these dynamics; :attr:`path` is where first-use training puts them."""
 
-    def __init__(self, catalog: Catalog, path: Path):
+    def __init__(self, catalog: Catalog, params: UserModelParams, path: Path):
         super().__init__(
-            f"no encoder weights for catalog {catalog.fingerprint} at {path}; building an environment on this "
-            "catalog trains them once (recenv.offline.encoder_training.train_for_catalog), or pass encoder=PATH"
+            f"no encoder weights for these dynamics (catalog {catalog.fingerprint}, user model {dynamics_key(catalog, params)}) "
+            f"at {path}; building an environment with them trains them once "
+            "(recenv.offline.encoder_training.train_on_first_use), or pass encoder=PATH"
         )
-        self.path = path
+        self.catalog, self.params, self.path = catalog, params, path
 
 
 @dataclass(frozen=True)
@@ -160,8 +181,29 @@ class NextClickLSTM(nn.Module):
 # ---------------------------------------------------------------- weights files
 
 
-def save_encoder(model: NextClickLSTM, path: str | os.PathLike[str], catalog: Catalog, extra: dict[str, Any] | None = None) -> Path:
-    """Write weights and the metadata that ties them to ``catalog`` (atomically)."""
+def dynamics_record(catalog: Catalog, params: UserModelParams) -> dict[str, Any]:
+    """What an encoder is matched to: the catalog (fingerprint, text model) and the user model."""
+    return {"catalog_fingerprint": catalog.fingerprint, "model_id": catalog.model_id, "params": params.to_dict()}
+
+
+def dynamics_key(catalog: Catalog, params: UserModelParams) -> str:
+    """A short hash of :func:`dynamics_record`: equal keys, same dynamics."""
+    text = json.dumps(dynamics_record(catalog, params), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def save_encoder(
+    model: NextClickLSTM,
+    path: str | os.PathLike[str],
+    catalog: Catalog,
+    params: UserModelParams,
+    training: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write weights and the record that ties them to ``catalog`` and ``params`` (atomically).
+
+    :param training: how they were trained (logs, budgets; recorded, and hashed into cache names).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -169,6 +211,8 @@ def save_encoder(model: NextClickLSTM, path: str | os.PathLike[str], catalog: Ca
         "config": asdict(model.config),
         "catalog_fingerprint": catalog.fingerprint,
         "model_id": catalog.model_id,
+        "dynamics": {**dynamics_record(catalog, params), "key": dynamics_key(catalog, params)},
+        "training": training or {},
         "state_dict": {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()},
         "extra": extra or {},
     }
@@ -178,20 +222,46 @@ def save_encoder(model: NextClickLSTM, path: str | os.PathLike[str], catalog: Ca
     return path
 
 
-def load_encoder(path: str | os.PathLike[str], catalog: Catalog, device: torch.device | str = "cpu") -> NextClickLSTM:
-    """Read weights written by :func:`save_encoder` for ``catalog``.
+def _mismatched_fields(recorded: dict[str, Any], params: UserModelParams) -> list[str]:
+    wanted = params.to_dict()
+    names = sorted(set(recorded) | set(wanted))
+    return [f"{name}: file {recorded.get(name, '(absent)')!r}, env {wanted.get(name, '(absent)')!r}"
+            for name in names if recorded.get(name) != wanted.get(name)]
 
-    :raises EncoderMismatchError: the file was made for another catalog, text model or shape.
-    :raises ValueError: the file is unreadable or not an encoder file.
+
+def load_encoder(
+    path: str | os.PathLike[str],
+    catalog: Catalog,
+    params: UserModelParams | None = None,
+    device: torch.device | str = "cpu",
+) -> NextClickLSTM:
+    """Read weights written by :func:`save_encoder` for ``catalog`` (and, given ``params``, for
+    exactly that user model). The model remembers its dynamics key (``model.dynamics_key``).
+
+    :raises EncoderMismatchError: the file was made for another catalog, text model, user model or shape.
+    :raises ValueError: the file is unreadable, not an encoder file, or from before encoders were
+        matched to their dynamics.
     """
     payload = read_weights_file(path, "encoder")
     if payload.get("format_version") != _FILE_FORMAT_VERSION:
-        raise ValueError(f"{path} is not a recenv encoder file (format version {_FILE_FORMAT_VERSION})")
+        raise ValueError(
+            f"{path} is not a recenv encoder file of format {_FILE_FORMAT_VERSION} (it has {payload.get('format_version')!r}); "
+            "files older than matched encoders do not record the dynamics they were trained on: retrain with "
+            "`python -m recenv.offline.encoder_training train`"
+        )
     if payload["catalog_fingerprint"] != catalog.fingerprint or payload["model_id"] != catalog.model_id:
         raise EncoderMismatchError(
             f"encoder file {path} was trained for another catalog (fingerprint {payload['catalog_fingerprint']}, "
             f"text model {payload['model_id']!r}); this catalog is {catalog.fingerprint} with {catalog.model_id!r}. "
-            "Train weights for this catalog with `python -m recenv.offline.encoder_training train` or leave encoder=None."
+            "Train weights for it with `python -m recenv.offline.encoder_training train`, or leave encoder=None."
+        )
+    if params is not None and payload["dynamics"]["key"] != dynamics_key(catalog, params):
+        differences = _mismatched_fields(payload["dynamics"]["params"], params)
+        raise EncoderMismatchError(
+            f"encoder file {path} was trained on other dynamics than this environment's; it would encode users "
+            f"who do not behave like the env's. Differing user-model fields: {'; '.join(differences)}. "
+            "Leave encoder=None (the matched encoder: shipped for the presets, trained once and cached otherwise) "
+            "or train one for these dynamics."
         )
     config = EncoderConfig(**payload["config"])
     if config.embedding_dim != catalog.embedding_dim:
@@ -205,41 +275,87 @@ def load_encoder(path: str | os.PathLike[str], catalog: Catalog, device: torch.d
         raise EncoderMismatchError(f"encoder file {path} does not match its declared shape {config}: {error}") from error
     model.eval()
     model.requires_grad_(False)
+    model.dynamics_key = payload["dynamics"]["key"]
     return model.to(device)
 
 
-def default_encoder_path() -> Path:
-    """The shipped weights for the default catalog."""
-    with resources.as_file(resources.files("recenv") / "assets" / DEFAULT_ENCODER_FILE) as path:
+def shipped_encoder_path(preset: str) -> Path:
+    """Where the weights shipped for a named preset live (``recenv/assets/encoder_<preset>.pt``)."""
+    with resources.as_file(resources.files("recenv") / "assets" / f"encoder_{preset}.pt") as path:
         return Path(path)
 
 
-def cached_encoder_path(catalog: Catalog, config: EncoderConfig) -> Path:
-    """Where the weights of ``catalog`` trained on first use are kept."""
-    return cache_dir() / "encoders" / f"{catalog.fingerprint}-h{config.hidden_size}-p{config.head_size}.pt"
+FIRST_USE_USERS = 6_000
+"""Sessions logged to train an encoder on first use."""
+FIRST_USE_EPOCHS = 15
+"""At most this many epochs (early stopping) on first use."""
+FIRST_USE_RECIPE = "make_logs two rounds (exploration, deployment) v1; TrainingConfig defaults v1"
+"""Names the rest of the first-use recipe; changing the recipe means changing this, so that weights
+cached by an older recipe are not taken for new ones."""
 
 
-_LOADED: dict[tuple[str, str], NextClickLSTM] = {}
+def first_use_training() -> dict[str, Any]:
+    """The first-use training setup, as recorded in the weights and hashed into their cache name."""
+    return {"users": FIRST_USE_USERS, "max_epochs": FIRST_USE_EPOCHS, "recipe": FIRST_USE_RECIPE}
+
+
+def cached_encoder_path(catalog: Catalog, params: UserModelParams) -> Path:
+    """Where weights trained on first use for these dynamics (with :func:`first_use_training`) are kept."""
+    training_key = hashlib.sha256(json.dumps(first_use_training(), sort_keys=True).encode()).hexdigest()[:8]
+    return cache_dir() / "encoders" / f"{dynamics_key(catalog, params)}-{training_key}.pt"
+
+
+def _shipped_encoders() -> dict[str, Path]:
+    """dynamics key → shipped weights file."""
+    with resources.as_file(resources.files("recenv") / "assets") as folder:
+        files = tuple(sorted((str(p), p.stat().st_mtime_ns) for p in Path(folder).glob("encoder_*.pt")))
+    return _index_of(files)
+
+
+@lru_cache(maxsize=4)
+def _index_of(files: tuple[tuple[str, int], ...]) -> dict[str, Path]:
+    # Keyed by modification times too, so a rewritten file is read again.
+    index = {}
+    for name, _ in files:
+        try:
+            payload = read_weights_file(name, "encoder")
+        except ValueError:
+            continue
+        key = payload.get("dynamics", {}).get("key")
+        if key is not None:
+            index[key] = Path(name)
+    return index
+
+
+_LOADED: dict[tuple[str, str, str], NextClickLSTM] = {}
 
 
 def resolve_encoder(
     catalog: Catalog,
+    params: UserModelParams,
     encoder: NextClickLSTM | str | os.PathLike[str] | None,
     device: torch.device,
 ) -> NextClickLSTM:
-    """The frozen encoder an environment observes through.
+    """The frozen encoder an environment of ``catalog`` and ``params`` observes through (the module
+    docstring says how it is found).
 
-    :param encoder: a model; a weights path; or ``None``: the shipped weights for the default
-        catalog, else the cached weights for this catalog.
-    :raises MissingEncoderWeights: ``encoder=None`` and no weights exist for this catalog yet.
+    :raises MissingEncoderWeights: ``encoder=None`` and no weights exist for these dynamics yet.
+    :raises EncoderMismatchError: a file or a model read from one was made for other dynamics.
 
     Loaded encoders are shared by the environments of a process (they are frozen); deep-copy one
     before fine-tuning it.
     """
+    key = dynamics_key(catalog, params)
     if isinstance(encoder, NextClickLSTM):
         if encoder.config.embedding_dim != catalog.embedding_dim:
             raise EncoderMismatchError(
                 f"encoder expects {encoder.config.embedding_dim}-dim embeddings; the catalog has {catalog.embedding_dim}"
+            )
+        recorded = getattr(encoder, "dynamics_key", None)
+        if recorded is not None and recorded != key:
+            raise EncoderMismatchError(
+                f"this encoder was read from a file trained on other dynamics (key {recorded}) than the environment's "
+                f"({key}); leave encoder=None for the matched one"
             )
         return encoder.to(device)
     if encoder is not None:
@@ -247,25 +363,10 @@ def resolve_encoder(
         if not path.exists():
             raise FileNotFoundError(f"encoder weights file {path} does not exist")
     else:
-        path = default_encoder_path()
-        if not path.exists() or _fingerprint_of(path) != catalog.fingerprint:
-            path = cached_encoder_path(catalog, EncoderConfig(catalog.embedding_dim))
-            if not path.exists():
-                raise MissingEncoderWeights(catalog, path)
-    key = (str(path.resolve()), str(device))
-    if key not in _LOADED:
-        _LOADED[key] = load_encoder(path, catalog, device)
-    return _LOADED[key]
-
-
-def _fingerprint_of(path: Path) -> str | None:
-    return _fingerprint_of_file(str(path), path.stat().st_mtime_ns)
-
-
-@lru_cache(maxsize=16)
-def _fingerprint_of_file(path: str, modified: int) -> str | None:
-    # Keyed by modification time too, so a rewritten file is read again.
-    try:
-        return read_weights_file(path, "encoder").get("catalog_fingerprint")
-    except ValueError:
-        return None
+        path = _shipped_encoders().get(key) or cached_encoder_path(catalog, params)
+        if not path.exists():
+            raise MissingEncoderWeights(catalog, params, path)
+    cache_key = (str(path.resolve()), str(device), key)
+    if cache_key not in _LOADED:
+        _LOADED[cache_key] = load_encoder(path, catalog, params, device)
+    return _LOADED[cache_key]

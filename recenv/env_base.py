@@ -1,10 +1,12 @@
 """What the scalar and the vector environment share: how they are built from an :class:`EnvConfig`,
 the accessors they expose, and how they check actions.
 
-:func:`build_simulation` is also the one place where a catalog without encoder weights gets them:
-the first environment built on it with ``obs_mode="encoded"`` trains the next-click LSTM on
-simulated logs (:func:`recenv.offline.encoder_training.train_for_catalog`, progress bars, a few
-minutes on CPU) and caches it; the encoder layer below only ever reads weights.
+:func:`build_simulation` is also the one place where dynamics without encoder weights get them:
+the first environment built with ``obs_mode="encoded"`` on a catalog and user model that no
+shipped or cached encoder was trained for (an ablation switch, custom parameters, a custom catalog)
+trains the next-click LSTM on logs of exactly those dynamics
+(:func:`recenv.offline.encoder_training.train_on_first_use`, progress bars, about a minute on
+CPU) and caches it; the encoder layer below only ever reads weights.
 """
 
 from __future__ import annotations
@@ -48,12 +50,12 @@ def build_simulation(config: EnvConfig, num_users: int) -> tuple[UserSimulator, 
     if config.obs_mode != "encoded":
         return simulator, OBSERVATION_BUILDERS[config.obs_mode](simulator, config.max_episode_steps)
     try:
-        encoder = resolve_encoder(simulator.catalog, config.encoder, simulator.device)
+        encoder = resolve_encoder(simulator.catalog, simulator.params, config.encoder, simulator.device)
     except MissingEncoderWeights as missing:
-        from recenv.offline.encoder_training import train_for_catalog  # first use only; never on import
+        from recenv.offline.encoder_training import train_on_first_use  # first use only; never on import
 
-        train_for_catalog(simulator.catalog, missing.path, params=simulator.params)
-        encoder = resolve_encoder(simulator.catalog, config.encoder, simulator.device)
+        train_on_first_use(config, missing.path)
+        encoder = resolve_encoder(simulator.catalog, simulator.params, config.encoder, simulator.device)
     return simulator, EncodedObservation(simulator, config.max_episode_steps, encoder)
 
 

@@ -155,6 +155,11 @@ class EncodedObservation:
             _, (hidden, cell) = self.encoder.encode(self._embeddings[warmup.items], warmup.clicks)
         self._hidden[index], self._cell[index] = hidden, cell
 
+    @property
+    def hidden(self) -> Tensor:
+        """The LSTM state ``h`` of every user, ``(B, H)`` (the observation without its session context)."""
+        return self._hidden
+
     def step(self, item_ids: Tensor, clicks: Tensor) -> None:
         self._hidden, self._cell = self.encoder.step(self._embeddings[item_ids], clicks, (self._hidden, self._cell))
 

@@ -12,6 +12,25 @@ def _isolated_cache(tmp_path_factory):
     patch.undo()
 
 
+@pytest.fixture(autouse=True)
+def _no_silent_first_use_training(request, monkeypatch):
+    """Training an encoder on first use takes a minute; a test that would do it by accident (an
+    encoded env on dynamics without shipped weights) fails instead, saying so. Tests that mean it
+    carry ``@pytest.mark.first_use_training``."""
+    if request.node.get_closest_marker("first_use_training"):
+        return
+    import recenv.offline.encoder_training as training
+
+    def refuse(config, path):
+        raise RuntimeError(
+            "this test would train an encoder on first use for dynamics without shipped weights "
+            f"(preset {config.preset!r}, params {config.params!r}); use obs_mode='history' or 'ids', pass an "
+            "encoder, or mark the test first_use_training"
+        )
+
+    monkeypatch.setattr(training, "train_on_first_use", refuse)
+
+
 @pytest.fixture
 def one_torch_thread():
     """Run a test on one torch thread: batches of a few hundred users gain nothing from threads,

@@ -22,7 +22,7 @@ from agents import (
 )
 from recenv import Catalog, DriftingUserVectorEnv, EnvConfig
 from recenv.offline.encoder_training import TrainingConfig, split_users, train_encoder
-from recenv.offline.logs import make_logs
+from recenv.offline.logging_policies import make_logs
 
 
 @pytest.fixture(scope="module")

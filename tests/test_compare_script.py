@@ -7,6 +7,8 @@ from dataclasses import replace
 
 import pytest
 
+import recenv
+
 from benchmarks import compare, protocol
 from benchmarks.agent_registry import REFERENCE_AGENTS, agent_from_import_path
 from benchmarks.report import _COLUMNS
@@ -80,9 +82,16 @@ def test_bad_agent_import_path_is_refused():
         agent_from_import_path("json:NoSuchAgent")
 
 
-def test_ablation_switches_each_mechanism_off(tmp_path):
+@pytest.mark.first_use_training
+def test_ablation_switches_each_mechanism_off_and_each_scenario_gets_its_own_encoder(tmp_path, monkeypatch):
+    import recenv.offline.encoder_training as training
     from benchmarks import ablation
+    from recenv.encoder import cached_encoder_path
 
+    # A scenario is other dynamics than any preset: its encoder is trained on first use (tiny here).
+    monkeypatch.setenv("RECENV_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(training, "FIRST_USE_USERS", 200)
+    monkeypatch.setattr(training, "FIRST_USE_EPOCHS", 1)
     ablation.main(["--scenarios", "mixed (all on)", "no clickbait/patience trade-off", "--agents", "Random", "Oracle",
                    "--seeds", "0", "--eval-users", "40", "--logged-users", "100", "--out", str(tmp_path)])
     rows = list(csv.DictReader(open(tmp_path / "results.csv")))
@@ -95,3 +104,5 @@ def test_ablation_switches_each_mechanism_off(tmp_path):
     report = json.loads(text)
     assert report["config"]["presets"]["no clickbait/patience trade-off"]["params"] == {"overrides": {"clickbait": False}}
     assert set(ablation.SCENARIOS) >= {"no exogenous drift", "no consumption drift", "no regime shifts", "no satiation"}
+    scenario = ablation.SCENARIOS["no clickbait/patience trade-off"]
+    assert cached_encoder_path(recenv.default_catalog(), scenario.user_model).exists()

@@ -8,10 +8,12 @@ import pytest
 import torch
 
 import recenv
+from recenv.params import UserModelParams
 from recenv.offline.click_predictors import PopularityPredictor, StaticProfilePredictor, auc, log_loss
 from recenv.encoder import EncoderConfig, EncoderMismatchError, NextClickLSTM, load_encoder, save_encoder
 from recenv.offline.encoder_training import TrainingConfig, evaluate, split_users, train_encoder
-from recenv.offline.logs import InteractionLog, MixedBehaviourPolicy, collect_logs, make_logs
+from recenv.offline.logging_policies import make_logs
+from recenv.offline.logs import InteractionLog
 
 
 def test_encoded_is_the_default_observation():
@@ -44,8 +46,10 @@ def test_incremental_encoding_equals_running_the_lstm_over_the_whole_history():
 
 def test_vector_env_encodes_each_user_like_the_scalar_env():
     params = {"initial_patience": 1000.0}
-    single = gym.make("DriftingUser-v0", params=params)
-    vector = gym.make_vec("DriftingUser-v0", num_envs=1, params=params, device="cpu")
+    torch.manual_seed(0)
+    encoder = NextClickLSTM(EncoderConfig(384, hidden_size=16, head_size=8))  # built here: no record, taken as given
+    single = gym.make("DriftingUser-v0", params=params, encoder=encoder)
+    vector = gym.make_vec("DriftingUser-v0", num_envs=1, params=params, device="cpu", encoder=encoder)
     obs_s, _ = single.reset(seed=5)
     obs_v, _ = vector.reset(seed=5)
     for action in range(30):
@@ -58,8 +62,8 @@ def test_encoder_file_round_trip_and_refusal_for_another_catalog(tmp_path):
     catalog = recenv.default_catalog()
     torch.manual_seed(0)
     model = NextClickLSTM(EncoderConfig(catalog.embedding_dim, hidden_size=16, head_size=8))
-    path = save_encoder(model, tmp_path / "encoder.pt", catalog)
-    loaded = load_encoder(path, catalog)
+    path = save_encoder(model, tmp_path / "encoder.pt", catalog, UserModelParams())
+    loaded = load_encoder(path, catalog, UserModelParams())
     for name, tensor in model.state_dict().items():
         torch.testing.assert_close(loaded.state_dict()[name], tensor)
     other = recenv.Catalog.from_embeddings(catalog.embeddings[:50], catalog.texts[:50], latent_dim=8)
@@ -70,8 +74,10 @@ def test_encoder_file_round_trip_and_refusal_for_another_catalog(tmp_path):
         load_encoder(tmp_path / "corrupt.pt", catalog)
     with pytest.raises(FileNotFoundError):
         gym.make("DriftingUser-v0", encoder=tmp_path / "missing.pt")
-    env = gym.make("DriftingUser-v0", encoder=path)  # a compatible file is accepted
+    env = gym.make("DriftingUser-v0", encoder=path)  # a file of the same dynamics (preset mixed) is accepted
     assert env.observation_space.shape == (18,)
+    with pytest.raises(EncoderMismatchError, match="other dynamics"):
+        gym.make("DriftingUser-v0", preset="none", encoder=path)
 
 
 def test_encoder_argument_needs_the_encoded_mode():
@@ -81,7 +87,7 @@ def test_encoder_argument_needs_the_encoded_mode():
 
 def test_logs_record_warmup_and_sessions_and_survive_a_round_trip(tmp_path):
     config = recenv.EnvConfig(device="cpu")
-    log = collect_logs(config, MixedBehaviourPolicy(seed=0), num_users=40, seed=0, concurrent_users=16, progress=False)
+    log = make_logs(config, num_users=40, seed=0, concurrent_users=16, progress=False)
     assert log.num_users == 40
     sessions = log.sessions()
     warmup = sessions.mask & (sessions.steps < 0)
@@ -97,12 +103,13 @@ def test_logs_record_warmup_and_sessions_and_survive_a_round_trip(tmp_path):
     again = InteractionLog.load(path)
     np.testing.assert_array_equal(again.item, log.item)
     assert again.metadata["catalog_fingerprint"] == recenv.default_catalog().fingerprint
-    assert again.metadata["policy"].startswith("mixed")
+    assert again.metadata["policy"].startswith("deployed")
+    assert [r["users"] for r in again.metadata["rounds"]] == [8, 32]  # exploration, then deployment
 
 
 def test_logged_clicks_follow_the_logged_true_probabilities():
     config = recenv.EnvConfig(device="cpu")
-    log = collect_logs(config, MixedBehaviourPolicy(seed=1), num_users=600, seed=1, concurrent_users=256, progress=False)
+    log = make_logs(config, num_users=600, seed=1, concurrent_users=256, progress=False)
     rows = log.step >= 0
     assert abs(log.click[rows].mean() - log.click_probability[rows].mean()) < 0.01
 
@@ -123,7 +130,7 @@ def test_a_short_training_run_beats_item_popularity():
     AUC about 0.84 against 0.69 for popularity."""
     catalog = recenv.default_catalog()
     config = recenv.EnvConfig(device="cpu", preset="none", params={"satiation": False, "clickbait": False})
-    log = collect_logs(config, MixedBehaviourPolicy(seed=0), 1500, seed=0, progress=False)
+    log = make_logs(config, 1500, seed=0, progress=False)
     train_log, validation_log, test_log = split_users(log, (0.7, 0.1, 0.2), seed=0)
     config = TrainingConfig(max_epochs=10, hidden_size=32, head_size=32, learning_rate=0.01, device="cpu")
     model, history = train_encoder(train_log, validation_log, catalog, config, progress=False)
@@ -147,23 +154,32 @@ def test_reference_predictors_use_only_training_information():
     assert static.coefficients[0] > 0
 
 
-def test_a_catalog_without_weights_trains_them_on_first_use_and_caches_them(monkeypatch, tmp_path):
+@pytest.mark.first_use_training
+def test_new_dynamics_train_their_encoder_on_first_use_and_cache_it_under_their_key(monkeypatch, tmp_path):
     import recenv.offline.encoder_training as training
+    from recenv.encoder import dynamics_key
 
     monkeypatch.setenv("RECENV_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(training, "FIRST_USE_USERS", 200)
     monkeypatch.setattr(training, "FIRST_USE_EPOCHS", 1)
     calls = []
-    original = training.train_for_catalog
-    monkeypatch.setattr(training, "train_for_catalog", lambda *a, **k: calls.append(1) or original(*a, **k))
+    original = training.train_on_first_use
+    monkeypatch.setattr(training, "train_on_first_use", lambda *a, **k: calls.append(1) or original(*a, **k))
     base = recenv.default_catalog()
     catalog = recenv.Catalog.from_embeddings(base.embeddings[:60], base.texts[:60], topics=base.topics[:60].tolist(), latent_dim=8)
     env = gym.make("DriftingUser-v0", catalog=catalog)
-    assert calls == [1] and len(list((tmp_path / "encoders").glob("*.pt"))) == 1
+    cached = sorted((tmp_path / "encoders").glob("*.pt"))
+    assert calls == [1] and len(cached) == 1
+    assert cached[0].name.startswith(dynamics_key(catalog, UserModelParams()))
+    assert env.unwrapped.encoder.dynamics_key == dynamics_key(catalog, UserModelParams())
     obs, _ = env.reset(seed=0)
     assert obs.shape == (66,)
     gym.make("DriftingUser-v0", catalog=catalog)  # served from the cache
     assert calls == [1]
+    # The same catalog with one user-model switch off is other dynamics: its own encoder.
+    other = gym.make("DriftingUser-v0", catalog=catalog, params={"satiation": False})
+    assert calls == [1, 1] and len(list((tmp_path / "encoders").glob("*.pt"))) == 2
+    assert other.unwrapped.encoder.dynamics_key != env.unwrapped.encoder.dynamics_key
 
 
 def test_the_encoder_layer_only_reads_weights_and_names_where_they_are_missing(monkeypatch, tmp_path):
@@ -172,22 +188,23 @@ def test_the_encoder_layer_only_reads_weights_and_names_where_they_are_missing(m
     monkeypatch.setenv("RECENV_CACHE_DIR", str(tmp_path))
     base = recenv.default_catalog()
     catalog = recenv.Catalog.from_embeddings(base.embeddings[:60], base.texts[:60], latent_dim=8)
-    with pytest.raises(MissingEncoderWeights, match="no encoder weights for catalog") as missing:
-        resolve_encoder(catalog, None, torch.device("cpu"))
+    with pytest.raises(MissingEncoderWeights, match="no encoder weights for these dynamics") as missing:
+        resolve_encoder(catalog, UserModelParams(), None, torch.device("cpu"))
     assert missing.value.path.parent == tmp_path / "encoders" and not missing.value.path.exists()
 
 
 @pytest.mark.slow
 def test_the_training_command_reproduces_the_shipped_weights(tmp_path):
-    """``python -m recenv.offline.encoder_training train --default`` is seeded and CPU-deterministic: the
-    same command, written elsewhere, gives the shipped weights bit for bit (about 2 minutes)."""
+    """Training is seeded and CPU-deterministic: the command that ``ship`` runs for preset ``none``,
+    written elsewhere, gives the shipped weights bit for bit (about 2 minutes)."""
     from recenv.catalog import default_catalog
-    from recenv.encoder import DEFAULT_ENCODER_FILE
+    from recenv.encoder import shipped_encoder_path
     from recenv.offline.encoder_training import main
 
-    main(["train", "--eval-users", "0", "--out", str(tmp_path / "encoder.pt")])
+    main(["train", "--preset", "none", "--out", str(tmp_path / "encoder.pt")])
     catalog = default_catalog()
-    shipped = load_encoder(Path(recenv.__file__).parent / "assets" / DEFAULT_ENCODER_FILE, catalog)
-    rebuilt = load_encoder(tmp_path / "encoder.pt", catalog)
+    params = recenv.EnvConfig(preset="none").user_model
+    shipped = load_encoder(shipped_encoder_path("none"), catalog, params)
+    rebuilt = load_encoder(tmp_path / "encoder.pt", catalog, params)
     for (name, expected), (_, actual) in zip(shipped.state_dict().items(), rebuilt.state_dict().items(), strict=True):
         assert torch.equal(expected, actual), name

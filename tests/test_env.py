@@ -100,7 +100,7 @@ def test_info_is_ground_truth():
 def test_patience_reaching_zero_terminates_and_blocks_further_steps():
     # No clicks (β0 = −100): b goes 2.5 → 1.2 → −0.1, so the user leaves on the second step.
     params = {"initial_patience": 2.5, "no_click_patience_cost": 0.3, "click_bias": -100.0}
-    env = gym.make("DriftingUser-v0", params=params)
+    env = gym.make("DriftingUser-v0", params=params, obs_mode="ids")
     env.reset(seed=0)
     _, reward, terminated, truncated, info = env.step(0)
     assert (reward, terminated, truncated) == (0.0, False, False)
@@ -114,7 +114,8 @@ def test_patience_reaching_zero_terminates_and_blocks_further_steps():
 
 
 def test_patience_switch_off_never_terminates_and_horizon_truncates():
-    env = gym.make("DriftingUser-v0", params={"patience": False, "click_bias": -100.0}, max_episode_steps=50)
+    env = gym.make("DriftingUser-v0", params={"patience": False, "click_bias": -100.0}, max_episode_steps=50,
+                   obs_mode="ids")
     env.reset(seed=0)
     for step in range(1, 51):
         _, _, terminated, truncated, _ = env.step(step % 500)
@@ -123,7 +124,7 @@ def test_patience_switch_off_never_terminates_and_horizon_truncates():
 
 
 def test_registered_horizon_is_200():
-    env = gym.make("DriftingUser-v0", params={"patience": False})
+    env = gym.make("DriftingUser-v0", params={"patience": False}, obs_mode="ids")
     env.reset(seed=0)
     steps = 0
     truncated = False
@@ -150,7 +151,7 @@ def test_env_pickles_mid_episode_and_continues_identically():
 
 def test_persona_sets_initial_interest_before_warmup():
     catalog = recenv.default_catalog()
-    env = DriftingUserEnv(params={"consumption_drift": False, "exogenous_drift": False, "regime_shifts": False})
+    env = DriftingUserEnv(preset="none")  # no drift
     astronomy = catalog.topic_centroids[catalog.topic_names.index("astronomy")]
     env.reset(seed=0, options={"persona": astronomy})
     np.testing.assert_allclose(env.user_state()["interest"], astronomy / np.linalg.norm(astronomy), atol=1e-6)
@@ -161,7 +162,7 @@ def test_persona_sets_initial_interest_before_warmup():
 
 def test_text_persona_is_embedded_with_the_catalog_model():
     catalog = recenv.default_catalog()
-    env = DriftingUserEnv(params={"consumption_drift": False, "exogenous_drift": False, "regime_shifts": False})
+    env = DriftingUserEnv(preset="none")  # no drift
     env.reset(seed=0, options={"persona": "loves documentaries about black holes, galaxies and telescopes"})
     interest = env.user_state()["interest"]
     closest = catalog.topics[np.argsort(catalog.latents @ interest)[-10:]]
@@ -175,8 +176,8 @@ def test_scripted_shift_fires_at_its_step():
     catalog = recenv.default_catalog()
     chess = catalog.topic_centroids[catalog.topic_names.index("chess")]
     cooking = catalog.topic_centroids[catalog.topic_names.index("cooking")]
-    env = gym.make("DriftingUser-v0", params={"consumption_drift": False, "exogenous_drift": False,
-                                              "regime_shifts": False, "patience": False})
+    env = gym.make("DriftingUser-v0", obs_mode="ids", params={"consumption_drift": False, "exogenous_drift": False,
+                                                              "regime_shifts": False, "patience": False})
     env.reset(seed=0, options={"persona": chess, "shifts": [(3, cooking)]})
     shifts = []
     for _ in range(4):

@@ -7,13 +7,14 @@ import dataclasses
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 import recenv
 from agents import DQNAgent, DQNConfig, QLearningAgent, QLearningConfig, RandomAgent, SB3DQNAgent, run_sessions
 from agents.persistence import saved_env_config
 from movielens_fixture import write_recbole
 from recenv import Catalog, EnvConfig, UserModelParams
-from recenv.encoder import default_encoder_path
+from recenv.encoder import EncoderConfig, NextClickLSTM, save_encoder
 
 
 def _small_catalog() -> Catalog:
@@ -23,6 +24,15 @@ def _small_catalog() -> Catalog:
         base.embeddings[index], [base.texts[i] for i in index], topics=[base.topic_names[base.topics[i]] for i in index],
         quality=base.quality[index], clickbait=base.clickbait[index], model_id=base.model_id, latent_dim=8,
     )
+
+
+def _encoder_file(folder, params):
+    """A small encoder file recorded as trained for ``params`` on the default catalog."""
+    path = folder / "encoder.pt"
+    if not path.exists():
+        torch.manual_seed(0)
+        save_encoder(NextClickLSTM(EncoderConfig(384, hidden_size=8, head_size=8)), path, recenv.default_catalog(), params)
+    return path
 
 
 def _configs(tmp_path) -> dict[str, EnvConfig]:
@@ -35,7 +45,7 @@ def _configs(tmp_path) -> dict[str, EnvConfig]:
         ),
         "encoder file": EnvConfig(
             preset="abrupt", params=UserModelParams(initial_patience=12.0), obs_mode="encoded",
-            encoder=str(default_encoder_path()), warmup_steps=5, history_length=3, max_episode_steps=25, device="cpu",
+            encoder=str(_encoder_file(tmp_path, UserModelParams(initial_patience=12.0))), warmup_steps=5, history_length=3, max_episode_steps=25, device="cpu",
         ),
         "real data": EnvConfig(
             preset="ml100k", data_path=str(write_recbole(tmp_path / "ml-100k")), obs_mode="ids", device="cpu",
@@ -73,7 +83,7 @@ def test_keywords_beside_a_config_override_its_fields(tmp_path):
 
 
 def test_the_scalar_env_truncates_at_its_horizon():
-    env = recenv.DriftingUserEnv(params={"patience": False}, max_episode_steps=12)
+    env = recenv.DriftingUserEnv(params={"patience": False}, max_episode_steps=12, obs_mode="ids")
     env.reset(seed=0)
     truncated = [env.step(0)[3] for _ in range(12)]
     assert truncated == [False] * 11 + [True]

@@ -10,6 +10,7 @@ from gymnasium.utils.env_checker import check_env
 import recenv
 from recenv import DriftingUserVectorEnv, session_clock, split_session_context
 from recenv.config import OBS_MODES
+from recenv.encoder import EncoderConfig, NextClickLSTM
 
 
 @pytest.mark.parametrize("obs_mode", OBS_MODES)
@@ -24,7 +25,10 @@ def test_check_env_is_clean_for_every_mode(obs_mode):
 @pytest.mark.parametrize("obs_mode", OBS_MODES)
 def test_the_clock_counts_steps_and_clicks_of_the_session(obs_mode):
     horizon = 50
-    env = recenv.DriftingUserEnv(obs_mode=obs_mode, params={"patience": False}, max_episode_steps=horizon)
+    # No shipped encoder for these dynamics: one built here is taken as given (its values do not matter).
+    encoder = NextClickLSTM(EncoderConfig(384, hidden_size=8, head_size=8)) if obs_mode == "encoded" else None
+    env = recenv.DriftingUserEnv(obs_mode=obs_mode, params={"patience": False}, max_episode_steps=horizon,
+                                 encoder=encoder)
     obs, _ = env.reset(seed=1)
     assert obs in env.observation_space
     assert session_clock(obs, horizon).tolist() == [0, 0]

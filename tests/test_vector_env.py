@@ -8,6 +8,7 @@ from gymnasium.vector import AutoresetMode
 
 import recenv
 from recenv import DriftingUserVectorEnv
+from recenv.encoder import EncoderConfig, NextClickLSTM
 
 
 def test_make_vec_uses_the_native_vector_env_with_the_registered_horizon():
@@ -26,8 +27,11 @@ def test_one_user_vector_env_matches_the_scalar_env_exactly(preset):
     """Same seed, same actions: the vector env at N = 1 reproduces the scalar env step for step
     (long patience, so no autoreset interleaves extra random draws)."""
     params = {"initial_patience": 1000.0}
-    single = gym.make("DriftingUser-v0", preset=preset, params=params)
-    vector = gym.make_vec("DriftingUser-v0", num_envs=1, preset=preset, params=params, device="cpu")
+    # These dynamics have no shipped encoder; one built here (no record of dynamics) is taken as given.
+    torch.manual_seed(0)
+    encoder = NextClickLSTM(EncoderConfig(384, hidden_size=16, head_size=8))
+    single = gym.make("DriftingUser-v0", preset=preset, params=params, encoder=encoder)
+    vector = gym.make_vec("DriftingUser-v0", num_envs=1, preset=preset, params=params, device="cpu", encoder=encoder)
     obs_s, _ = single.reset(seed=11)
     obs_v, _ = vector.reset(seed=11)
     np.testing.assert_array_equal(obs_v[0], obs_s)
@@ -71,7 +75,7 @@ def test_same_step_autoreset_reports_final_observation():
 
 
 def test_truncation_at_max_episode_steps():
-    envs = DriftingUserVectorEnv(num_envs=5, params={"patience": False}, max_episode_steps=7, device="cpu")
+    envs = DriftingUserVectorEnv(num_envs=5, params={"patience": False}, max_episode_steps=7, device="cpu", obs_mode="ids")
     envs.reset(seed=0)
     for step in range(1, 8):
         _, _, terminated, truncated, _ = envs.step(np.zeros(5, dtype=np.int64))
@@ -92,7 +96,7 @@ def test_vector_reset_options_persist_through_autoresets():
     chess = catalog.topic_centroids[catalog.topic_names.index("chess")]
     params = {"initial_patience": 2.5, "click_bias": -100.0, "consumption_drift": False,
               "exogenous_drift": False, "regime_shifts": False}
-    envs = DriftingUserVectorEnv(num_envs=3, params=params, device="cpu")
+    envs = DriftingUserVectorEnv(num_envs=3, params=params, device="cpu", obs_mode="ids")
     envs.reset(seed=0, options={"persona": chess})
     for _ in range(3):
         envs.step(np.zeros(3, dtype=np.int64))  # leave, then autoreset

@@ -2,7 +2,10 @@
 
 ``import recenv`` loads none of this. Modules, from the bottom up:
 
-- :mod:`recenv.offline.logs` — interaction logs collected on the simulator by a behaviour policy.
+- :mod:`recenv.offline.logs` — interaction logs collected on the simulator by a behaviour policy,
+  which sees only what a deployed recommender knows (:class:`recenv.offline.logs.LoggingView`).
+- :mod:`recenv.offline.logging_policies` — behaviour policies that read nothing privileged, and
+  ``make_logs``, the two rounds of logging that every log recenv trains on comes from.
 - :mod:`recenv.offline.click_predictors` — reference click predictors (popularity, static profile)
   and the metrics that compare them with the next-click LSTM.
 - :mod:`recenv.offline.encoder_training` — training and evaluation of the next-click LSTM

@@ -1,24 +1,32 @@
 """Training and evaluation of the next-click LSTM (:mod:`recenv.encoder`) on simulated logs.
 
-The recipe, top to bottom (:func:`train_and_evaluate`):
+The recipe, top to bottom (:func:`train_and_evaluate`), for one environment's dynamics:
 
-1. Log sessions with the default behaviour policy (:class:`recenv.offline.logs.MixedBehaviourPolicy`)
-   on the simulator (:func:`recenv.offline.logs.make_logs`); split *users* into train / validation / test.
+1. Log sessions the way a deployed recommender would (:func:`recenv.offline.logging_policies.make_logs`:
+   behaviour policies that read nothing privileged, with propensities) on the simulator; split
+   *users* into train / validation / test.
 2. Train with binary cross-entropy on every logged interaction (each click predicted from the
    interactions before it), Adam, gradient clipping; early stopping on the validation loss of
-   session interactions; the best epoch's weights are kept.
+   session interactions; the best epoch's weights are kept. Optionally each session interaction is
+   weighted by inverse propensity, ``min((1/N) / propensity, max_importance_weight)``: the loss of
+   a uniformly random policy's interactions, estimated from the logged ones.
 3. Evaluate on the held-out users' session interactions against two references fitted on the
-   training logs (:mod:`recenv.offline.click_predictors`): item popularity and a static profile. Reported:
-   AUC, log loss, the write-up's MSE between predicted probability and the observed click (the
-   Brier score), and MSE to the simulator's true click probability.
+   training logs (:mod:`recenv.offline.click_predictors`): item popularity and a static profile.
+   Reported: AUC, log loss, the Brier score against the click and MSE to the simulator's true click
+   probability; and **calibration by item class** (clickbait or not): the mean predicted minus the
+   mean true P(click), on the held-out logged interactions and on every item of the catalog in the
+   states a uniformly random policy leads users to (:func:`catalog_calibration`).
 
-``python -m recenv.offline.encoder_training train --default`` reproduces the shipped default weights
-(seeded; on the CPU the run is deterministic).
+The weights shipped for the named presets come from one command (seeded; on the CPU each run is
+deterministic)::
+
+    python -m recenv.offline.encoder_training ship --data PATH_TO_ML100K
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import math
 import time
@@ -32,25 +40,37 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from recenv.catalog import Catalog, default_catalog
+from recenv.catalog import Catalog
 from recenv.config import EnvConfig
-from recenv.encoder import EncoderConfig, NextClickLSTM, default_encoder_path, save_encoder
+from recenv.encoder import (
+    FIRST_USE_EPOCHS,
+    FIRST_USE_USERS,
+    EncoderConfig,
+    NextClickLSTM,
+    first_use_training,
+    save_encoder,
+    shipped_encoder_path,
+)
+from recenv.observation import EncodedObservation
 from recenv.offline.click_predictors import PopularityPredictor, StaticProfilePredictor, auc, brier, log_loss
-from recenv.offline.logs import InteractionLog, LoggedSessions, make_logs
-from recenv.params import UserModelParams
-from recenv.presets import SYNTHETIC_PRESETS, preset_catalog
-from recenv.simulator import resolve_device
+from recenv.offline.logging_policies import make_logs
+from recenv.offline.logs import InteractionLog, LoggedSessions
+from recenv.presets import PRESET_NAMES, REAL_DATA_PRESETS, preset_catalog
+from recenv.simulator import UserSimulator, resolve_device
 
 __all__ = [
-    "FIRST_USE_EPOCHS",
-    "FIRST_USE_USERS",
+    "SHIPPED_USERS",
     "TrainingConfig",
+    "catalog_calibration",
     "evaluate",
     "split_users",
     "train_and_evaluate",
     "train_encoder",
-    "train_for_catalog",
+    "train_on_first_use",
 ]
+
+SHIPPED_USERS = 24_000
+"""Sessions logged for each shipped encoder (80/10/10 train/validation/test users)."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +86,9 @@ class TrainingConfig:
     :param max_grad_norm: gradient clipping threshold.
     :param seed: seeds the weight initialisation and the batch order.
     :param device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+    :param inverse_propensity: weight each session interaction by ``(1/N) / propensity``, capped
+        at ``max_importance_weight`` (warm-up interactions, of unknown propensity, weigh 1).
+    :param max_importance_weight: the cap on inverse-propensity weights.
     """
 
     hidden_size: int = 64
@@ -77,6 +100,8 @@ class TrainingConfig:
     max_grad_norm: float = 1.0
     seed: int = 0
     device: str = "auto"
+    inverse_propensity: bool = False
+    max_importance_weight: float = 10.0
 
 
 # ---------------------------------------------------------------- data
@@ -110,6 +135,15 @@ def _to_device(sessions: LoggedSessions, index: np.ndarray, embeddings: torch.Te
     return embeddings[items.clamp_min(0)], clicks, mask, in_session
 
 
+def importance_weights(sessions: LoggedSessions, num_items: int, cap: float) -> np.ndarray:
+    """``(U, L)`` inverse-propensity weights ``min((1/N) / propensity, cap)`` of session
+    interactions; 1 where the propensity is unknown (the warm-up), 0 on padding."""
+    propensity = sessions.propensity.astype(np.float64)
+    known = np.isfinite(propensity) & (propensity > 0)
+    weights = np.where(known, np.minimum((1.0 / num_items) / np.where(known, propensity, 1.0), cap), 1.0)
+    return np.where(sessions.mask, weights, 0.0).astype(np.float32)
+
+
 def predict_sessions(model: NextClickLSTM, sessions: LoggedSessions, embeddings: torch.Tensor, batch_size: int = 256) -> np.ndarray:
     """P(click) of every logged interaction given the ones before it, ``(U, L)`` (NaN on padding)."""
     out = np.full(sessions.items.shape, np.nan, dtype=np.float64)
@@ -140,8 +174,10 @@ def train_encoder(
     model = NextClickLSTM(EncoderConfig(catalog.embedding_dim, config.hidden_size, config.head_size)).to(device)
     embeddings = torch.tensor(catalog.embeddings, device=device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
+    loss_fn = nn.BCEWithLogitsLoss(reduction="none")
     train, validation = train_log.sessions(), validation_log.sessions()
+    weights = (importance_weights(train, catalog.num_items, config.max_importance_weight) if config.inverse_propensity
+               else train.mask.astype(np.float32))
     rng = np.random.default_rng(config.seed)
     writer = None
     if tensorboard_dir is not None:
@@ -157,13 +193,14 @@ def train_encoder(
         total, count = 0.0, 0
         for index in _batches(train, config.batch_size, rng):
             x, clicks, mask, _ = _to_device(train, index, embeddings)
+            weight = torch.as_tensor(weights[index, : mask.shape[1]], device=device)[mask]
             logits = model.sequence_logits(x, clicks)
-            loss = loss_fn(logits[mask], clicks[mask])
+            loss = (loss_fn(logits[mask], clicks[mask]) * weight).sum()
             optimizer.zero_grad()
-            (loss / mask.sum()).backward()
+            (loss / weight.sum()).backward()
             nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
             optimizer.step()
-            total, count = total + loss.item(), count + int(mask.sum())
+            total, count = total + loss.item(), count + float(weight.sum())
         validation_loss = _session_log_loss(model, validation, embeddings)
         history["train_loss"].append(total / count)
         history["validation_loss"].append(validation_loss)
@@ -213,14 +250,62 @@ def evaluate(model: NextClickLSTM, train_log: InteractionLog, test_log: Interact
     }
     # The simulator's own click probability: the ceiling no predictor can beat on average.
     predictions["true_probability"] = true_probability
+    clickbait = catalog.clickbait[test.items[rows]] >= CLICKBAIT_THRESHOLD
     return {
         name: {
             "auc": auc(p, clicks),
             "log_loss": log_loss(p, clicks),
             "mse_click": brier(p, clicks),
             "mse_true_probability": brier(p, true_probability),
+            "calibration": {
+                item_class: {"predicted": float(p[which].mean()), "true": float(true_probability[which].mean()),
+                             "bias": float(p[which].mean() - true_probability[which].mean()), "count": int(which.sum())}
+                for item_class, which in (("clickbait", clickbait), ("other", ~clickbait)) if which.any()
+            },
         }
         for name, p in predictions.items()
+    }
+
+
+CLICKBAIT_THRESHOLD = 0.5
+"""Items with clickbait score c ≥ this count as clickbait in the calibration by class."""
+
+
+def catalog_calibration(model: NextClickLSTM, config: EnvConfig, num_users: int = 500, steps: int = 30,
+                        seed: int = 0) -> dict[str, dict[str, float]]:
+    """Calibration over the whole catalog: ``num_users`` users of ``config``'s dynamics are shown
+    uniformly random items for ``steps`` steps (a user who leaves is replaced); at every step the
+    model predicts P(click) of *every* item from its encoding of the user's history, beside the
+    simulator's true P(click) (privileged: this is evaluation). Returns, per item class, the mean
+    predicted and true probabilities and their difference (``bias``)."""
+    config = config.replace(device="cpu")
+    simulator = UserSimulator.from_config(config, num_users)
+    simulator.seed(seed)
+    model = model.to("cpu")
+    observer = EncodedObservation(simulator, config.max_episode_steps, model)
+    rng = np.random.default_rng(seed)
+    embeddings = torch.tensor(simulator.catalog.embeddings)
+    clickbait = torch.as_tensor(simulator.catalog.clickbait >= CLICKBAIT_THRESHOLD)
+    sums = {"clickbait": np.zeros(2), "other": np.zeros(2)}
+    present = {"clickbait": bool(clickbait.any()), "other": bool((~clickbait).any())}  # a catalog may have no clickbait
+    with torch.inference_mode():
+        observer.reset(torch.arange(num_users), simulator.reset())
+        for _ in range(steps):
+            predicted = torch.sigmoid(model.click_logits_all(observer.hidden, embeddings))
+            true = simulator.click_probabilities()
+            for item_class, columns in (("clickbait", clickbait), ("other", ~clickbait)):
+                if not present[item_class]:
+                    continue
+                sums[item_class] += [float(predicted[:, columns].mean()), float(true[:, columns].mean())]
+            actions = torch.as_tensor(rng.integers(simulator.catalog.num_items, size=num_users))
+            outcome = simulator.step(actions)
+            observer.step(actions, outcome.click)
+            left = torch.nonzero(outcome.terminated | (simulator.session_steps() >= config.max_episode_steps))[:, 0]
+            if len(left):
+                observer.reset(left, simulator.reset(left))
+    return {
+        item_class: {"predicted": total[0] / steps, "true": total[1] / steps, "bias": (total[0] - total[1]) / steps}
+        for item_class, total in sums.items() if present[item_class]
     }
 
 
@@ -231,9 +316,10 @@ def train_and_evaluate(
     seed: int = 0,
     progress: bool = True,
     tensorboard_dir: str | None = None,
+    calibration_users: int = 500,
 ) -> tuple[NextClickLSTM, dict[str, Any]]:
     """Steps 1–3 of the module docstring on users simulated as ``config`` says; returns the model
-    and a report (metrics, history, setup)."""
+    and a report (metrics, calibration over the catalog, history, setup)."""
     started = time.perf_counter()
     log = make_logs(config, num_users, seed=seed, progress=progress)
     catalog = preset_catalog(config.catalog, config.preset, config.data_path)
@@ -243,84 +329,112 @@ def train_and_evaluate(
         "preset": config.preset,
         "num_users": num_users,
         "interactions": len(log),
+        "logging_policy": log.metadata["policy"],
         "training": asdict(training),
         "history": history,
         "metrics": evaluate(model, train_log, test_log, catalog),
         "wall_seconds": time.perf_counter() - started,
     }
+    if calibration_users:
+        report["catalog_calibration"] = catalog_calibration(model, config, calibration_users, seed=seed + 1)
     return model, report
 
 
-def evaluate_on_presets(model: NextClickLSTM, catalog: Catalog, num_users: int, seed: int, progress: bool = True) -> dict[str, Any]:
-    """The model's metrics, beside both references, on fresh logs of every synthetic preset."""
-    results = {}
-    for name in SYNTHETIC_PRESETS:
-        log = make_logs(EnvConfig(catalog=catalog, preset=name), num_users, seed=seed, progress=progress)
-        train_log, test_log = split_users(log, (0.5, 0.5), seed=seed)
-        results[name] = evaluate(model, train_log, test_log, catalog)
-    return results
+def _training_record(num_users: int, training: TrainingConfig, seed: int) -> dict[str, Any]:
+    return {"users": num_users, "seed": seed, "logs": "recenv.offline.logging_policies.make_logs", **asdict(training)}
 
 
-FIRST_USE_USERS = 6_000
-FIRST_USE_EPOCHS = 15
+def train_on_first_use(config: EnvConfig, path: Path) -> Path:
+    """First-use training for dynamics without weights (``config``'s catalog and user model):
+    :data:`recenv.encoder.FIRST_USE_USERS` logged sessions with the default warm-up and horizon, at
+    most :data:`recenv.encoder.FIRST_USE_EPOCHS` epochs (about a minute on 2 CPU cores), progress
+    bars, the result cached at ``path``. These budgets are fixed, so that the cache key names them;
+    for others, train with :func:`train_and_evaluate` and pass ``encoder=PATH``."""
+    dynamics = EnvConfig(catalog=config.catalog, preset=config.preset, params=config.user_model,
+                         data_path=config.data_path)
+    catalog = preset_catalog(dynamics.catalog, dynamics.preset, dynamics.data_path)
+    print(f"recenv: no encoder weights for these dynamics yet (catalog {catalog.fingerprint}, preset {config.preset} "
+          f"with its parameters as given); training them once, cached at {path}")
+    training = TrainingConfig(max_epochs=FIRST_USE_EPOCHS, device="cpu")
+    model, report = train_and_evaluate(dynamics, FIRST_USE_USERS, training, calibration_users=0)
+    return save_encoder(model, path, catalog, dynamics.user_model,
+                        training={**_training_record(FIRST_USE_USERS, training, 0), **first_use_training()},
+                        extra={"report": report})
 
 
-def train_for_catalog(catalog: Catalog, path: Path, params: UserModelParams | None = None) -> Path:
-    """First-use training for a catalog without weights: ``FIRST_USE_USERS`` logged sessions of users
-    with ``params`` (default: preset ``mixed``) and the default warm-up and horizon, at most
-    ``FIRST_USE_EPOCHS`` epochs (a few minutes on CPU), progress bars, the result cached at ``path``.
-    These budgets are fixed; for others, train with :func:`train_and_evaluate` and pass ``encoder=PATH``."""
-    print(f"recenv: no encoder weights for catalog {catalog.fingerprint}; training them once (cached at {path})")
-    training = TrainingConfig(max_epochs=FIRST_USE_EPOCHS)
-    model, report = train_and_evaluate(EnvConfig(catalog=catalog, params=params), FIRST_USE_USERS, training)
-    return save_encoder(model, path, catalog, extra={"report": report})
+def train_preset(preset: str, num_users: int = SHIPPED_USERS, training: TrainingConfig | None = None, seed: int = 0,
+                 data_path: str | None = None, out: Path | None = None, progress: bool = True,
+                 tensorboard_dir: str | None = None) -> tuple[Path, dict[str, Any]]:
+    """Train and evaluate the encoder of a named preset; write the weights (default: where the
+    shipped ones live, ``recenv/assets/encoder_<preset>.pt``) and the report beside them (``.json``)."""
+    training = training or TrainingConfig(device="cpu")
+    config = EnvConfig(preset=preset, data_path=data_path)
+    model, report = train_and_evaluate(config, num_users, training, seed=seed, progress=progress,
+                                       tensorboard_dir=tensorboard_dir)
+    catalog = preset_catalog(None, preset, data_path)
+    out = out or shipped_encoder_path(preset)
+    save_encoder(model, out, catalog, config.user_model, training=_training_record(num_users, training, seed),
+                 extra={"metrics": report["metrics"]})
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    return out, report
 
 
 # ---------------------------------------------------------------- command line
 
 
-def _print_metrics(title: str, metrics: dict[str, dict[str, float]]) -> None:
-    print(f"\n{title}")
-    print(f"  {'predictor':16s} {'AUC':>7s} {'log loss':>9s} {'MSE click':>10s} {'MSE true p':>11s}")
-    for name, m in metrics.items():
-        print(f"  {name:16s} {m['auc']:7.4f} {m['log_loss']:9.4f} {m['mse_click']:10.4f} {m['mse_true_probability']:11.4f}")
+def _print_report(report: dict[str, Any]) -> None:
+    print(f"\npreset {report['preset']}: held-out users' session interactions")
+    print(f"  {'predictor':16s} {'AUC':>7s} {'log loss':>9s} {'MSE click':>10s} {'MSE true p':>11s} {'bias clickbait':>15s} {'bias other':>11s}")
+    for name, m in report["metrics"].items():
+        bias = {k: v["bias"] for k, v in m["calibration"].items()}
+        print(f"  {name:16s} {m['auc']:7.4f} {m['log_loss']:9.4f} {m['mse_click']:10.4f} {m['mse_true_probability']:11.4f} "
+              f"{bias.get('clickbait', float('nan')):15.4f} {bias.get('other', float('nan')):11.4f}")
+    if "catalog_calibration" in report:
+        biases = ", ".join(f"{name} {c['bias']:+.4f}" for name, c in report["catalog_calibration"].items())
+        print(f"  every item, random-policy states: bias {biases}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m recenv.offline.encoder_training", description="Train the next-click LSTM state encoder.")
+    parser = argparse.ArgumentParser(prog="python -m recenv.offline.encoder_training",
+                                     description="Train the next-click LSTM state encoder of a preset's dynamics.")
     commands = parser.add_subparsers(dest="command", required=True)
-    train = commands.add_parser("train", help="log sessions, train, evaluate, write weights + metrics JSON")
-    train.add_argument("--default", action="store_true", help="reproduce the shipped default weights (writes recenv/assets)")
-    train.add_argument("--preset", default="mixed", choices=sorted(SYNTHETIC_PRESETS), help="user model the logs come from")
-    train.add_argument("--users", type=int, default=24_000, help="sessions to log (80/10/10 train/validation/test users)")
-    train.add_argument("--eval-users", type=int, default=4_000, help="sessions per preset for the every-preset evaluation (0: skip)")
+    train = commands.add_parser("train", help="log sessions of one preset, train, evaluate, write weights + report JSON")
+    train.add_argument("--preset", default="mixed", choices=PRESET_NAMES, help="the dynamics the logs come from")
+    train.add_argument("--data", default=None, help="MovieLens-100K folder (preset ml100k; default $RECENV_ML100K)")
+    train.add_argument("--users", type=int, default=SHIPPED_USERS, help="sessions to log (80/10/10 train/validation/test users)")
     train.add_argument("--hidden-size", type=int, default=TrainingConfig.hidden_size)
     train.add_argument("--epochs", type=int, default=TrainingConfig.max_epochs, help="maximum epochs (early stopping)")
     train.add_argument("--batch-size", type=int, default=TrainingConfig.batch_size)
     train.add_argument("--lr", type=float, default=TrainingConfig.learning_rate)
+    train.add_argument("--inverse-propensity", action="store_true", help="weight session interactions by inverse propensity")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="cpu", help="cpu (default: bit-reproducible), cuda or auto")
-    train.add_argument("--out", type=Path, default=Path("results/encoder/encoder.pt"), help="weights file; metrics go beside it as .json")
+    train.add_argument("--out", type=Path, default=Path("results/encoder/encoder.pt"), help="weights file; the report goes beside it as .json")
     train.add_argument("--tensorboard", default=None, help="TensorBoard log folder (optional)")
+    ship = commands.add_parser("ship", help="reproduce the shipped weights of every preset (writes recenv/assets)")
+    ship.add_argument("--data", default=None, help="MovieLens-100K folder for preset ml100k (default $RECENV_ML100K; "
+                                                   "without it ml100k is skipped, said so)")
+    ship.add_argument("--presets", nargs="+", default=list(PRESET_NAMES), choices=PRESET_NAMES)
     args = parser.parse_args(argv)
 
-    if args.default:
-        args.out = default_encoder_path()
-    catalog = default_catalog()
-    training = replace(TrainingConfig(), hidden_size=args.hidden_size, max_epochs=args.epochs, batch_size=args.batch_size,
-                       learning_rate=args.lr, seed=args.seed, device=args.device)
-    model, report = train_and_evaluate(EnvConfig(preset=args.preset), args.users, training, seed=args.seed,
-                                       tensorboard_dir=args.tensorboard)
-    _print_metrics(f"held-out users, preset {args.preset} (session interactions)", report["metrics"])
-    if args.eval_users:
-        report["metrics_by_preset"] = evaluate_on_presets(model, catalog, args.eval_users, seed=args.seed + 1)
-        for name, metrics in report["metrics_by_preset"].items():
-            _print_metrics(f"fresh logs, preset {name}", metrics)
-    report["command"] = "python -m recenv.offline.encoder_training " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
-    save_encoder(model, args.out, catalog, extra={"metrics": report["metrics"]})
-    metrics_path = args.out.with_suffix(".json")
-    metrics_path.write_text(json.dumps(report, indent=2))
-    print(f"\nwrote {args.out} and {metrics_path}")
+    if args.command == "train":
+        training = replace(TrainingConfig(), hidden_size=args.hidden_size, max_epochs=args.epochs, batch_size=args.batch_size,
+                           learning_rate=args.lr, seed=args.seed, device=args.device,
+                           inverse_propensity=args.inverse_propensity)
+        path, report = train_preset(args.preset, args.users, training, seed=args.seed, data_path=args.data,
+                                    out=args.out, tensorboard_dir=args.tensorboard)
+        _print_report(report)
+        print(f"\nwrote {path} and {path.with_suffix('.json')}")
+        return
+
+
+    for preset in args.presets:
+        if preset in REAL_DATA_PRESETS and args.data is None and not os.environ.get("RECENV_ML100K"):
+            print(f"skipping preset {preset}: it needs --data or $RECENV_ML100K")
+            continue
+        path, report = train_preset(preset, data_path=args.data if preset in REAL_DATA_PRESETS else None)
+        _print_report(report)
+        print(f"wrote {path} ({report['wall_seconds']:.0f} s)")
 
 
 if __name__ == "__main__":

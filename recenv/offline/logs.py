@@ -1,5 +1,8 @@
 """Interaction logs: what a recommender would have recorded, collected on the simulator.
 
+The policies that log, and :func:`recenv.offline.logging_policies.make_logs` (the logs recenv
+trains on), are in :mod:`recenv.offline.logging_policies`.
+
 :func:`collect_logs` runs a behaviour policy on a :class:`recenv.simulator.UserSimulator` built from
 an :class:`recenv.EnvConfig`, with the vector environment's rules (sessions truncated at the
 config's horizon; a user whose session ended is replaced on the next step, as Gymnasium's next-step
@@ -39,9 +42,8 @@ __all__ = [
     "BehaviourPolicy",
     "InteractionLog",
     "LoggedSessions",
-    "MixedBehaviourPolicy",
+    "LoggingView",
     "collect_logs",
-    "make_logs",
 ]
 
 LOG_FORMAT_VERSION = 1
@@ -54,13 +56,61 @@ _COLUMNS = {
     "click_probability": np.float32,
 }
 
-BehaviourPolicy = Callable[[UserSimulator], tuple[np.ndarray, np.ndarray | None]]
-"""``policy(simulator) -> (actions (N,), propensities (N,) or None)``.
+class LoggingView:
+    """What a deployed recommender knows about the users it is logging, and nothing else.
 
-The policy sees the :class:`recenv.simulator.UserSimulator` it logs: what a deployed recommender
-knows is its record of recent interactions (``simulator.recent_items``, ``recent_clicks``); what it
-could not know (``simulator.click_probabilities()``, the users' state) is there too, for policies
-that declare reading it, like the default one."""
+    :attr:`recent_items` ``(B, K)`` and :attr:`recent_clicks` ``(B, K)`` (its own record of what it
+    showed and what was clicked, the warm-up past included; −1 before a user's past began),
+    :attr:`session_steps` and :attr:`session_clicks` ``(B,)`` (the session clock), the catalog's
+    public side (:attr:`item_embeddings` ``(N, D)``, :attr:`topics` ``(N,)``), :attr:`num_users`
+    and :attr:`num_items`. No click probability, user state, quality or clickbait: reading them
+    raises ``AttributeError``, because they are not here.
+    """
+
+    __slots__ = ("_simulator",)
+
+    def __init__(self, simulator: UserSimulator):
+        self._simulator = simulator
+
+    @property
+    def num_users(self) -> int:
+        return self._simulator.num_users
+
+    @property
+    def num_items(self) -> int:
+        return self._simulator.catalog.num_items
+
+    @property
+    def recent_items(self) -> torch.Tensor:
+        return self._simulator.recent_items
+
+    @property
+    def recent_clicks(self) -> torch.Tensor:
+        return self._simulator.recent_clicks
+
+    @property
+    def session_steps(self) -> torch.Tensor:
+        return self._simulator.session_steps()
+
+    @property
+    def session_clicks(self) -> torch.Tensor:
+        return self._simulator.session_clicks
+
+    @property
+    def item_embeddings(self) -> np.ndarray:
+        return self._simulator.catalog.embeddings
+
+    @property
+    def topics(self) -> np.ndarray:
+        return self._simulator.catalog.topics
+
+
+BehaviourPolicy = Callable[[LoggingView], tuple[np.ndarray, np.ndarray | None]]
+"""``policy(view) -> (actions (N,), propensities (N,) or None)``.
+
+A policy sees a :class:`LoggingView`: what a deployed recommender knows. A policy that declares
+``privileged = True`` (a reference for experiments, never the default) is given the
+:class:`recenv.simulator.UserSimulator` itself instead, true click probabilities and all."""
 
 
 @dataclass
@@ -73,6 +123,8 @@ class LoggedSessions:
     :param steps: ``(U, L)`` int32 session steps (negative for the warm-up).
     :param users: ``(U,)`` the user id of each row.
     :param click_probability: ``(U, L)`` the simulator's true P(click) (NaN for warm-up and padding).
+    :param propensity: ``(U, L)`` the behaviour policy's probability of each shown item (NaN where
+        unknown: warm-up, padding, policies that do not report it).
     """
 
     items: np.ndarray
@@ -81,13 +133,14 @@ class LoggedSessions:
     steps: np.ndarray
     users: np.ndarray
     click_probability: np.ndarray
+    propensity: np.ndarray
 
     def __len__(self) -> int:
         return len(self.users)
 
     def select(self, index: np.ndarray) -> LoggedSessions:
         return LoggedSessions(self.items[index], self.clicks[index], self.mask[index], self.steps[index], self.users[index],
-                        self.click_probability[index])
+                              self.click_probability[index], self.propensity[index])
 
 
 @dataclass
@@ -142,6 +195,24 @@ class InteractionLog:
             raise ValueError(f"interaction log {path} has format version {version}; this recenv reads {LOG_FORMAT_VERSION}")
         return cls(**columns, metadata=metadata)
 
+    @staticmethod
+    def concatenate(logs: list[InteractionLog]) -> InteractionLog:
+        """One log of several (rounds of logging): user ids of each log are shifted past the
+        previous ones'; ``metadata`` is the first log's, with ``rounds``: every log's metadata and
+        its range of user ids."""
+        columns: dict[str, list[np.ndarray]] = {name: [] for name in _COLUMNS}
+        rounds, offset = [], 0
+        for log in logs:
+            for name in _COLUMNS:
+                values = getattr(log, name)
+                columns[name].append(values + offset if name == "user" else values)
+            count = int(log.user.max()) + 1 if len(log) else 0
+            rounds.append({"first_user": offset, "users": count, **log.metadata})
+            offset += count
+        metadata = {**logs[0].metadata, "rounds": rounds}
+        metadata["policy"] = " then ".join(str(r.get("policy")) for r in rounds)
+        return InteractionLog(**{name: np.concatenate(values) for name, values in columns.items()}, metadata=metadata)
+
     def select_users(self, users: np.ndarray) -> InteractionLog:
         """The rows of the given users."""
         keep = np.isin(self.user, users)
@@ -158,69 +229,14 @@ class InteractionLog:
         steps = np.zeros((len(users), width), dtype=np.int32)
         mask = np.zeros((len(users), width), dtype=bool)
         probability = np.full((len(users), width), np.nan, dtype=np.float32)
+        propensity = np.full((len(users), width), np.nan, dtype=np.float32)
         items[row, position] = self.item
         clicks[row, position] = self.click
         steps[row, position] = self.step
         mask[row, position] = True
         probability[row, position] = self.click_probability
-        return LoggedSessions(items, clicks, mask, steps, users, probability)
-
-
-class MixedBehaviourPolicy:
-    """The default logging policy: it covers the whole catalog, shows good items often, and
-    shows items again.
-
-    Each step, per user, one of four behaviours is drawn:
-
-    - ``random_share``: a uniformly random item (coverage);
-    - ``popular_share``: an item drawn ∝ its popularity (the population's current mean click
-      probability);
-    - ``repeat_share``: one of the ``REPEAT_WINDOW`` items this user was shown last, uniformly.
-      Deployed recommenders re-show items all the time; a log without repeats would never let a
-      next-click model learn that users tire of what they just consumed;
-    - otherwise the item the user is most likely to click now (an ε-oracle, which reads the
-      simulator's privileged click probabilities).
-
-    Propensities are exact.
-    """
-
-    REPEAT_WINDOW = 5
-
-    def __init__(self, random_share: float = 0.3, popular_share: float = 0.2, repeat_share: float = 0.3, seed: int = 0):
-        shares = (random_share, popular_share, repeat_share)
-        if min(shares) < 0 or sum(shares) > 1:
-            raise ValueError(f"shares must be >= 0 and sum to <= 1, got {shares}")
-        self.random_share, self.popular_share, self.repeat_share = shares
-        self.oracle_share = 1.0 - sum(shares)
-        self.rng = np.random.default_rng(seed)
-        self.name = (f"mixed(random={random_share}, popular={popular_share}, repeat={repeat_share}, "
-                     f"oracle={self.oracle_share:.2f})")
-
-    def __call__(self, simulator: UserSimulator) -> tuple[np.ndarray, np.ndarray]:
-        with torch.inference_mode():
-            probabilities = simulator.click_probabilities().cpu().numpy()  # (N, I)
-        n_users, n_items = probabilities.shape
-        popularity = probabilities.mean(0)
-        popularity = popularity / popularity.sum()
-        best = probabilities.argmax(1)
-        recent = simulator.recent_items[:, -self.REPEAT_WINDOW:].cpu().numpy()  # (N, R), −1 before the history began
-        recent_count = (recent >= 0).sum(1)
-        pick = np.minimum((self.rng.random(n_users) * np.maximum(recent_count, 1)).astype(np.int64), np.maximum(recent_count - 1, 0))
-        repeated = recent[np.arange(n_users), recent.shape[1] - recent_count + pick]
-        candidates = np.stack([
-            self.rng.integers(n_items, size=n_users),
-            self.rng.choice(n_items, size=n_users, p=popularity),
-            np.where(recent_count > 0, repeated, best),
-            best,
-        ])
-        edges = np.cumsum([self.random_share, self.popular_share, self.repeat_share])
-        behaviour = np.searchsorted(edges, self.rng.random(n_users), side="right")
-        actions = candidates[behaviour, np.arange(n_users)]
-        repeat_probability = np.where(recent_count > 0, (recent == actions[:, None]).sum(1) / np.maximum(recent_count, 1),
-                                      actions == best)
-        propensity = (self.random_share / n_items + self.popular_share * popularity[actions]
-                      + self.repeat_share * repeat_probability + self.oracle_share * (actions == best))
-        return actions, propensity.astype(np.float32)
+        propensity[row, position] = self.propensity
+        return LoggedSessions(items, clicks, mask, steps, users, probability, propensity)
 
 
 def collect_logs(
@@ -236,7 +252,8 @@ def collect_logs(
 
     :param config: what is simulated (catalog, preset, parameters, warm-up, horizon, device; the
         observation settings play no part).
-    :param policy: a :data:`BehaviourPolicy`.
+    :param policy: a :data:`BehaviourPolicy`; it is given a :class:`LoggingView`, or the simulator
+        if it declares ``privileged = True``.
     :param num_users: completed sessions to log (sessions still running at the end are dropped).
     :param seed: decides the users and every random draw (as ``envs.reset(seed=seed)`` would).
     :param concurrent_users: users simulated at once (at most ``num_users``).
@@ -258,6 +275,7 @@ def collect_logs(
         nan = np.full(len(users), np.nan, dtype=np.float32)
         add(users, steps, warmup_items, warmup_clicks, nan, nan)
 
+    policy_input = simulator if getattr(policy, "privileged", False) else LoggingView(simulator)
     with torch.inference_mode():
         warmup = simulator.reset()
         session = np.arange(n, dtype=np.int64)  # the id of each slot's current session
@@ -269,7 +287,7 @@ def collect_logs(
         bar = tqdm(total=num_users, desc="logging sessions", unit="user", disable=not progress)
         batch_steps = 0
         while len(finished) < num_users and (max_steps is None or batch_steps < max_steps):
-            actions, propensity = policy(simulator)
+            actions, propensity = policy(policy_input)
             actions = np.asarray(actions, dtype=np.int64)
             outcome = simulator.step(torch.from_numpy(actions).to(simulator.device))
             batch_steps += 1
@@ -306,19 +324,10 @@ def collect_logs(
         "preset": config.preset,
         "params": simulator.params.to_dict(),
         "policy": getattr(policy, "name", type(policy).__name__),
+        "policy_privileged": bool(getattr(policy, "privileged", False)),
         "seed": seed,
         "num_envs": n,
         "warmup_steps": config.warmup_steps,
         "max_episode_steps": config.max_episode_steps,
     }
     return InteractionLog(**columns, metadata=metadata)
-
-
-def make_logs(
-    config: EnvConfig, num_users: int, seed: int, concurrent_users: int = 512, progress: bool = True
-) -> InteractionLog:
-    """Log ``num_users`` sessions of the default behaviour policy (:class:`MixedBehaviourPolicy`
-    seeded with ``seed``) on the CPU, whatever ``config.device`` says (so a log is the same on every
-    machine)."""
-    return collect_logs(config.replace(device="cpu"), MixedBehaviourPolicy(seed=seed), num_users, seed=seed,
-                        concurrent_users=concurrent_users, progress=progress)

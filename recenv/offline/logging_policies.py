@@ -1,0 +1,282 @@
+"""Behaviour policies that log interactions, and :func:`make_logs`, the logs recenv trains on.
+
+A log that trains anything an agent uses must be one a deployed recommender could have recorded.
+The policies here (except the declared privileged one) therefore receive a
+:class:`recenv.offline.logs.LoggingView` from :func:`recenv.offline.logs.collect_logs`: the users'
+record of shown items and clicks, the session clock and the catalog's public side; no click
+probability, no user state, no quality or clickbait. Every policy reports the exact probability
+with which it showed each item (its *propensity*), so training can weight by inverse propensity.
+
+:func:`make_logs` is how a recommender's logs come about, in two rounds (``docs/model.md`` §5):
+
+1. **Exploration** (``EXPLORATION_SHARE`` of the users): :class:`DeployedPolicy` without a model or
+   counts: a uniformly random item 70 % of the time, otherwise one of the user's last
+   ``REPEAT_WINDOW`` items again.
+2. **Deployment** (the rest): :class:`DeployedPolicy` with popularity taken from the click counts
+   of round 1 and a first model — the content profile (:class:`ContentProfileScorer`, cosine
+   between an item's embedding and the mean embedding of the user's recent clicks), which needs no
+   training: 30 % random, 20 % popular, 20 % repeat, 30 % the model's greedy choice (an
+   ε-greedy deployment of the model with ε = 0.7, spread over three exploration sources).
+
+:class:`MixedBehaviourPolicy`, the policy recenv's logs came from before, reads the simulator's
+true click probabilities (``privileged = True``); it is kept to measure what such logs do to a
+model, never used by default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from recenv.config import EnvConfig
+from recenv.encoder import NextClickLSTM
+from recenv.offline.logs import InteractionLog, LoggingView, collect_logs
+from recenv.presets import preset_catalog
+from recenv.simulator import UserSimulator
+
+__all__ = [
+    "EXPLORATION_SHARE",
+    "REPEAT_WINDOW",
+    "ContentProfileScorer",
+    "DeployedPolicy",
+    "LSTMScorer",
+    "MixedBehaviourPolicy",
+    "UniformRandomPolicy",
+    "click_counts",
+    "make_logs",
+]
+
+REPEAT_WINDOW = 5
+"""How far back the repeat behaviour looks: one of the user's last five items, uniformly."""
+
+EXPLORATION_SHARE = 0.2
+"""Share of :func:`make_logs`' users logged in its first round (exploration, no counts, no model)."""
+
+
+class UniformRandomPolicy:
+    """A uniformly random item for every user; propensity 1/N."""
+
+    privileged = False
+
+    def __init__(self, seed: int = 0):
+        self.rng = np.random.default_rng(seed)
+        self.name = "uniform random"
+
+    def __call__(self, view: LoggingView) -> tuple[np.ndarray, np.ndarray]:
+        actions = self.rng.integers(view.num_items, size=view.num_users)
+        return actions, np.full(view.num_users, 1.0 / view.num_items, dtype=np.float32)
+
+
+class ContentProfileScorer:
+    """A first model that needs no training: an item's score is the cosine between its embedding
+    and the mean embedding of the user's clicked items among the recent ones (all recent items if
+    none was clicked)."""
+
+    name = "content profile"
+
+    def __init__(self, item_embeddings: np.ndarray):
+        self._embeddings = torch.tensor(np.array(item_embeddings, dtype=np.float32))
+
+    def scores(self, view: LoggingView) -> Tensor:
+        items, clicks = view.recent_items.cpu(), view.recent_clicks.cpu()
+        valid = (items >= 0).float()
+        vectors = self._embeddings[items.clamp_min(0)]  # (B, K, D)
+        clicked = valid * clicks
+        weights = torch.where(clicked.sum(1, keepdim=True) > 0, clicked, valid)
+        profile = (weights[:, :, None] * vectors).sum(1)
+        profile = profile / torch.linalg.vector_norm(profile, dim=1, keepdim=True).clamp_min(1e-8)
+        return profile @ self._embeddings.T
+
+
+class LSTMScorer:
+    """A previous next-click LSTM as the deployed model: its predicted click logit of every item,
+    from the LSTM run over the user's recent interactions (the window the view holds)."""
+
+    name = "next-click LSTM"
+
+    def __init__(self, model: NextClickLSTM, item_embeddings: np.ndarray):
+        self.model = model
+        device = next(model.parameters()).device
+        self._embeddings = torch.tensor(np.array(item_embeddings, dtype=np.float32), device=device)
+
+    def scores(self, view: LoggingView) -> Tensor:
+        device = self._embeddings.device
+        items = view.recent_items.to(device)
+        with torch.no_grad():
+            # Padding (−1, before a user's past began) is read as the first item, unclicked: the
+            # window is full whenever the warm-up is at least as long, as it is by default.
+            _, (hidden, _) = self.model.encode(self._embeddings[items.clamp_min(0)], view.recent_clicks.to(device))
+            return self.model.click_logits_all(hidden, self._embeddings).cpu()
+
+
+@dataclass(frozen=True)
+class _Shares:
+    random: float
+    popular: float
+    repeat: float
+    model: float
+
+
+class DeployedPolicy:
+    """What a deployed recommender logs: a mixture, drawn per user and step, of
+
+    - ``random_share``: a uniformly random item (exploration);
+    - ``popular_share``: an item drawn ∝ its click count in earlier logs (``popularity``, +1 each);
+    - ``repeat_share``: one of the user's last :data:`REPEAT_WINDOW` items again, uniformly
+      (deployed systems re-show items all the time; a log without repeats could not teach a model
+      that users tire of them);
+    - ``model_share``: the item a model (``scorer``) ranks first for this user.
+
+    A share whose source is missing (no ``popularity``, no ``scorer``, an empty history) goes to
+    the random item. Propensities are exact.
+
+    :param popularity: ``(N,)`` click counts of every item in earlier logs, or ``None``.
+    :param scorer: a :class:`ContentProfileScorer`, an :class:`LSTMScorer` or anything with
+        ``scores(view) -> (B, N)``; or ``None``.
+    """
+
+    privileged = False
+
+    def __init__(
+        self,
+        num_items: int,
+        random_share: float = 0.3,
+        popular_share: float = 0.2,
+        repeat_share: float = 0.2,
+        model_share: float = 0.3,
+        popularity: np.ndarray | None = None,
+        scorer: ContentProfileScorer | LSTMScorer | None = None,
+        seed: int = 0,
+    ):
+        shares = (random_share, popular_share, repeat_share, model_share)
+        if min(shares) < 0 or abs(sum(shares) - 1.0) > 1e-9:
+            raise ValueError(f"the four shares must be >= 0 and sum to 1, got {shares}")
+        if popularity is not None:
+            popularity = np.asarray(popularity, dtype=np.float64)
+            if popularity.shape != (num_items,) or (popularity < 0).any():
+                raise ValueError(f"popularity must be {num_items} non-negative counts, got shape {popularity.shape}")
+        self.num_items = num_items
+        self.shares = _Shares(*shares)
+        self.popularity = None if popularity is None else (popularity + 1.0) / (popularity + 1.0).sum()
+        self.scorer = scorer
+        self.rng = np.random.default_rng(seed)
+        parts = [f"random={random_share}", f"repeat={repeat_share}"]
+        if popularity is not None:
+            parts.append(f"popular={popular_share}")
+        if scorer is not None:
+            parts.append(f"{scorer.name}={model_share}")
+        self.name = f"deployed({', '.join(parts)})"
+
+    def __call__(self, view: LoggingView) -> tuple[np.ndarray, np.ndarray]:
+        n_users, n_items = view.num_users, self.num_items
+        shares = self.shares
+        random_share = shares.random
+        popular_share, model_share = shares.popular, shares.model
+        if self.popularity is None:
+            random_share, popular_share = random_share + popular_share, 0.0
+        if self.scorer is None:
+            random_share, model_share = random_share + model_share, 0.0
+
+        recent = view.recent_items[:, -REPEAT_WINDOW:].cpu().numpy()  # (B, R), −1 before the history began
+        recent_count = (recent >= 0).sum(1)
+        has_past = recent_count > 0
+        pick = np.minimum((self.rng.random(n_users) * np.maximum(recent_count, 1)).astype(np.int64),
+                          np.maximum(recent_count - 1, 0))
+        repeated = recent[np.arange(n_users), np.minimum(recent.shape[1] - recent_count + pick, recent.shape[1] - 1)]
+        uniform = self.rng.integers(n_items, size=n_users)
+        popular = (self.rng.choice(n_items, size=n_users, p=self.popularity) if self.popularity is not None
+                   else uniform)
+        greedy = self.scorer.scores(view).argmax(1).numpy() if self.scorer is not None else uniform
+
+        edges = np.cumsum([random_share, popular_share, shares.repeat])
+        behaviour = np.searchsorted(edges, self.rng.random(n_users), side="right")
+        # Repeat without a past: the random item instead.
+        behaviour = np.where((behaviour == 2) & ~has_past, 0, behaviour)
+        candidates = np.stack([uniform, popular, np.where(has_past, repeated, uniform), greedy])
+        actions = candidates[behaviour, np.arange(n_users)]
+
+        repeat_probability = (recent == actions[:, None]).sum(1) / np.maximum(recent_count, 1)
+        propensity = (
+            (random_share + np.where(has_past, 0.0, shares.repeat)) / n_items
+            + np.where(has_past, shares.repeat * repeat_probability, 0.0)
+            + (popular_share * self.popularity[actions] if self.popularity is not None else 0.0)
+            + model_share * (actions == greedy)
+        )
+        return actions, propensity.astype(np.float32)
+
+
+class MixedBehaviourPolicy:
+    """**Privileged**: the logging policy of recenv before matched encoders — 30 % random, 20 %
+    popular by the population's mean *true* P(click), 30 % repeat, 20 % the user's true best item
+    (an ε-oracle). No deployed system could log this way; kept only to measure what such logs do
+    to a model. Propensities are exact."""
+
+    privileged = True
+
+    def __init__(self, random_share: float = 0.3, popular_share: float = 0.2, repeat_share: float = 0.3, seed: int = 0):
+        shares = (random_share, popular_share, repeat_share)
+        if min(shares) < 0 or sum(shares) > 1:
+            raise ValueError(f"shares must be >= 0 and sum to <= 1, got {shares}")
+        self.random_share, self.popular_share, self.repeat_share = shares
+        self.oracle_share = 1.0 - sum(shares)
+        self.rng = np.random.default_rng(seed)
+        self.name = (f"mixed(random={random_share}, popular={popular_share}, repeat={repeat_share}, "
+                     f"oracle={self.oracle_share:.2f})")
+
+    def __call__(self, simulator: UserSimulator) -> tuple[np.ndarray, np.ndarray]:
+        with torch.inference_mode():
+            probabilities = simulator.click_probabilities().cpu().numpy()  # (N, I)
+        n_users, n_items = probabilities.shape
+        popularity = probabilities.mean(0)
+        popularity = popularity / popularity.sum()
+        best = probabilities.argmax(1)
+        recent = simulator.recent_items[:, -REPEAT_WINDOW:].cpu().numpy()
+        recent_count = (recent >= 0).sum(1)
+        pick = np.minimum((self.rng.random(n_users) * np.maximum(recent_count, 1)).astype(np.int64), np.maximum(recent_count - 1, 0))
+        repeated = recent[np.arange(n_users), recent.shape[1] - recent_count + pick]
+        candidates = np.stack([
+            self.rng.integers(n_items, size=n_users),
+            self.rng.choice(n_items, size=n_users, p=popularity),
+            np.where(recent_count > 0, repeated, best),
+            best,
+        ])
+        edges = np.cumsum([self.random_share, self.popular_share, self.repeat_share])
+        behaviour = np.searchsorted(edges, self.rng.random(n_users), side="right")
+        actions = candidates[behaviour, np.arange(n_users)]
+        repeat_probability = np.where(recent_count > 0, (recent == actions[:, None]).sum(1) / np.maximum(recent_count, 1),
+                                      actions == best)
+        propensity = (self.random_share / n_items + self.popular_share * popularity[actions]
+                      + self.repeat_share * repeat_probability + self.oracle_share * (actions == best))
+        return actions, propensity.astype(np.float32)
+
+
+def click_counts(log: InteractionLog, num_items: int) -> np.ndarray:
+    """Clicks per item in the session rows of ``log`` (what a deployed system counts), ``(N,)``."""
+    rows = log.step >= 0
+    return np.bincount(log.item[rows], weights=log.click[rows].astype(np.float64), minlength=num_items)
+
+
+def make_logs(
+    config: EnvConfig, num_users: int, seed: int, concurrent_users: int = 512, progress: bool = True
+) -> InteractionLog:
+    """Log ``num_users`` sessions the way a deployed recommender would (the two rounds of the module
+    docstring), on the CPU whatever ``config.device`` says (so a log is the same on every machine).
+
+    The users of round 1 get ids ``0..n1−1``, those of round 2 follow; ``metadata["rounds"]`` says
+    which policy logged which."""
+    config = config.replace(device="cpu")
+    explored_users = max(1, round(EXPLORATION_SHARE * num_users)) if num_users > 1 else num_users
+    catalog = preset_catalog(config.catalog, config.preset, config.data_path)
+    first = collect_logs(config, DeployedPolicy(catalog.num_items, random_share=0.7, popular_share=0.0,
+                                                repeat_share=0.3, model_share=0.0, seed=seed),
+                         explored_users, seed=seed, concurrent_users=concurrent_users, progress=progress)
+    if explored_users == num_users:
+        return first
+    policy = DeployedPolicy(catalog.num_items, popularity=click_counts(first, catalog.num_items),
+                            scorer=ContentProfileScorer(catalog.embeddings), seed=seed + 1)
+    second = collect_logs(config, policy, num_users - explored_users, seed=seed + 1,
+                          concurrent_users=concurrent_users, progress=progress)
+    return InteractionLog.concatenate([first, second])
