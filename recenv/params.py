@@ -74,7 +74,7 @@ class UserModelParams:
     click_bias: float = -1.5
 
     satiation_decay: float = 0.85
-    impression_fatigue_weight: float = 0.2
+    impression_fatigue_weight: float = 0.1
     consumption_drift_rate: float = 0.1
     exogenous_drift_scale: float = 0.15
     regime_shift_prob: float = 0.02

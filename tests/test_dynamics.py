@@ -137,7 +137,7 @@ def test_reshowing_an_ignored_item_wears_it_out(items):
         drop = first - click_logits(state, item, items, p).item()
         expected = eta * iota * (1 - rho**10) / (1 - rho) if fatigue else 0.0
         assert drop == pytest.approx(expected, abs=1e-4)
-    assert eta * iota / (1 - rho) == pytest.approx(2.0 * 0.2 / 0.15)  # the documented ceiling, 2.67 logits
+    assert eta * iota / (1 - rho) == pytest.approx(2.0 * 0.1 / 0.15)  # the documented ceiling, 1.33 logits
 
 
 def test_a_regime_shift_keeps_satiation(items):
