@@ -347,7 +347,7 @@ def _training_record(num_users: int, training: TrainingConfig, seed: int) -> dic
 def train_on_first_use(config: EnvConfig, path: Path) -> Path:
     """First-use training for dynamics without weights (``config``'s catalog and user model):
     :data:`recenv.encoder.FIRST_USE_USERS` logged sessions with the default warm-up and horizon, at
-    most :data:`recenv.encoder.FIRST_USE_EPOCHS` epochs (about a minute on 2 CPU cores), progress
+    most :data:`recenv.encoder.FIRST_USE_EPOCHS` epochs (under a minute on 2 CPU cores), progress
     bars, the result cached at ``path``. These budgets are fixed, so that the cache key names them;
     for others, train with :func:`train_and_evaluate` and pass ``encoder=PATH``."""
     dynamics = EnvConfig(catalog=config.catalog, preset=config.preset, params=config.user_model,
