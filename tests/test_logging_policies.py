@@ -6,9 +6,11 @@ import pytest
 import torch
 
 import recenv
+from recenv.encoder import EncoderConfig, NextClickLSTM
 from recenv.offline.logging_policies import (
     ContentProfileScorer,
     DeployedPolicy,
+    LSTMScorer,
     MixedBehaviourPolicy,
     UniformRandomPolicy,
     click_counts,
@@ -47,7 +49,13 @@ def _policies(num_items=6):
         DeployedPolicy(num_items, seed=0),  # no counts, no model: their shares go to random
         DeployedPolicy(num_items, popularity=np.arange(num_items, dtype=float),
                        scorer=ContentProfileScorer(np.eye(num_items, dtype=np.float32)), seed=0),
+        DeployedPolicy(num_items, scorer=LSTMScorer(_small_lstm(num_items), np.eye(num_items, dtype=np.float32)), seed=0),
     ]
+
+
+def _small_lstm(embedding_dim):
+    torch.manual_seed(0)
+    return NextClickLSTM(EncoderConfig(embedding_dim, hidden_size=4, head_size=4))
 
 
 def test_the_default_policies_run_on_a_record_whose_privileged_accessors_raise():
