@@ -8,7 +8,6 @@ from dataclasses import replace
 import pytest
 
 import recenv
-
 from benchmarks import compare, protocol
 from benchmarks.agent_registry import REFERENCE_AGENTS, agent_from_import_path
 from benchmarks.report import _COLUMNS

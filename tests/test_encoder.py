@@ -1,6 +1,5 @@
 """The LSTM state encoder: incremental observations, weights files, logs, training and metrics."""
 
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -8,12 +7,12 @@ import pytest
 import torch
 
 import recenv
-from recenv.params import UserModelParams
-from recenv.offline.click_predictors import PopularityPredictor, StaticProfilePredictor, auc, log_loss
 from recenv.encoder import EncoderConfig, EncoderMismatchError, NextClickLSTM, load_encoder, save_encoder
+from recenv.offline.click_predictors import PopularityPredictor, StaticProfilePredictor, auc, log_loss
 from recenv.offline.encoder_training import TrainingConfig, evaluate, split_users, train_encoder
 from recenv.offline.logging_policies import make_logs
 from recenv.offline.logs import InteractionLog
+from recenv.params import UserModelParams
 
 
 def test_encoded_is_the_default_observation():

@@ -34,7 +34,7 @@ def test_the_clock_counts_steps_and_clicks_of_the_session(obs_mode):
     assert session_clock(obs, horizon).tolist() == [0, 0]
     clicks, rng = 0, np.random.default_rng(0)
     for step in range(1, horizon + 1):
-        obs, reward, terminated, truncated, _ = env.step(int(rng.integers(env.catalog.num_items)))
+        obs, reward, _, truncated, _ = env.step(int(rng.integers(env.catalog.num_items)))
         clicks += int(reward)
         assert obs in env.observation_space
         assert session_clock(obs, horizon).tolist() == [step, clicks]

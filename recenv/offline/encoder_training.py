@@ -26,9 +26,9 @@ deterministic)::
 from __future__ import annotations
 
 import argparse
-import os
 import json
 import math
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
