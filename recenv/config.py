@@ -63,9 +63,10 @@ class EnvConfig:
 
     :param obs_mode: ``"encoded"`` (default), ``"history"`` or ``"ids"``.
     :param history_length: K ≥ 1, interactions in the ``"history"`` and ``"ids"`` observations.
-    :param encoder: for ``"encoded"`` only: ``None`` (the shipped weights for the default catalog;
-        for another catalog, weights trained on first use and cached), a weights path, or a
-        :class:`recenv.encoder.NextClickLSTM`.
+    :param encoder: for ``"encoded"`` only: ``None`` (the encoder matched to this catalog and user
+        model: shipped for the named presets, trained on first use and cached for other dynamics),
+        a weights path (refused if made for other dynamics), or a
+        :class:`recenv.encoder.NextClickLSTM` (checked the same way if read from a file).
 
     Where it runs:
 
