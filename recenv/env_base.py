@@ -5,8 +5,8 @@ the accessors they expose, and how they check actions.
 the first environment built with ``obs_mode="encoded"`` on a catalog and user model that no
 shipped or cached encoder was trained for (an ablation switch, custom parameters, a custom catalog)
 trains the next-click LSTM on logs of exactly those dynamics
-(:func:`recenv.offline.encoder_training.train_on_first_use`, progress bars, under a minute on
-2 CPU cores) and caches it; the encoder layer below only ever reads weights.
+(:func:`recenv.offline.encoder_training.train_on_first_use`, progress bars, one to two minutes
+on 2 CPU cores) and caches it; the encoder layer below only ever reads weights.
 """
 
 from __future__ import annotations

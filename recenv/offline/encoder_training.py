@@ -69,8 +69,8 @@ __all__ = [
     "train_on_first_use",
 ]
 
-SHIPPED_USERS = 24_000
-"""Sessions logged for each shipped encoder (80/10/10 train/validation/test users)."""
+SHIPPED_USERS = FIRST_USE_USERS
+"""Sessions logged for each shipped encoder (80/10/10 train/validation/test users); first use logs as many."""
 
 
 @dataclass(frozen=True)
@@ -347,7 +347,7 @@ def _training_record(num_users: int, training: TrainingConfig, seed: int) -> dic
 def train_on_first_use(config: EnvConfig, path: Path) -> Path:
     """First-use training for dynamics without weights (``config``'s catalog and user model):
     :data:`recenv.encoder.FIRST_USE_USERS` logged sessions with the default warm-up and horizon, at
-    most :data:`recenv.encoder.FIRST_USE_EPOCHS` epochs (under a minute on 2 CPU cores), progress
+    most :data:`recenv.encoder.FIRST_USE_EPOCHS` epochs (one to two minutes on 2 CPU cores), progress
     bars, the result cached at ``path``. These budgets are fixed, so that the cache key names them;
     for others, train with :func:`train_and_evaluate` and pass ``encoder=PATH``."""
     dynamics = EnvConfig(catalog=config.catalog, preset=config.preset, params=config.user_model,
