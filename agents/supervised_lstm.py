@@ -19,7 +19,8 @@ class SupervisedLSTMAgent(BaseAgent):
     The probability comes from the next-click LSTM of :mod:`recenv.encoder` — the same network that
     encodes observations. With ``obs_mode="encoded"`` the observation *is* the LSTM state after the
     user's whole history, updated with each step's feedback, so the agent scores all items from it
-    directly (the session context at the end of the observation plays no part). It predicts the next click only (myopic) and does no reinforcement learning.
+    directly (the session context at the end of the observation plays no part). It predicts the next
+    click only (myopic) and does no reinforcement learning.
 
     :param env: an env with ``obs_mode="encoded"``.
     :param encoder: the model to score with (default: the env's own encoder).

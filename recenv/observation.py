@@ -85,7 +85,8 @@ class HistoryObservation:
         self.history_length, self.row_size, self.horizon = k, d + 2, horizon
         self.space = spaces.Box(low=-1.0, high=1.0, shape=(k * (d + 2) + SESSION_CONTEXT_SIZE,), dtype=np.float32)
         # Rows [e_i, 0, 1] for items and an all-zero padding row N: one index_select builds every
-        # row but its click, which is written afterwards (one pass over the output's memory).
+        # row but its click, which is written afterwards; the rows are then copied into the output
+        # beside the session context (index_select cannot write into that strided view).
         table = torch.zeros((n + 1, d + 2), device=embeddings.device)
         table[:n, :d] = embeddings
         table[:n, d + 1] = 1.0

@@ -56,6 +56,17 @@ EXPLORATION_SHARE = 0.2
 """Share of :func:`make_logs`' users logged in its first round (exploration, no counts, no model)."""
 
 
+def _draw_repeats(recent_items: Tensor, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The repeat behaviour's draw: each user's last :data:`REPEAT_WINDOW` items ``(B, R)`` (−1
+    before the history began), how many of them exist ``(B,)``, and one of them drawn uniformly
+    ``(B,)`` (meaningless for a user with none; one uniform per user either way)."""
+    recent = recent_items[:, -REPEAT_WINDOW:].cpu().numpy()
+    count = (recent >= 0).sum(1)
+    pick = np.minimum((rng.random(len(recent)) * np.maximum(count, 1)).astype(np.int64), np.maximum(count - 1, 0))
+    column = np.minimum(recent.shape[1] - count + pick, recent.shape[1] - 1)
+    return recent, count, recent[np.arange(len(recent)), column]
+
+
 class UniformRandomPolicy:
     """A uniformly random item for every user; propensity 1/N."""
 
@@ -180,12 +191,8 @@ class DeployedPolicy:
         if self.scorer is None:
             random_share, model_share = random_share + model_share, 0.0
 
-        recent = view.recent_items[:, -REPEAT_WINDOW:].cpu().numpy()  # (B, R), −1 before the history began
-        recent_count = (recent >= 0).sum(1)
+        recent, recent_count, repeated = _draw_repeats(view.recent_items, self.rng)
         has_past = recent_count > 0
-        pick = np.minimum((self.rng.random(n_users) * np.maximum(recent_count, 1)).astype(np.int64),
-                          np.maximum(recent_count - 1, 0))
-        repeated = recent[np.arange(n_users), np.minimum(recent.shape[1] - recent_count + pick, recent.shape[1] - 1)]
         uniform = self.rng.integers(n_items, size=n_users)
         popular = (self.rng.choice(n_items, size=n_users, p=self.popularity) if self.popularity is not None
                    else uniform)
@@ -233,10 +240,7 @@ class MixedBehaviourPolicy:
         popularity = probabilities.mean(0)
         popularity = popularity / popularity.sum()
         best = probabilities.argmax(1)
-        recent = simulator.recent_items[:, -REPEAT_WINDOW:].cpu().numpy()
-        recent_count = (recent >= 0).sum(1)
-        pick = np.minimum((self.rng.random(n_users) * np.maximum(recent_count, 1)).astype(np.int64), np.maximum(recent_count - 1, 0))
-        repeated = recent[np.arange(n_users), recent.shape[1] - recent_count + pick]
+        recent, recent_count, repeated = _draw_repeats(simulator.recent_items, self.rng)
         candidates = np.stack([
             self.rng.integers(n_items, size=n_users),
             self.rng.choice(n_items, size=n_users, p=popularity),
