@@ -167,6 +167,8 @@ class UserSimulator:
         self._pool: _FreshUsers | None = None
         self._shift_steps = torch.full((num_users, 0), -1, dtype=torch.int64, device=self.device)
         self._shift_interests = torch.zeros((num_users, 0, self.items.latent_dim), device=self.device)
+        # Counterfactuals: the session step whose random regime shift does not happen, per user (−1: none).
+        self._suppressed_shift_step = torch.full((num_users,), -1, dtype=torch.int64, device=self.device)
 
     @classmethod
     def from_config(cls, config: EnvConfig, num_users: int) -> UserSimulator:
@@ -227,6 +229,7 @@ class UserSimulator:
         self.session_clicks[index] = 0.0
         self.warmup.items[index], self.warmup.clicks[index] = fresh.warmup.items, fresh.warmup.clicks
         self._set_shifts(index, shifts)
+        self._suppressed_shift_step[index] = -1
         return fresh.warmup
 
     def _take_from_pool(self, n: int) -> _FreshUsers:
@@ -302,6 +305,10 @@ class UserSimulator:
         state = self.require_state()
         params, items = self.params, self.items
         noise = sample_step_noise(self.generator, self.num_users, items, params)
+        suppressed = self._suppressed_shift_step == state.step
+        if bool(suppressed.any()):
+            # The variates are drawn as always, so every later draw is the same as without suppression.
+            noise.shift_uniform = torch.where(suppressed, torch.ones_like(noise.shift_uniform), noise.shift_uniform)
         logits = click_logits(state, item_ids, items, params)
         click = sample_click(logits, noise.click_uniform)
         # max σ(u) = σ(max u): one sigmoid per user instead of one per item.
@@ -328,6 +335,16 @@ class UserSimulator:
             patience=new_state.patience.clone(),  # the state is updated in place on resets
             terminated=terminated,
         )
+
+    def suppress_regime_shifts(self, steps: Tensor) -> None:
+        """Counterfactuals: user ``b``'s random regime shift at session step ``steps[b]`` (the
+        ``step()`` call made at that step) does not happen; −1 suppresses nothing. Every random
+        draw stays as it would have been, so the suppressed run differs from the factual one only
+        through that shift (common random numbers). Cleared when the user is reset."""
+        steps = torch.as_tensor(steps, dtype=torch.int64, device=self.device)
+        if steps.shape != (self.num_users,):
+            raise ValueError(f"steps must have shape ({self.num_users},), got {tuple(steps.shape)}")
+        self._suppressed_shift_step = steps.clone()
 
     def session_steps(self) -> Tensor:
         """Steps since each user's session began, ``(B,)`` int64: public (the session clock)."""

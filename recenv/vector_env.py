@@ -206,6 +206,13 @@ class DriftingUserVectorEnv(DriftingUserBase, VectorEnv):
                     observation = self._observe()
         return observation, self._out(reward), self._out(terminated), self._out(truncated), info
 
+    def suppress_regime_shifts(self, steps: Any) -> None:
+        """Counterfactual evaluation (privileged: it scripts the simulation): user ``b``'s random
+        regime shift at session step ``steps[b]`` does not happen (−1: none), every random draw
+        staying as it was. Call after ``reset``; cleared when a user is reset. Used by
+        :func:`agents.run_sessions` to replay sessions with a shift scripted off."""
+        self._simulator.suppress_regime_shifts(torch.as_tensor(np.asarray(steps), dtype=torch.int64))
+
     # ---------------------------------------------------------------- helpers
 
     def _reset_users(self, index: Tensor) -> Warmup:
