@@ -26,6 +26,7 @@ import gymnasium as gym
 import numpy as np
 
 from recenv import DriftingUserEnv, DriftingUserVectorEnv, EnvConfig
+from recenv.public_view import PublicEnv, PublicVectorEnv
 
 __all__ = ["Agent", "BaseAgent", "env_spaces", "require_vector_env", "unwrap_env"]
 
@@ -43,11 +44,12 @@ class Agent(Protocol):
     ) -> tuple[np.ndarray, Any]: ...
 
 
-def unwrap_env(env: Any) -> DriftingUserEnv | DriftingUserVectorEnv:
+def unwrap_env(env: Any) -> DriftingUserEnv | DriftingUserVectorEnv | PublicEnv | PublicVectorEnv:
     """The recenv env under Gymnasium wrappers: a :class:`recenv.DriftingUserEnv` or
-    :class:`recenv.DriftingUserVectorEnv`; a clear error for anything else."""
+    :class:`recenv.DriftingUserVectorEnv`, or the public view of one (:mod:`recenv.public_view`:
+    what a non-privileged agent is given); a clear error for anything else."""
     inner = getattr(env, "unwrapped", env)
-    if not isinstance(inner, (DriftingUserEnv, DriftingUserVectorEnv)):
+    if not isinstance(inner, (DriftingUserEnv, DriftingUserVectorEnv, PublicEnv, PublicVectorEnv)):
         raise TypeError(f"expected a DriftingUser-v0 env (scalar or vector), got {type(inner).__name__}")
     return inner
 
@@ -75,7 +77,9 @@ class BaseAgent:
         and the catalog.
     """
 
-    #: Whether this agent reads privileged simulator state (only the oracle does).
+    #: Whether this agent reads privileged simulator state (the oracles do). The evaluation harness
+    #: and the comparison give agents that do not declare it public views only
+    #: (:mod:`recenv.public_view`), and mark those that do in every table.
     privileged: bool = False
 
     def __init__(self, env: Any):

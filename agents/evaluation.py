@@ -4,19 +4,29 @@
 session for each: the users (their interests and the past they arrive with) depend only on the
 seed, and so do the random draws of every user-step, so two agents evaluated with the same seed
 meet exactly the same users under the same luck (common random numbers).
+
+The harness enforces the information policy (``docs/model.md`` §5): an agent that does not
+declare ``privileged = True`` is bound to the env's public view (:func:`recenv.public_view.public_view`),
+so reaching for the clickbait scores, the quality, the true click probabilities or the user state
+raises :class:`recenv.public_view.InformationPolicyError`.
+
+:func:`run_counterfactual_sessions` plays the same users again with each user's first regime shift
+scripted off, the agent's random generators rewound: the two runs differ only through that shift.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from recenv import DriftingUserVectorEnv, EnvConfig
+from recenv.public_view import public_view
 
-__all__ = ["SessionRecords", "run_sessions"]
+__all__ = ["SessionRecords", "first_shift_steps", "run_counterfactual_sessions", "run_sessions"]
 
 
 @dataclass
@@ -28,7 +38,8 @@ class SessionRecords:
     :param best_click_probability: the best P(click) any item had at that step.
     :param items: the shown items.
     :param topics: topic of each shown item.
-    :param regime_shift: whether the user's interest was redrawn at that step.
+    :param regime_shift: whether the user's interest was redrawn at that step (after its click was
+        drawn: the first step a shift at ``t`` affects is ``t + 1``).
     :param left: per session, True if the user left (patience ran out), False if truncated.
     """
 
@@ -59,8 +70,19 @@ class SessionRecords:
 
     @property
     def regret(self) -> np.ndarray:
-        """Dynamic regret to the myopic oracle: Σ_t (best P(click) − P(click) of the shown item)."""
+        """Dynamic regret to the myopic oracle summed over the session: Σ_t (best P(click) − P(click)
+        of the shown item). It grows with the session's length; :attr:`regret_per_step` does not."""
         return np.array([(b - p).sum() for b, p in zip(self.best_click_probability, self.click_probability)])
+
+    @property
+    def regret_per_step(self) -> np.ndarray:
+        """Per session, the mean over its steps of (best P(click) − P(click) of the shown item)."""
+        return np.array([(b - p).mean() if len(p) else 0.0
+                         for b, p in zip(self.best_click_probability, self.click_probability)])
+
+    def repeat_share(self) -> np.ndarray:
+        """Per session, the share of shown items that had already been shown earlier in it."""
+        return np.array([1.0 - len(np.unique(items)) / len(items) if len(items) else 0.0 for items in self.items])
 
     def topic_entropy(self) -> np.ndarray:
         """Shannon entropy (bits) of the topics recommended in each session: 0 = one topic only."""
@@ -77,6 +99,28 @@ class SessionRecords:
         flags = np.asarray(flags, dtype=bool)
         return np.array([flags[items].mean() if len(items) else 0.0 for items in self.items])
 
+    _TRACES: ClassVar[dict[str, type]] = {"clicks": np.int8, "click_probability": np.float32, "best_click_probability": np.float32,
+               "items": np.int32, "topics": np.int32, "regime_shift": np.bool_}
+
+    def to_arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        """Flat arrays (for ``np.savez``): ``lengths``, ``left`` and one concatenated array per
+        trace, names prefixed by ``prefix``; :meth:`from_arrays` reads them back."""
+        arrays = {f"{prefix}lengths": np.array([len(c) for c in self.clicks], dtype=np.int32),
+                  f"{prefix}left": np.array(self.left, dtype=np.bool_)}
+        for name, dtype in self._TRACES.items():
+            values = getattr(self, name)
+            arrays[prefix + name] = np.concatenate(values).astype(dtype) if values else np.zeros(0, dtype)
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: Any, prefix: str = "") -> SessionRecords:
+        """The records :meth:`to_arrays` flattened (probabilities come back as float32)."""
+        bounds = np.cumsum(arrays[f"{prefix}lengths"])[:-1]
+        records = cls(left=[bool(v) for v in arrays[f"{prefix}left"]])
+        for name in cls._TRACES:
+            setattr(records, name, np.split(np.asarray(arrays[prefix + name]), bounds) if len(bounds) or len(arrays[f"{prefix}lengths"]) else [])
+        return records
+
     def extend(self, other: SessionRecords) -> None:
         for name in ("clicks", "click_probability", "best_click_probability", "items", "topics", "regime_shift", "left"):
             getattr(self, name).extend(getattr(other, name))
@@ -90,16 +134,20 @@ def run_sessions(
     batch_size: int = 1024,
     deterministic: bool = True,
     progress: bool = True,
+    suppressed_shift_steps: np.ndarray | None = None,
 ) -> SessionRecords:
     """Play one session for each of ``num_users`` held-out users and record it.
 
     :param agent: anything with SB3's ``predict()`` (an SB3 model works as it is). If it has
-        ``bind(env)``, it is bound to each evaluation env first.
+        ``bind(env)``, it is bound to each evaluation env first: to the env itself if the agent
+        declares ``privileged = True``, else to its public view.
     :param seed: decides the users; evaluation seeds must differ from training seeds.
     :param config: the settings of the evaluation envs (default: ``EnvConfig()``); e.g. the training
         env's ``env.config``, or ``agent.env_config``.
     :param batch_size: users simulated at once (users are split into batches with seeds
         ``seed, seed + 1, ...``).
+    :param suppressed_shift_steps: ``(num_users,)``: the session step whose random regime shift
+        does not happen for each user (−1: none); see :func:`run_counterfactual_sessions`.
     """
     records = SessionRecords()
     bar = tqdm(total=num_users, desc=f"evaluating {type(agent).__name__}", unit="user", disable=not progress)
@@ -107,8 +155,10 @@ def run_sessions(
         n = min(batch_size, num_users - start)
         envs = DriftingUserVectorEnv(num_envs=n, config=config, autoreset_mode="disabled", array_type="numpy")
         if hasattr(agent, "bind"):
-            agent.bind(envs)
+            agent.bind(envs if getattr(agent, "privileged", False) else public_view(envs))
         observation, _ = envs.reset(seed=seed + batch_index)
+        if suppressed_shift_steps is not None:
+            envs.suppress_regime_shifts(np.asarray(suppressed_shift_steps)[start : start + n])
         state, episode_start = None, np.ones(n, dtype=bool)
         active = np.ones(n, dtype=bool)
         traces: dict[str, list[np.ndarray]] = {k: [] for k in ("clicks", "click_probability", "best_click_probability", "items", "topics", "regime_shift")}
@@ -139,3 +189,56 @@ def run_sessions(
         envs.close()
     bar.close()
     return records
+
+
+def first_shift_steps(records: SessionRecords) -> np.ndarray:
+    """Per session, the step of its first regime shift, −1 if it had none."""
+    return np.array([int(np.flatnonzero(shifted)[0]) if shifted.any() else -1 for shifted in records.regime_shift])
+
+
+def _generator_states(agent: Any) -> dict[str, Any]:
+    """The states of the numpy and torch generators among the agent's attributes."""
+    states: dict[str, Any] = {}
+    for name, value in vars(agent).items() if hasattr(agent, "__dict__") else ():
+        if isinstance(value, np.random.Generator):
+            states[name] = value.bit_generator.state
+        elif isinstance(value, torch.Generator):
+            states[name] = value.get_state()
+    return states
+
+
+def _restore_generator_states(agent: Any, states: dict[str, Any]) -> None:
+    for name, state in states.items():
+        generator = getattr(agent, name)
+        if isinstance(generator, np.random.Generator):
+            generator.bit_generator.state = state
+        else:
+            generator.set_state(state)
+
+
+def run_counterfactual_sessions(
+    agent: Any,
+    num_users: int,
+    seed: int,
+    config: EnvConfig | None = None,
+    batch_size: int = 1024,
+    deterministic: bool = True,
+    progress: bool = True,
+) -> tuple[SessionRecords, SessionRecords]:
+    """The sessions of :func:`run_sessions`, and the same users' sessions with each user's first
+    regime shift scripted off.
+
+    The second run uses the same seed (so the same users and the same random draws, the suppressed
+    shift's included) and starts the agent's random generators (its ``numpy`` and ``torch``
+    generator attributes) where the first run started them, so it differs from the first only
+    through the shift. An agent with randomness kept elsewhere is not rewound: the placebo of
+    :func:`benchmarks.metrics.shift_effect` shows such a leak as a gap at shift-free steps.
+
+    :returns: ``(factual, counterfactual)``; users without a shift are replayed unchanged.
+    """
+    states = _generator_states(agent)
+    factual = run_sessions(agent, num_users, seed, config, batch_size, deterministic, progress)
+    _restore_generator_states(agent, states)
+    counterfactual = run_sessions(agent, num_users, seed, config, batch_size, deterministic, progress,
+                                  suppressed_shift_steps=first_shift_steps(factual))
+    return factual, counterfactual

@@ -17,6 +17,7 @@ import gymnasium as gym
 
 from agents.base import BaseAgent, unwrap_env
 from agents.persistence import load_agent_file, save_agent_file
+from recenv.public_view import PublicEnv, PublicVectorEnv
 
 __all__ = ["SB3DQNAgent", "SB3DQNConfig"]
 
@@ -62,9 +63,13 @@ class SB3DQNAgent(BaseAgent):
 
     def learn(self, env: Any, total_timesteps: int, progress: bool = True, tensorboard_dir: str | None = None) -> SB3DQNAgent:
         """Train SB3's DQN for ``total_timesteps`` steps on ``env`` (a scalar env; a vector env is
-        replaced by a scalar env built from its config)."""
+        replaced by a scalar env built from its config, behind the public view if the vector env
+        was a public view)."""
         if hasattr(env, "num_envs"):
+            public = isinstance(unwrap_env(env), PublicVectorEnv)
             env = gym.make("DriftingUser-v0", config=unwrap_env(env).config)
+            if public:  # trained on a public view, it trains on the public view of the scalar env
+                env = PublicEnv(env)
         if self.model is None:
             self.model = self._new_model(env)
         else:
