@@ -1,19 +1,26 @@
 """Reference agents for DriftingUser-v0, all behind SB3's ``predict()`` (see :mod:`agents.base`).
 
 Baselines: :class:`RandomAgent`, :class:`PopularityAgent`, :class:`StaticProfileAgent`,
-:class:`SupervisedLSTMAgent`, and the privileged :class:`OracleAgent`. Learners:
+:class:`SupervisedLSTMAgent` (the next-click LSTM, no repeats within a session, argmax or
+softmax), :class:`GRU4RecAgent` (a GRU4Rec-style next-item model trained on the logs, configured
+by :class:`GRU4RecConfig`), and the privileged references :class:`OracleAgent` (myopic) and
+:class:`FarsightedOracleAgent` (greedy on clicks per unit of patience). Learners:
 :class:`QLearningAgent`, :class:`DQNAgent`, :class:`SB3DQNAgent`. :func:`run_sessions` evaluates
-any of them — or any SB3 model — on held-out users.
+any of them — or any SB3 model — on held-out users (non-privileged ones through the env's public
+view); :func:`run_counterfactual_sessions` replays the same users with their first regime shift
+scripted off.
 """
 
 from agents.base import Agent, BaseAgent
 from agents.dqn import DQNAgent, DQNConfig
-from agents.evaluation import SessionRecords, run_sessions
+from agents.evaluation import SessionRecords, first_shift_steps, run_counterfactual_sessions, run_sessions
+from agents.farsighted_oracle import FarsightedOracleAgent
 from agents.oracle import OracleAgent
 from agents.popularity import PopularityAgent
 from agents.q_learning import QLearningAgent, QLearningConfig
 from agents.random_agent import RandomAgent
 from agents.sb3_dqn import SB3DQNAgent, SB3DQNConfig
+from agents.sequence_recommender import GRU4RecAgent, GRU4RecConfig
 from agents.static_profile import StaticProfileAgent
 from agents.supervised_lstm import SupervisedLSTMAgent
 
@@ -22,6 +29,9 @@ __all__ = [
     "BaseAgent",
     "DQNAgent",
     "DQNConfig",
+    "FarsightedOracleAgent",
+    "GRU4RecAgent",
+    "GRU4RecConfig",
     "OracleAgent",
     "PopularityAgent",
     "QLearningAgent",
@@ -32,5 +42,7 @@ __all__ = [
     "SessionRecords",
     "StaticProfileAgent",
     "SupervisedLSTMAgent",
+    "first_shift_steps",
+    "run_counterfactual_sessions",
     "run_sessions",
 ]
