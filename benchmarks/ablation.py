@@ -3,9 +3,11 @@
     python -m benchmarks.ablation --quick     # one seed, small budgets
     python -m benchmarks.ablation             # the README table
 
-Scenarios: every mechanism on (``mixed``), then one switched off at a time — exogenous drift,
-consumption drift, regime shifts, satiation, and the clickbait/patience trade-off (``clickbait``
-off: clickbait neither lures clicks nor costs patience; users still leave when bored). Same
+Scenarios: every mechanism on (``mixed``), then one switch off at a time — exogenous drift,
+consumption drift, regime shifts, satiation, impression fatigue, clickbait (it neither lures clicks
+nor costs patience; users still leave when bored) and patience (users never leave; sessions run
+to the horizon). Each scenario observes through the encoder trained on its own dynamics (shipped,
+cached, or trained on first use: :func:`recenv.encoder.resolve_encoder`). Same
 protocol, statistics and outputs as :mod:`benchmarks.compare` (:mod:`benchmarks.protocol`,
 :mod:`benchmarks.metrics`, :mod:`benchmarks.report`; the ``preset`` column names the scenario),
 written to ``results/ablation`` by default.
@@ -30,7 +32,9 @@ SCENARIOS: dict[str, EnvConfig] = {
     "no consumption drift": EnvConfig(preset="mixed", params={"consumption_drift": False}),
     "no regime shifts": EnvConfig(preset="mixed", params={"regime_shifts": False}),
     "no satiation": EnvConfig(preset="mixed", params={"satiation": False}),
-    "no clickbait/patience trade-off": EnvConfig(preset="mixed", params={"clickbait": False}),
+    "no impression fatigue": EnvConfig(preset="mixed", params={"impression_fatigue": False}),
+    "no clickbait": EnvConfig(preset="mixed", params={"clickbait": False}),
+    "no patience": EnvConfig(preset="mixed", params={"patience": False}),
 }
 """Scenario name → the config of its envs (the comparison sets the device)."""
 
@@ -46,12 +50,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     out = args.out or Path("results/ablation-quick" if args.quick else "results/ablation")
 
     started = time.perf_counter()
-    result = compare(agents, scenarios, seeds, budget, args.device)
+    result = compare(agents, scenarios, seeds, budget, args.device, out=out, reference=args.reference)
     text = write_outputs(result, out, command_line("benchmarks.ablation", argv), time.perf_counter() - started,
                          title="Ablations on DriftingUser-v0 (preset mixed, one mechanism off at a time)",
                          shift_scenario="mixed (all on)")
     print(text)
-    print(f"wrote {out}/results.md, results.csv, per_seed.csv, results.json and the plots")
+    print(f"wrote {out}/results.md, results.csv, differences.csv, per_seed.csv, results.json and the plots")
 
 
 if __name__ == "__main__":

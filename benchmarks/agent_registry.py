@@ -2,7 +2,9 @@
 
 An agent enters the comparison as a factory, ``factory(context) -> agent``, that builds it on the
 training env and, if it learns, trains it there for its share of the :class:`Budget`
-(:class:`Context`).
+(:class:`Context`). A factory's context holds the public views of the training env and logs
+(:mod:`recenv.public_view`) unless the factory is declared privileged (:func:`privileged`): only
+the references that must read the simulator's hidden side are.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from typing import Any
 from agents import (
     DQNAgent,
     DQNConfig,
+    FarsightedOracleAgent,
+    GRU4RecAgent,
+    GRU4RecConfig,
     OracleAgent,
     PopularityAgent,
     QLearningAgent,
@@ -31,7 +36,8 @@ from recenv import DriftingUserVectorEnv
 @dataclass(frozen=True)
 class Budget:
     """How much each learner trains (user-steps; its factory reads its own field) and how many users
-    are logged (for the popularity ranking) and evaluated, per training seed."""
+    are logged (for the models that learn from logs: the popularity ranking, GRU4Rec) and
+    evaluated, per training seed."""
 
     q_learning: int
     dqn: int
@@ -43,7 +49,8 @@ class Budget:
 
 @dataclass
 class Context:
-    """What an agent factory gets: the training env and logs, the seed, the budget, the device."""
+    """What an agent factory gets: the training env and logs (their public views, unless the factory
+    is privileged), the seed, the budget, the device."""
 
     train_env: DriftingUserVectorEnv
     train_log: Any
@@ -55,6 +62,18 @@ class Context:
 
 AgentFactory = Callable[[Context], Any]
 """``factory(context) -> agent``: builds, and trains if it learns, one agent."""
+
+
+def privileged(factory: AgentFactory) -> AgentFactory:
+    """Declare that ``factory`` builds a privileged reference: its context holds the env and logs
+    themselves, and the tables mark it."""
+    factory.privileged = True  # type: ignore[attr-defined]
+    return factory
+
+
+def is_privileged(factory: AgentFactory) -> bool:
+    """Whether ``factory`` was declared privileged (:func:`privileged`)."""
+    return bool(getattr(factory, "privileged", False))
 
 
 def _q_learning(ctx: Context) -> Any:
@@ -70,6 +89,11 @@ def _dqn(head: str) -> AgentFactory:
     return factory
 
 
+def _gru4rec(ctx: Context) -> Any:
+    agent = GRU4RecAgent(ctx.train_env, GRU4RecConfig(seed=ctx.seed))
+    return agent.fit(ctx.train_log, progress=ctx.progress)
+
+
 def _sb3_dqn(ctx: Context) -> Any:
     agent = SB3DQNAgent(ctx.train_env, replace(SB3DQNConfig(), seed=ctx.seed), device=ctx.device)
     return agent.learn(ctx.train_env, ctx.budget.sb3_dqn, progress=False)
@@ -80,7 +104,10 @@ REFERENCE_AGENTS: dict[str, AgentFactory] = {
     "Popularity": lambda ctx: PopularityAgent(ctx.train_env).fit(ctx.train_log),
     "StaticProfile": lambda ctx: StaticProfileAgent(ctx.train_env),
     "SupervisedLSTM": lambda ctx: SupervisedLSTMAgent(ctx.train_env),
-    "Oracle": lambda ctx: OracleAgent(ctx.train_env),
+    "SupervisedLSTM-softmax": lambda ctx: SupervisedLSTMAgent(ctx.train_env, temperature=0.1, seed=ctx.seed),
+    "GRU4Rec": _gru4rec,
+    "Oracle": privileged(lambda ctx: OracleAgent(ctx.train_env)),
+    "FarsightedOracle": privileged(lambda ctx: FarsightedOracleAgent(ctx.train_env)),
     "QLearning": _q_learning,
     "DQN-mlp": _dqn("mlp"),
     "DQN-embedding": _dqn("embedding"),
@@ -91,7 +118,8 @@ REFERENCE_AGENTS: dict[str, AgentFactory] = {
 
 def agent_from_import_path(path: str) -> AgentFactory:
     """``"package.module:ClassName"`` → a factory that builds ``ClassName(train_env)`` and, if it has
-    ``learn``, trains it for the ``custom`` budget."""
+    ``learn``, trains it for the ``custom`` budget. It gets the public views unless the class
+    declares ``privileged = True``."""
     module_name, _, class_name = path.partition(":")
     if not module_name or not class_name:
         raise ValueError(f"--agent takes 'package.module:ClassName', got {path!r}")
@@ -106,4 +134,6 @@ def agent_from_import_path(path: str) -> AgentFactory:
             agent.learn(ctx.train_env, ctx.budget.custom)
         return agent
 
+    if getattr(cls, "privileged", False):
+        privileged(factory)
     return factory

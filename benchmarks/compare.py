@@ -2,13 +2,15 @@
 same held-out users, over several training seeds, for each preset.
 
     python -m benchmarks.compare --quick               # a few minutes on 2 CPU cores (preset mixed)
-    python -m benchmarks.compare                       # the README table (every preset, 3 seeds)
+    python -m benchmarks.compare                       # every preset, 5 seeds (hours: run it in parts)
+    python -m benchmarks.compare --presets mixed --seeds 0 1   # one part of it; rerun to resume
     python -m benchmarks.compare --agent my_pkg.my_module:MyAgent
 
-This module is the command line. The protocol is in :mod:`benchmarks.protocol`, the agents in
-:mod:`benchmarks.agent_registry`, the statistics in :mod:`benchmarks.metrics`, and the outputs
-(``results.csv``, ``per_seed.csv``, ``results.json``, ``results.md`` and three plots, in ``--out``)
-in :mod:`benchmarks.report`.
+This module is the command line. The protocol (and its resumable parts) is in
+:mod:`benchmarks.protocol`, the agents in :mod:`benchmarks.agent_registry`, the metrics in
+:mod:`benchmarks.metrics`, the statistics in :mod:`benchmarks.statistics`, and the outputs
+(``results.csv``, ``differences.csv``, ``per_seed.csv``, ``results.json``, ``results.md`` and the
+plots, in ``--out``) in :mod:`benchmarks.report`.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+import torch
+
 from benchmarks.agent_registry import REFERENCE_AGENTS, AgentFactory, Budget, agent_from_import_path
 from benchmarks.environment_info import command_line
-from benchmarks.protocol import FULL, QUICK, compare
+from benchmarks.protocol import DEFAULT_REFERENCE, DEFAULT_SEEDS, FULL, QUICK, compare
 from benchmarks.report import write_outputs
 from recenv.presets import SYNTHETIC_PRESETS
 
@@ -32,30 +36,44 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--agents", nargs="+", default=None, help=f"subset of {list(REFERENCE_AGENTS)}")
     parser.add_argument("--agent", action="append", default=[], metavar="MODULE:CLASS",
                         help="add your own agent (repeatable)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="training seeds (default 0 1 2; quick: 0)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="training seeds (default 0 1 2 3 4; quick: 0); parts already in --out are reused")
+    parser.add_argument("--reference", default=None,
+                        help=f"the agent the paired differences are taken against (default {DEFAULT_REFERENCE}, "
+                             "when it is among the agents)")
     parser.add_argument("--eval-users", type=int, default=None, help="held-out users per seed")
     parser.add_argument("--logged-users", type=int, default=None, help="sessions logged for the popularity ranking")
     parser.add_argument("--dqn-steps", type=int, default=None, help="training user-steps of each DQN")
     parser.add_argument("--q-learning-steps", type=int, default=None)
     parser.add_argument("--sb3-steps", type=int, default=None)
     parser.add_argument("--device", default="cpu", help="device of envs and DQN (cpu, cuda, auto)")
+    parser.add_argument("--torch-threads", type=int, default=None,
+                        help="torch's CPU threads (default: torch's choice); 1 per process when parts run side by side")
     parser.add_argument("--out", type=Path, default=None, help="output folder")
 
 
 def resolve_run(args: argparse.Namespace,
                 parser: argparse.ArgumentParser) -> tuple[dict[str, AgentFactory], list[int], Budget]:
     """Agents, training seeds and budget that the shared options ask for."""
+    if args.torch_threads is not None:
+        if args.torch_threads < 1:
+            parser.error("--torch-threads must be at least 1")
+        torch.set_num_threads(args.torch_threads)
     budget = QUICK if args.quick else FULL
     overrides = {"eval_users": args.eval_users, "logged_users": args.logged_users, "dqn": args.dqn_steps,
                  "q_learning": args.q_learning_steps, "sb3_dqn": args.sb3_steps}
     budget = replace(budget, **{k: v for k, v in overrides.items() if v is not None})
-    seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
+    seeds = args.seeds or ([0] if args.quick else list(DEFAULT_SEEDS))
     unknown = sorted(set(args.agents or []) - set(REFERENCE_AGENTS))
     if unknown:
         parser.error(f"unknown agent(s) {unknown}; known: {list(REFERENCE_AGENTS)}")
     agents = {name: REFERENCE_AGENTS[name] for name in (args.agents or REFERENCE_AGENTS)}
     for path in args.agent:
         agents[path.rpartition(":")[2]] = agent_from_import_path(path)
+    if args.reference is not None and args.reference not in agents:
+        parser.error(f"--reference {args.reference!r} is not among the agents {list(agents)}")
+    if args.reference is None:
+        args.reference = DEFAULT_REFERENCE if DEFAULT_REFERENCE in agents else None
     return agents, seeds, budget
 
 
@@ -71,10 +89,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     out = args.out or Path("results/compare-quick" if args.quick else "results/compare")
 
     started = time.perf_counter()
-    result = compare(agents, presets, seeds, budget, args.device)
+    result = compare(agents, presets, seeds, budget, args.device, out=out, reference=args.reference)
     text = write_outputs(result, out, command_line("benchmarks.compare", argv), time.perf_counter() - started)
     print(text)
-    print(f"wrote {out}/results.md, results.csv, per_seed.csv, results.json and the plots")
+    print(f"wrote {out}/results.md, results.csv, differences.csv, per_seed.csv, results.json and the plots")
 
 
 if __name__ == "__main__":

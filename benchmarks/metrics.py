@@ -2,19 +2,23 @@
 
 Every metric is a pure function of the sessions that :func:`agents.run_sessions` recorded: one
 :class:`~agents.SessionRecords` per training seed, with the same held-out users, in the same order,
-in every seed.
+in every seed. Each is tested on hand-built sessions in ``tests/test_benchmark_metrics.py``.
 
-Statistics. Clicks per session is reported as mean ± 95 % confidence interval over evaluation
-users: each user's clicks are first averaged over the training seeds (the users are the same in
-every seed), and the interval is ±1.96 standard errors of those per-user means. The spread of the
-per-seed means (``seed_std``) is reported beside it. Regret is the dynamic regret to the myopic
-oracle, Σ_t (best P(click) − P(click) of the shown item). Recovery after a regime shift: the
-expected CTR (true P(click) of the shown items) averaged over all shifts that happen at least
-``SHIFT_BEFORE`` steps into a session and ``SHIFT_AFTER`` steps before its end, aligned at the
-shift; the recovery time is the first step after the shift at which its ``RECOVERY_WINDOW``-step
-mean is back at the pre-shift mean (NaN if it never is within the window). Topic diversity is
-the entropy (bits) of the topics recommended within a session; clickbait shown, the share of
-shown items that are clickbait (score above ``CLICKBAIT_THRESHOLD``).
+- **Clicks per session** (the primary figure): mean over seeds and users, with a bootstrap interval
+  over users *and* training seeds (:func:`benchmarks.statistics.bootstrap_mean`) and the spread of
+  the per-seed means. Comparisons between agents are paired per user
+  (:func:`benchmarks.statistics.paired_difference`; the protocol computes them).
+- **Regret per step** to the myopic oracle: per session, the mean over its steps of (best P(click)
+  any item had − P(click) of the shown item); then the mean over users and seeds. Unlike the sum
+  over the session it does not reward short sessions.
+- **Shift effect** (:func:`shift_effect`): what a regime shift costs the agent, against the same
+  user's counterfactual session with that shift scripted off (common random numbers:
+  :func:`agents.run_counterfactual_sessions`), aligned at the first step the shift affects, with a
+  placebo at shift-free steps.
+- Topic diversity (entropy in bits of the topics shown in a session), clickbait shown (share of
+  shown items whose score is above ``CLICKBAIT_THRESHOLD``; measurement reads the catalog's hidden
+  side, agents do not), repeats (share of shown items already shown in the session), CTR, session
+  length, users who left.
 """
 
 from __future__ import annotations
@@ -25,10 +29,14 @@ from typing import Any
 import numpy as np
 
 from agents import SessionRecords
+from benchmarks.statistics import bootstrap_mean
 
-SHIFT_BEFORE, SHIFT_AFTER, RECOVERY_WINDOW = 5, 10, 3
-"""The regime-shift window, in steps: ``SHIFT_BEFORE`` steps before the shift, the shift step and
-``SHIFT_AFTER − 1`` after it; recovery is judged on means over ``RECOVERY_WINDOW`` steps."""
+SHIFT_WINDOW = 15
+"""Steps after a regime shift's onset over which the factual and counterfactual sessions are compared."""
+RECOVERY_WINDOW = 3
+"""Recovery is judged on means over this many steps."""
+PRE_SHIFT_STEPS = 5
+"""The naive before/after estimator compares this many steps before an onset with the window after it."""
 CLICKBAIT_THRESHOLD = 0.5
 """Items with clickbait score c above this count as clickbait (the default catalog's are ≥ 0.6, the rest ≤ 0.15)."""
 
@@ -40,81 +48,189 @@ def ci95(values: np.ndarray) -> float:
     return float(1.96 * values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
 
 
-def shift_curve(records: Sequence[SessionRecords]) -> tuple[np.ndarray, int]:
-    """Mean expected CTR around regime shifts, and how many shifts it averages.
+def _expected_clicks(probability: np.ndarray, start: int, width: int) -> np.ndarray:
+    """P(click) of the shown items at steps ``start .. start + width − 1``; 0 after the session ended
+    (a user who is gone clicks nothing)."""
+    out = np.zeros(width)
+    part = probability[start : start + width]
+    out[: len(part)] = part
+    return out
 
-    :param records: evaluated sessions, e.g. one :class:`~agents.SessionRecords` per seed.
-    :returns: the curve, shape ``(SHIFT_BEFORE + SHIFT_AFTER,)``: at index ``i``, the true P(click)
-        of the shown item ``i − SHIFT_BEFORE`` steps from a shift (index ``SHIFT_BEFORE`` is the
-        step the interest was redrawn), averaged over every shift with at least ``SHIFT_BEFORE``
-        steps before it and ``SHIFT_AFTER`` steps from it to the session's end, all NaN if there is
-        none; and the number of those shifts.
+
+def _effect_curves(factual: SessionRecords, counterfactual: SessionRecords, onsets: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, float]:
+    """Per event (``onsets[u] ≥ 0``): the factual − counterfactual expected clicks at the
+    ``SHIFT_WINDOW`` steps from the onset ``(E, SHIFT_WINDOW)``, over the rest of the session
+    ``(E,)``, and the largest difference before any onset (0 when the two runs are coupled)."""
+    curves, totals, coupling = [], [], 0.0
+    for onset, pf, pc in zip(onsets, factual.click_probability, counterfactual.click_probability):
+        if onset < 0:
+            continue
+        before = min(onset, len(pf), len(pc))
+        coupling = max(coupling, float(np.abs(pf[:before] - pc[:before]).max(initial=0.0)))
+        curves.append(_expected_clicks(pf, onset, SHIFT_WINDOW) - _expected_clicks(pc, onset, SHIFT_WINDOW))
+        totals.append(float(pf[onset:].sum() - pc[onset:].sum()))
+    if not curves:
+        return np.zeros((0, SHIFT_WINDOW)), np.zeros(0), coupling
+    return np.stack(curves), np.array(totals), coupling
+
+
+def _naive_drops(factual: SessionRecords, onsets: np.ndarray) -> np.ndarray:
+    """The before/after estimator (the one this protocol used to report): per event with
+    ``PRE_SHIFT_STEPS`` steps before its onset and ``SHIFT_WINDOW`` in the session after it, the
+    mean P(click) over the window after the onset minus that over the steps before it."""
+    drops = []
+    for onset, probability in zip(onsets, factual.click_probability):
+        if onset >= PRE_SHIFT_STEPS and onset + SHIFT_WINDOW <= len(probability):
+            drops.append(probability[onset : onset + SHIFT_WINDOW].mean() - probability[onset - PRE_SHIFT_STEPS : onset].mean())
+    return np.array(drops)
+
+
+def recovery_steps(curves: np.ndarray) -> float:
+    """Steps from a shift's onset until the agent is back level with the counterfactual.
+
+    :param curves: per event, factual − counterfactual expected clicks from the onset, ``(E, W)``.
+    :returns: the first ``k ≥ 0`` at which the 95 % interval (normal, over events) of the mean
+        difference over steps ``k .. k + RECOVERY_WINDOW − 1`` contains 0 — 0 when the shift makes no
+        measurable difference at all; NaN if that never happens within the window or there is no event.
     """
-    windows = []
-    for run in records:
-        for probability, shifted in zip(run.click_probability, run.regime_shift):
-            for step in np.flatnonzero(shifted):
-                if step >= SHIFT_BEFORE and step + SHIFT_AFTER <= len(probability):
-                    windows.append(probability[step - SHIFT_BEFORE : step + SHIFT_AFTER])
-    if not windows:
-        return np.full(SHIFT_BEFORE + SHIFT_AFTER, np.nan), 0
-    return np.mean(windows, axis=0), len(windows)
-
-
-def recovery_time(curve: np.ndarray) -> float:
-    """Steps from the shift until the expected CTR is back at its pre-shift level.
-
-    :param curve: a :func:`shift_curve`, shape ``(SHIFT_BEFORE + SHIFT_AFTER,)``.
-    :returns: the first ``k ≥ 0`` at which the mean of ``RECOVERY_WINDOW`` steps starting ``k``
-        steps after the shift reaches the mean of the ``SHIFT_BEFORE`` steps before it; NaN if none
-        does (at most ``SHIFT_AFTER − RECOVERY_WINDOW``) or the curve is all NaN (no shift).
-    """
-    if np.isnan(curve).all():
+    if len(curves) < 2:
         return float("nan")
-    before = curve[:SHIFT_BEFORE].mean()
-    after = curve[SHIFT_BEFORE:]
-    for k in range(len(after) - RECOVERY_WINDOW + 1):
-        if after[k : k + RECOVERY_WINDOW].mean() >= before:
+    for k in range(curves.shape[1] - RECOVERY_WINDOW + 1):
+        window = curves[:, k : k + RECOVERY_WINDOW].mean(1)
+        if abs(window.mean()) <= ci95(window):
             return float(k)
     return float("nan")
 
 
-def summarise(runs: Sequence[SessionRecords], clickbait: np.ndarray | None = None) -> dict[str, Any]:
+def shift_effect(factual: Sequence[SessionRecords], counterfactual: Sequence[SessionRecords],
+                 placebo_seed: int = 0) -> dict[str, Any]:
+    """What regime shifts cost an agent, measured against counterfactual sessions.
+
+    An event is a user's first regime shift, drawn at step ``t`` (``regime_shift[t]``, after that
+    step's click was drawn), so its **onset**, the first step it affects, is ``t + 1``; events whose
+    onset is after both sessions ended have no effect by construction and are left out. For each,
+    the difference between the factual and the counterfactual session (the same user with that
+    shift scripted off) in expected clicks (true P(click) of the shown item, 0 once a user has
+    left) at steps ``onset + k``, ``k = 0 .. SHIFT_WINDOW − 1``, and summed over the rest of the
+    sessions. Before the onset the two sessions are the same (``coupling_error`` says by how much
+    they are not).
+
+    **Placebo.** Users whose session had no shift at all get a placebo onset, drawn uniformly in
+    ``1 .. length − 1`` (one generator, ``placebo_seed``); the same estimator there must give 0,
+    since nothing was scripted off: a non-zero placebo means the two runs were not coupled (e.g. an
+    agent's randomness was not rewound). ``naive_placebo`` is the before/after estimator this
+    protocol used to report (:func:`_naive_drops`), at the same placebo onsets: it is not 0,
+    because expected CTR changes within a session with or without a shift.
+
+    :param factual: per training seed, the evaluated sessions.
+    :param counterfactual: per training seed, the same users with their first shift scripted off.
+    :returns: ``shift_events``; ``shift_curve`` / ``shift_curve_ci95`` (mean and half-width over
+        events, per step from the onset); ``shift_clicks`` / ``shift_clicks_ci95`` (expected clicks
+        gained, negative: lost, over the rest of the session); ``recovery_steps``
+        (:func:`recovery_steps`); ``placebo_events``, ``placebo_curve``, ``placebo_clicks`` and
+        ``placebo_clicks_ci95``; ``naive_shift_drop`` and ``naive_placebo_drop`` (means of the
+        before/after estimator at real and placebo onsets); ``coupling_error``.
+    """
+    if len(factual) != len(counterfactual):
+        raise ValueError("one counterfactual run per factual run is needed")
+    rng = np.random.default_rng(placebo_seed)
+    curves, totals, placebo_curves, placebo_totals, naive, naive_placebo, coupling = [], [], [], [], [], [], 0.0
+    for run, twin in zip(factual, counterfactual):
+        if len(run) != len(twin):
+            raise ValueError("the counterfactual run must have the same users as the factual one")
+        onsets, placebo = np.full(len(run), -1), np.full(len(run), -1)
+        draws = rng.random(len(run))  # one draw per user, whether used or not
+        for user, (shifted, probability) in enumerate(zip(run.regime_shift, run.click_probability)):
+            first = np.flatnonzero(shifted)
+            if len(first):
+                onset = int(first[0]) + 1
+                if onset < max(len(probability), len(twin.click_probability[user])):
+                    onsets[user] = onset
+            elif len(probability) > 1:
+                placebo[user] = 1 + int(draws[user] * (len(probability) - 1))
+        event_curves, event_totals, error = _effect_curves(run, twin, onsets)
+        fake_curves, fake_totals, fake_error = _effect_curves(run, twin, placebo)
+        curves.append(event_curves), totals.append(event_totals)
+        placebo_curves.append(fake_curves), placebo_totals.append(fake_totals)
+        naive.append(_naive_drops(run, onsets)), naive_placebo.append(_naive_drops(run, placebo))
+        coupling = max(coupling, error, fake_error)
+    curves_all, totals_all = np.concatenate(curves), np.concatenate(totals)
+    placebo_all, placebo_totals_all = np.concatenate(placebo_curves), np.concatenate(placebo_totals)
+    naive_all, naive_placebo_all = np.concatenate(naive), np.concatenate(naive_placebo)
+
+    def mean(values: np.ndarray) -> float:
+        return float(values.mean()) if len(values) else float("nan")
+
+    def curve(values: np.ndarray) -> tuple[list[float], list[float]]:
+        if not len(values):
+            return [float("nan")] * SHIFT_WINDOW, [float("nan")] * SHIFT_WINDOW
+        return values.mean(0).tolist(), [ci95(column) for column in values.T]
+
+    shift_curve, shift_ci = curve(curves_all)
+    placebo_curve, _ = curve(placebo_all)
+    return {
+        "shift_events": len(totals_all),
+        "shift_curve": shift_curve,
+        "shift_curve_ci95": shift_ci,
+        "shift_clicks": mean(totals_all),
+        "shift_clicks_ci95": ci95(totals_all),
+        "recovery_steps": recovery_steps(curves_all),
+        "placebo_events": len(placebo_totals_all),
+        "placebo_curve": placebo_curve,
+        "placebo_clicks": mean(placebo_totals_all),
+        "placebo_clicks_ci95": ci95(placebo_totals_all),
+        "naive_shift_drop": mean(naive_all),
+        "naive_placebo_drop": mean(naive_placebo_all),
+        "coupling_error": coupling,
+    }
+
+
+def summarise(runs: Sequence[SessionRecords], clickbait: np.ndarray | None = None,
+              counterfactual: Sequence[SessionRecords] | None = None, seed: int = 0) -> dict[str, Any]:
     """One agent's metrics over its evaluations, one per training seed, of the same held-out users.
 
     :param runs: per training seed, the sessions of the same ``eval_users`` users in the same order.
     :param clickbait: per item, shape ``(num_items,)``, whether it is clickbait; without it
         ``clickbait_share`` is NaN.
+    :param counterfactual: per training seed, the same sessions with each user's first regime shift
+        scripted off (:func:`agents.run_counterfactual_sessions`); without them the shift-effect
+        keys are absent.
+    :param seed: seed of the bootstrap and of the placebo onsets.
     :returns: a dict of
 
-        - ``clicks_per_session``: mean over seeds and users;
-        - ``clicks_ci95``: :func:`ci95` of the per-user means over seeds;
-        - ``seed_std``: standard deviation (ddof 1) of the per-seed means, 0 for one seed;
-        - ``ctr`` (clicks per step), ``session_length`` (steps), ``regret`` (expected clicks per
-          session lost to the myopic oracle), ``topic_entropy_bits``, ``clickbait_share`` (share of
-          shown items) and ``users_left_share`` (share of users who left before the time limit):
-          means over users, then over seeds;
-        - ``recovery_steps``, ``shift_events``: :func:`recovery_time`, :func:`shift_curve` over all seeds;
-        - ``seeds``, ``eval_users``: the sample sizes;
-        - ``_shift_curve``: the :func:`shift_curve` as a list (the underscore: not a table column).
+        - ``clicks_per_session``: mean over seeds and users; ``clicks_low`` / ``clicks_high``: its
+          95 % bootstrap interval over users and seeds; ``clicks_ci95``: half the interval's width;
+        - ``seed_means`` (per seed), ``seed_std`` (ddof 1; 0 for one seed);
+        - ``ctr`` (clicks per step), ``session_length`` (steps), ``regret_per_step``,
+          ``regret_per_session`` (the sum over the session, for reference), ``topic_entropy_bits``,
+          ``clickbait_share``, ``repeat_share`` and ``users_left_share``: means over users, then seeds;
+        - with ``counterfactual``: the keys of :func:`shift_effect`;
+        - ``seeds``, ``eval_users``: the sample sizes.
     """
     returns = np.stack([r.returns for r in runs])  # (seeds, users)
-    curve, events = shift_curve(runs)
+    interval = bootstrap_mean(returns, seed=seed)
     clickbait_share = (float(np.mean([r.share_of_shown(clickbait).mean() for r in runs]))
                        if clickbait is not None else float("nan"))
-    return {
+    seed_means = returns.mean(1)
+    row: dict[str, Any] = {
         "clicks_per_session": float(returns.mean()),
-        "clicks_ci95": ci95(returns.mean(0)),
-        "seed_std": float(returns.mean(1).std(ddof=1)) if len(runs) > 1 else 0.0,
+        "clicks_low": interval.low,
+        "clicks_high": interval.high,
+        "clicks_ci95": (interval.high - interval.low) / 2,
+        "seed_means": seed_means.tolist(),
+        "seed_std": float(seed_means.std(ddof=1)) if len(runs) > 1 else 0.0,
         "ctr": float(np.mean([r.ctr.mean() for r in runs])),
         "session_length": float(np.mean([r.lengths.mean() for r in runs])),
-        "regret": float(np.mean([r.regret.mean() for r in runs])),
-        "recovery_steps": recovery_time(curve),
-        "shift_events": events,
+        "regret_per_step": float(np.mean([r.regret_per_step.mean() for r in runs])),
+        "regret_per_session": float(np.mean([r.regret.mean() for r in runs])),
         "topic_entropy_bits": float(np.mean([r.topic_entropy().mean() for r in runs])),
         "clickbait_share": clickbait_share,
+        "repeat_share": float(np.mean([r.repeat_share().mean() for r in runs])),
         "users_left_share": float(np.mean([np.mean(r.left) for r in runs])),
         "seeds": len(runs),
         "eval_users": int(returns.shape[1]),
-        "_shift_curve": curve.tolist(),
     }
+    if counterfactual is not None:
+        row.update(shift_effect(runs, counterfactual, placebo_seed=seed))
+    return row

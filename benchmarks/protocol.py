@@ -1,38 +1,62 @@
 """The comparison protocol: train the learning agents on training users, evaluate every agent on the
-same held-out users, over several training seeds, for each preset.
+same held-out users, over several training seeds, for each preset; in resumable parts.
 
-For each preset and training seed ``s``: a training env (a vector env of ``TRAINING_USERS`` = 64
-users) is reset with seed ``s``; sessions logged there by the default behaviour policy train the
-popularity ranking; the learners (tabular Q-learning, DQN with either head, SB3's DQN) train by
-interacting with it for their budget of user-steps (:class:`Budget`). Every agent is then evaluated
-on the same ``eval_users`` held-out users (evaluation seed ``EVALUATION_SEED``, disjoint from
-training seeds), one session each, with common random numbers (:func:`agents.run_sessions`). The
-agents come from :mod:`benchmarks.agent_registry`; their sessions are summarised by
-:func:`benchmarks.metrics.summarise`.
+For each preset (or ablation scenario) and training seed ``s`` — one **part** — a training env (a
+vector env of ``TRAINING_USERS`` = 64 users) is reset with seed ``s``; deployable logs
+(:func:`recenv.offline.logging_policies.make_logs`, ``budget.logged_users`` sessions, seed ``s``)
+train the models that learn from logs (popularity ranking, GRU4Rec); the learners (tabular
+Q-learning, DQN with either head, SB3's DQN) train by interacting with the training env for their
+budget of user-steps (:class:`~benchmarks.agent_registry.Budget`). Every agent is then evaluated
+on the same ``eval_users`` held-out users (seed ``EVALUATION_SEED``, disjoint from training seeds),
+one session each, with common random numbers — twice: as they happen, and with each user's first
+regime shift scripted off (:func:`agents.run_counterfactual_sessions`).
+
+**Information policy.** Agents whose factory does not declare ``privileged`` are built on the
+public views of the training env and logs (:func:`recenv.public_view.public_view`) and evaluated
+through the public view of the evaluation envs: reading hidden things raises
+:class:`recenv.public_view.InformationPolicyError`. Privileged references are marked in every table.
+
+**Parts.** Each part writes its sessions (``parts/<scenario>/seed<s>.npz``) and what it trained
+(``.json``: seconds, learning curves, the settings it ran with) into the output folder. A run skips
+the parts already there with the same settings, so a comparison too long for one sitting is run in
+pieces (e.g. ``--seeds 0 1`` then ``--seeds 2 3 4``) and merged: :func:`merge` computes every
+number from the stored sessions (:mod:`benchmarks.metrics`, :mod:`benchmarks.statistics`).
 """
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from agents import SessionRecords, run_sessions
-from benchmarks.agent_registry import REFERENCE_AGENTS, AgentFactory, Budget, Context
+from agents import SessionRecords, run_counterfactual_sessions
+from benchmarks.agent_registry import REFERENCE_AGENTS, AgentFactory, Budget, Context, is_privileged
+from benchmarks.environment_info import hardware_and_versions
 from benchmarks.metrics import CLICKBAIT_THRESHOLD, summarise
+from benchmarks.statistics import paired_difference, verdict
 from recenv import DriftingUserVectorEnv, EnvConfig
 from recenv.offline.logging_policies import make_logs
-from recenv.presets import SYNTHETIC_PRESETS
+from recenv.presets import SYNTHETIC_PRESETS, preset_catalog
+from recenv.public_view import public_view
 
 EVALUATION_SEED = 1_000_000
-"""Seed of the held-out users, far from the training seeds (0, 1, 2 by default)."""
+"""Seed of the held-out users, far from the training seeds (0 … 4 by default)."""
 TRAINING_USERS = 64
 """Users (parallel envs) of the training vector env."""
-
+DEFAULT_SEEDS = (0, 1, 2, 3, 4)
+"""Training seeds of a full run."""
+DEFAULT_REFERENCE = "StaticProfile"
+"""The agent every other is compared with, paired per user, unless another is named."""
+FARSIGHTED_REFERENCE = "FarsightedOracle"
+"""The far-sighted privileged reference: the gap to it is reported for every agent."""
+PART_FORMAT_VERSION = 1
 
 QUICK = Budget(q_learning=40_000, dqn=40_000, sb3_dqn=15_000, custom=40_000, logged_users=1_000, eval_users=300)
 FULL = Budget(q_learning=400_000, dqn=500_000, sb3_dqn=100_000, custom=500_000, logged_users=5_000, eval_users=2_000)
@@ -41,69 +65,203 @@ FULL = Budget(q_learning=400_000, dqn=500_000, sb3_dqn=100_000, custom=500_000, 
 
 @dataclass
 class Comparison:
-    """Everything a run produced: summary rows, per-seed rows, learning curves, configuration."""
+    """Everything a run produced: summary rows, paired differences, per-seed rows, learning curves,
+    configuration."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
+    differences: list[dict[str, Any]] = field(default_factory=list)
     per_seed: list[dict[str, Any]] = field(default_factory=list)
     learning_curves: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
 
 
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")
+
+
+def part_paths(out: Path, scenario: str, seed: int) -> tuple[Path, Path]:
+    """Where the part ``(scenario, seed)`` keeps its sessions (``.npz``) and its record (``.json``)."""
+    stem = Path(out) / "parts" / _slug(scenario) / f"seed{seed}"
+    return stem.with_suffix(".npz"), stem.with_suffix(".json")
+
+
+def _part_settings(agents: Sequence[str], config: EnvConfig, seed: int, budget: Budget, device: str) -> dict[str, Any]:
+    return {"format_version": PART_FORMAT_VERSION, "agents": list(agents), "config": config.to_record(),
+            "seed": seed, "budget": asdict(budget), "device": device,
+            "evaluation_seed": EVALUATION_SEED, "training_users": TRAINING_USERS}
+
+
+def _stored_part(out: Path, scenario: str, seed: int) -> dict[str, Any] | None:
+    sessions, record = part_paths(out, scenario, seed)
+    if not (sessions.exists() and record.exists()):
+        return None
+    return json.loads(record.read_text())
+
+
+def run_part(
+    agents: Mapping[str, AgentFactory],
+    scenario: str,
+    config: EnvConfig,
+    seed: int,
+    budget: Budget,
+    out: Path,
+    device: str = "cpu",
+    bar: Any = None,
+) -> Path:
+    """Train and evaluate every agent for one scenario and training seed; write the part and
+    return the path of its sessions. A part already stored with the same settings is kept."""
+    sessions_path, record_path = part_paths(out, scenario, seed)
+    settings = _part_settings(list(agents), config, seed, budget, device)
+    stored = _stored_part(out, scenario, seed)
+    if stored is not None and stored["settings"] == settings:
+        if bar is not None:
+            bar.update(len(agents))
+        return sessions_path
+    part_started = time.perf_counter()
+    train_env = DriftingUserVectorEnv(num_envs=TRAINING_USERS, config=config)
+    train_log = make_logs(config, budget.logged_users, seed=seed, progress=False)
+    arrays: dict[str, np.ndarray] = {}
+    record: dict[str, Any] = {"settings": settings, "agents": {}}
+    for name, factory in agents.items():
+        if bar is not None:
+            bar.set_description(f"compare [{scenario}, seed {seed}] {name}")
+        privileged = is_privileged(factory)
+        context = Context(train_env if privileged else public_view(train_env),
+                          train_log if privileged else public_view(train_log), seed, budget, device, progress=False)
+        started = time.perf_counter()
+        agent = factory(context)  # progress=False: the comparison's one bar is enough
+        seconds = time.perf_counter() - started
+        privileged = privileged or bool(getattr(agent, "privileged", False))
+        factual, counterfactual = run_counterfactual_sessions(agent, budget.eval_users, seed=EVALUATION_SEED,
+                                                              config=config, progress=False)
+        index = len(record["agents"])
+        arrays.update(factual.to_arrays(f"a{index}/factual/"))
+        arrays.update(counterfactual.to_arrays(f"a{index}/counterfactual/"))
+        log = getattr(agent, "log", None)
+        history = list(log.history) if log is not None and getattr(log, "history", None) else []
+        record["agents"][name] = {"index": index, "privileged": privileged, "train_seconds": seconds,
+                                  "learning_curve": history}
+        if bar is not None:
+            bar.update(1)
+    sessions_path.parent.mkdir(parents=True, exist_ok=True)
+    record["wall_seconds"] = time.perf_counter() - part_started
+    record["environment"] = hardware_and_versions()
+    np.savez_compressed(sessions_path, **arrays)
+    record_path.write_text(json.dumps(record))  # written last: a part counts once its record is there
+    return sessions_path
+
+
+def _scenarios(presets: Sequence[str] | Mapping[str, EnvConfig], device: str) -> dict[str, EnvConfig]:
+    if isinstance(presets, Mapping):
+        return {name: config.replace(device=device) for name, config in presets.items()}
+    return {name: EnvConfig(preset=name, device=device) for name in presets}
+
+
 def compare(
     agents: Mapping[str, AgentFactory] | None = None,
     presets: Sequence[str] | Mapping[str, EnvConfig] = tuple(SYNTHETIC_PRESETS),
-    seeds: Sequence[int] = (0, 1, 2),
+    seeds: Sequence[int] = DEFAULT_SEEDS,
     budget: Budget = FULL,
     device: str = "cpu",
     progress: bool = True,
+    out: Path | str = "results/compare",
+    reference: str | None = DEFAULT_REFERENCE,
 ) -> Comparison:
-    """Run the comparison (see the module docstring) and return its numbers.
+    """Run the parts that are missing (see the module docstring), then :func:`merge` them.
 
     :param agents: name → factory; default :data:`~benchmarks.agent_registry.REFERENCE_AGENTS`. Add
         your own: ``compare({**REFERENCE_AGENTS, "Mine": lambda ctx: MyAgent(ctx.train_env)})``.
     :param presets: preset names, or scenarios: name → :class:`recenv.EnvConfig`, as the ablation
-        uses. Results are labelled by these names. Every env of a scenario (training env, logs,
-        evaluation envs) is built from its config, with ``device`` in place of the config's.
-    :returns: one row per preset and agent (``preset``, ``agent``, the metrics of
-        :func:`~benchmarks.metrics.summarise` and ``train_seconds``, the mean over seeds), one
-        per-seed row per preset, agent and seed, and the learners' training histories keyed
-        ``"preset/agent/seedN"``.
+        uses. Every env of a scenario (training env, logs, evaluation envs) is built from its
+        config, with ``device`` in place of the config's.
+    :param seeds: the training seeds; the parts already stored are not run again, so a run in
+        pieces (``seeds=[0, 1]``, then ``[2, 3, 4]``) is merged by a last call with every seed.
+    :param out: the output folder; parts go to ``out/parts``.
+    :param reference: the agent the paired differences are taken against (None: only against
+        the far-sighted reference, if it is among the agents).
     """
     agents = dict(REFERENCE_AGENTS if agents is None else agents)
-    if isinstance(presets, Mapping):
-        scenarios = {name: config.replace(device=device) for name, config in presets.items()}
-    else:
-        scenarios = {name: EnvConfig(preset=name, device=device) for name in presets}
-    result = Comparison(config={"presets": {name: config.to_record() for name, config in scenarios.items()},
-                                "seeds": list(seeds),
-                                "budget": asdict(budget), "device": device, "agents": list(agents),
-                                "evaluation_seed": EVALUATION_SEED, "training_users": TRAINING_USERS})
-    total = len(scenarios) * len(seeds) * len(agents)
-    bar = tqdm(total=total, desc="compare", unit="agent", disable=not progress)
-    for preset, config in scenarios.items():
-        runs: dict[str, list[SessionRecords]] = {name: [] for name in agents}
-        seconds: dict[str, list[float]] = {name: [] for name in agents}
+    scenarios = _scenarios(presets, device)
+    out = Path(out)
+    bar = tqdm(total=len(scenarios) * len(seeds) * len(agents), desc="compare", unit="agent", disable=not progress)
+    for scenario, config in scenarios.items():
         for seed in seeds:
-            train_env = DriftingUserVectorEnv(num_envs=TRAINING_USERS, config=config)
-            train_log = make_logs(config, budget.logged_users, seed=seed, progress=False)
-            for name, factory in agents.items():
-                bar.set_description(f"compare [{preset}, seed {seed}] {name}")
-                started = time.perf_counter()
-                # progress=False: the comparison's one bar is enough
-                agent = factory(Context(train_env, train_log, seed, budget, device, progress=False))
-                seconds[name].append(time.perf_counter() - started)
-                records = run_sessions(agent, budget.eval_users, seed=EVALUATION_SEED, config=config, progress=False)
-                runs[name].append(records)
-                result.per_seed.append({"preset": preset, "agent": name, "seed": seed,
-                                        "clicks_per_session": float(records.returns.mean()),
-                                        "train_seconds": seconds[name][-1]})
-                log = getattr(agent, "log", None)
-                if log is not None and getattr(log, "history", None):
-                    result.learning_curves[f"{preset}/{name}/seed{seed}"] = list(log.history)
-                bar.update(1)
-        for name in agents:
-            metrics = summarise(runs[name], clickbait=train_env.catalog.clickbait > CLICKBAIT_THRESHOLD)
-            result.rows.append({"preset": preset, "agent": name, **metrics,
-                                "train_seconds": float(np.mean(seconds[name]))})
+            run_part(agents, scenario, config, seed, budget, out, device, bar)
     bar.close()
+    return merge(out, scenarios, list(seeds), list(agents), reference, budget, device)
+
+
+def _load_runs(out: Path, scenario: str, seeds: Sequence[int], agents: Sequence[str]
+               ) -> tuple[dict[str, list[SessionRecords]], dict[str, list[SessionRecords]], list[dict[str, Any]]]:
+    factual: dict[str, list[SessionRecords]] = {name: [] for name in agents}
+    counterfactual: dict[str, list[SessionRecords]] = {name: [] for name in agents}
+    records = []
+    for seed in seeds:
+        record = _stored_part(out, scenario, seed)
+        if record is None:
+            raise FileNotFoundError(f"part ({scenario!r}, seed {seed}) is missing from {out}/parts: run it first")
+        missing = [name for name in agents if name not in record["agents"]]
+        if missing:
+            raise ValueError(f"part ({scenario!r}, seed {seed}) has no agent(s) {missing}; it has {list(record['agents'])}")
+        with np.load(part_paths(out, scenario, seed)[0]) as arrays:
+            for name in agents:
+                index = record["agents"][name]["index"]
+                factual[name].append(SessionRecords.from_arrays(arrays, f"a{index}/factual/"))
+                counterfactual[name].append(SessionRecords.from_arrays(arrays, f"a{index}/counterfactual/"))
+        records.append(record)
+    return factual, counterfactual, records
+
+
+def merge(
+    out: Path | str,
+    scenarios: Mapping[str, EnvConfig],
+    seeds: Sequence[int],
+    agents: Sequence[str],
+    reference: str | None = DEFAULT_REFERENCE,
+    budget: Budget | None = None,
+    device: str = "cpu",
+) -> Comparison:
+    """Every number of the comparison, from the stored parts of ``seeds`` for each scenario.
+
+    Rows: :func:`benchmarks.metrics.summarise` per scenario and agent, plus ``privileged``,
+    ``train_seconds`` (mean over seeds), ``share_of_best_reference`` (clicks as a share of the best
+    privileged reference's clicks on the same users). Differences: per scenario and agent, the
+    paired difference in clicks per session to ``reference`` and to the far-sighted reference
+    (:func:`benchmarks.statistics.paired_difference`: bootstrap over users and training seeds).
+    """
+    out = Path(out)
+    result = Comparison(config={"presets": {name: config.to_record() for name, config in scenarios.items()},
+                                "seeds": list(seeds), "budget": asdict(budget) if budget else None, "device": device,
+                                "agents": list(agents), "reference": reference, "evaluation_seed": EVALUATION_SEED,
+                                "training_users": TRAINING_USERS, "parts": []})
+    for scenario, config in scenarios.items():
+        factual, counterfactual, records = _load_runs(out, scenario, seeds, agents)
+        for seed, record in zip(seeds, records):
+            result.config["parts"].append({"scenario": scenario, "seed": seed, "wall_seconds": record["wall_seconds"],
+                                           "cpu": record["environment"].get("cpu"),
+                                           "torch_threads": record["environment"].get("torch_threads")})
+        clickbait = preset_catalog(config.catalog, config.preset, config.data_path).clickbait > CLICKBAIT_THRESHOLD
+        returns = {name: np.stack([run.returns for run in factual[name]]) for name in agents}
+        privileged = {name: any(r["agents"][name]["privileged"] for r in records) for name in agents}
+        references = [name for name in agents if privileged[name]]
+        best_reference = max(references, key=lambda name: returns[name].mean()) if references else None
+        for name in agents:
+            row = {"preset": scenario, "agent": name, "privileged": privileged[name],
+                   **summarise(factual[name], clickbait, counterfactual[name]),
+                   "train_seconds": float(np.mean([r["agents"][name]["train_seconds"] for r in records])),
+                   "best_reference": best_reference,
+                   "share_of_best_reference": (float(returns[name].mean() / returns[best_reference].mean())
+                                               if best_reference else float("nan"))}
+            result.rows.append(row)
+            for seed, record, run in zip(seeds, records, factual[name]):
+                result.per_seed.append({"preset": scenario, "agent": name, "seed": seed,
+                                        "clicks_per_session": float(run.returns.mean()),
+                                        "train_seconds": record["agents"][name]["train_seconds"]})
+                if record["agents"][name]["learning_curve"]:
+                    result.learning_curves[f"{scenario}/{name}/seed{seed}"] = record["agents"][name]["learning_curve"]
+            for against in dict.fromkeys(a for a in (reference, FARSIGHTED_REFERENCE)
+                                         if a is not None and a in agents and a != name):
+                difference = paired_difference(returns[name], returns[against])
+                result.differences.append({"preset": scenario, "agent": name, "against": against,
+                                           **difference.to_record(), "verdict": verdict(difference)})
     return result

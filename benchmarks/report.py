@@ -1,8 +1,10 @@
 """What a comparison writes: the tables (CSV, Markdown), every number (JSON) and the plots.
 
-Outputs in the output folder: ``results.csv`` (one row per preset and agent), ``per_seed.csv``,
+Outputs in the output folder: ``results.csv`` (one row per preset and agent), ``differences.csv``
+(paired differences to the reference and to the far-sighted reference), ``per_seed.csv``,
 ``results.json`` (every number, curves, budgets, hardware, versions, command), ``results.md`` (the
-tables), ``clicks_by_agent.png``, ``learning_curves.png``, ``regime_shift_ctr.png``.
+tables), ``clicks_by_agent.png``, ``paired_differences.png``, ``learning_curves.png``,
+``regime_shift_effect.png``. The stored sessions they are computed from are in ``parts/``.
 """
 
 from __future__ import annotations
@@ -16,40 +18,89 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from benchmarks.environment_info import hardware_and_versions, markdown_header
-from benchmarks.metrics import RECOVERY_WINDOW, SHIFT_AFTER, SHIFT_BEFORE
+from benchmarks.metrics import RECOVERY_WINDOW, SHIFT_WINDOW
 from recenv.presets import SYNTHETIC_PRESETS
 
 if TYPE_CHECKING:  # outputs need only the shape of a result, not the machinery that makes one
     from benchmarks.protocol import Comparison
 
-_COLUMNS = ["preset", "agent", "clicks_per_session", "clicks_ci95", "seed_std", "ctr", "session_length", "regret",
-            "recovery_steps", "shift_events", "topic_entropy_bits", "clickbait_share", "users_left_share",
+_COLUMNS = ["preset", "agent", "privileged", "clicks_per_session", "clicks_low", "clicks_high", "seed_std",
+            "share_of_best_reference", "best_reference", "ctr", "session_length", "regret_per_step",
+            "regret_per_session", "shift_events", "shift_clicks", "shift_clicks_ci95", "recovery_steps",
+            "placebo_events", "placebo_clicks", "placebo_clicks_ci95", "naive_shift_drop", "naive_placebo_drop",
+            "coupling_error", "topic_entropy_bits", "clickbait_share", "repeat_share", "users_left_share",
             "train_seconds", "seeds", "eval_users"]
-"""The columns of ``results.csv``, in order: a summary row's keys, less the shift curve."""
+"""The columns of ``results.csv``, in order: a summary row's keys, less the curves and per-seed lists."""
+_DIFFERENCE_COLUMNS = ["preset", "agent", "against", "mean", "low", "high", "seed_std", "verdict", "resamples"]
+
+PRIVILEGED_MARK = "†"
+"""Marks privileged references (they read the simulator's hidden side) in every table."""
 
 
-def markdown_tables(rows: Sequence[dict[str, Any]]) -> str:
-    """One Markdown table per preset (or scenario) of the summary rows, best clicks per session first."""
+def _name(row: dict[str, Any]) -> str:
+    return f"{row['agent']} {PRIVILEGED_MARK}" if row.get("privileged") else row["agent"]
+
+
+def _signed(value: float, low: float, high: float) -> str:
+    return f"{value:+.2f} [{low:+.2f}, {high:+.2f}]"
+
+
+def _difference(differences: Sequence[dict[str, Any]], preset: str, agent: str, against: str | None) -> dict[str, Any] | None:
+    return next((d for d in differences if d["preset"] == preset and d["agent"] == agent and d["against"] == against), None)
+
+
+def _recovery(row: dict[str, Any]) -> str:
+    if not row.get("shift_events"):
+        return "no shifts"
+    if np.isnan(row["recovery_steps"]):
+        return f"> {SHIFT_WINDOW - RECOVERY_WINDOW}"  # not level with the counterfactual within the window
+    return f"{row['recovery_steps']:.0f}"
+
+
+def markdown_tables(rows: Sequence[dict[str, Any]], differences: Sequence[dict[str, Any]] = (),
+                    reference: str | None = None) -> str:
+    """Per preset (or scenario): the clicks table (best first) with the paired differences to
+    ``reference`` and to the far-sighted reference, the behaviour table, and the placebo line."""
     lines = []
     for preset in dict.fromkeys(row["preset"] for row in rows):
+        ordered = sorted((r for r in rows if r["preset"] == preset), key=lambda r: -r["clicks_per_session"])
+        farsighted = next((d["against"] for d in differences if d["preset"] == preset and d["against"] != reference), None)
         lines += [f"\n### {'Preset' if preset in SYNTHETIC_PRESETS else 'Scenario'} `{preset}`\n",
-                  "| agent | clicks / session (95% CI) | CTR | session length | regret | recovery (steps) "
-                  "| topic entropy (bits) | clickbait shown | train time (s) |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for row in sorted((r for r in rows if r["preset"] == preset), key=lambda r: -r["clicks_per_session"]):
-            if not row["shift_events"]:
-                recovery = "no shifts"
-            elif np.isnan(row["recovery_steps"]):
-                recovery = f"> {SHIFT_AFTER - RECOVERY_WINDOW}"  # not back within the window
-            else:
-                recovery = f"{row['recovery_steps']:.0f}"
+                  (f"| agent | clicks / session [95% CI] | seed sd | vs {reference or 'reference'} [95% CI] | "
+                   f"vs {farsighted or 'far-sighted reference'} [95% CI] | share of best reference |"),
+                  "|---|---:|---:|---:|---:|---:|"]
+        for row in ordered:
+            cells = []
+            for against in (reference, farsighted):
+                d = _difference(differences, preset, row["agent"], against)
+                cells.append("—" if d is None else f"{_signed(d['mean'], d['low'], d['high'])} {d['verdict']}")
+            share = "—" if np.isnan(row["share_of_best_reference"]) else f"{row['share_of_best_reference']:.0%}"
+            lines.append(f"| {_name(row)} | {row['clicks_per_session']:.2f} [{row['clicks_low']:.2f}, "
+                         f"{row['clicks_high']:.2f}] | {row['seed_std']:.2f} | {cells[0]} | {cells[1]} | {share} |")
+        lines += ["", ("| agent | regret / step | clicks from a shift [95% CI] | recovery (steps) | repeats "
+                       "| clickbait shown | topic entropy (bits) | session length | users left | train time (s) |"),
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for row in ordered:
+            shift = ("—" if not row.get("shift_events")
+                     else f"{row['shift_clicks']:+.2f} ± {row['shift_clicks_ci95']:.2f}")
             clickbait = "—" if np.isnan(row["clickbait_share"]) else f"{row['clickbait_share']:.0%}"
-            regret = 0.0 if abs(row["regret"]) < 5e-3 else row["regret"]  # the oracle's float noise
+            regret = 0.0 if abs(row["regret_per_step"]) < 5e-4 else row["regret_per_step"]  # the oracle's float noise
+            lines.append(f"| {_name(row)} | {regret:.3f} | {shift} | {_recovery(row)} | {row['repeat_share']:.0%} | "
+                         f"{clickbait} | {row['topic_entropy_bits']:.2f} | {row['session_length']:.1f} | "
+                         f"{row['users_left_share']:.0%} | {row['train_seconds']:.0f} |")
+        with_placebo = [r for r in ordered if r.get("placebo_events")]
+        if with_placebo:
+            worst = max(with_placebo, key=lambda r: abs(r["placebo_clicks"]))
             lines.append(
-                f"| {row['agent']} | {row['clicks_per_session']:.2f} ± {row['clicks_ci95']:.2f} | {row['ctr']:.3f} | "
-                f"{row['session_length']:.1f} | {regret:.2f} | {recovery} | {row['topic_entropy_bits']:.2f} | "
-                f"{clickbait} | {row['train_seconds']:.0f} |"
-            )
+                f"\nPlacebo ({worst['placebo_events']} shift-free sessions per agent, a random onset each): "
+                f"the counterfactual estimator gives at most {worst['placebo_clicks']:+.3f} ± "
+                f"{worst['placebo_clicks_ci95']:.3f} clicks ({worst['agent']}); coupling error "
+                f"{max(r['coupling_error'] for r in ordered):.1e}. The naive before/after estimator at the same "
+                f"placebo onsets: " + ", ".join(f"{r['agent']} {r['naive_placebo_drop']:+.3f}" for r in with_placebo)
+                + " (expected CTR per step).")
+    lines.append(f"\n{PRIVILEGED_MARK} privileged reference: reads the simulator's hidden side. Differences are "
+                 "paired per user (bootstrap over users and training seeds); \"better\"/\"worse\" only when the "
+                 "interval excludes 0.")
     return "\n".join(lines) + "\n"
 
 
@@ -92,8 +143,10 @@ def plot_learning_curves(learning_curves: dict[str, list[dict[str, float]]], pat
 
 
 def plot(result: Comparison, out: Path, shift_scenario: str = "mixed") -> None:
-    """Write the three plots into ``out``: clicks per session by agent and preset, the learning
-    curves, and the expected CTR around regime shifts in ``shift_scenario`` (else the last preset)."""
+    """Write the plots into ``out``: clicks per session by agent and preset
+    (``clicks_by_agent.png``), the paired differences to the reference (``paired_differences.png``),
+    the learning curves (``learning_curves.png``), and what a regime shift costs each agent against
+    its counterfactual in ``shift_scenario`` (else the last preset) (``regime_shift_effect.png``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -102,39 +155,64 @@ def plot(result: Comparison, out: Path, shift_scenario: str = "mixed") -> None:
     rows = result.rows
     presets = list(dict.fromkeys(r["preset"] for r in rows))
     names = list(dict.fromkeys(r["agent"] for r in rows))
-    figure, axis = plt.subplots(figsize=(max(6, 1.6 * len(names)), 4.5))
+    labels = [f"{n} {PRIVILEGED_MARK}" if any(r["agent"] == n and r.get("privileged") for r in rows) else n for n in names]
+    figure, axis = plt.subplots(figsize=(max(6, 1.3 * len(names)), 4.5))
     width = 0.8 / len(presets)
     for p, preset in enumerate(presets):
         values = [next(r for r in rows if r["preset"] == preset and r["agent"] == n) for n in names]
         x = np.arange(len(names)) + (p - (len(presets) - 1) / 2) * width
-        axis.bar(x, [v["clicks_per_session"] for v in values], width, yerr=[v["clicks_ci95"] for v in values],
-                 capsize=2, label=preset)
-    axis.set_xticks(np.arange(len(names)), names, rotation=30, ha="right")
-    axis.set_ylabel("clicks per session (95% CI)")
-    axis.set_title("Held-out users, by agent and preset")
+        means = np.array([v["clicks_per_session"] for v in values])
+        errors = np.array([[m - v["clicks_low"] for m, v in zip(means, values)], [v["clicks_high"] - m for m, v in zip(means, values)]])
+        axis.bar(x, means, width, yerr=errors, capsize=2, label=preset)
+    axis.set_xticks(np.arange(len(names)), labels, rotation=30, ha="right")
+    axis.set_ylabel("clicks per session (95% CI, users and seeds)")
+    axis.set_title(f"Held-out users, by agent and preset ({PRIVILEGED_MARK} privileged)")
     axis.legend(title="preset")
     figure.tight_layout()
     figure.savefig(out / "clicks_by_agent.png", dpi=120)
     plt.close(figure)
 
+    reference = result.config.get("reference")
+    against_reference = [d for d in result.differences if d["against"] == reference]
+    figure, axes = plt.subplots(1, len(presets), figsize=(4.5 * len(presets), 0.45 * len(names) + 1.5), squeeze=False)
+    for axis, preset in zip(axes[0], presets):
+        cells = [d for d in against_reference if d["preset"] == preset]
+        cells.sort(key=lambda d: d["mean"])
+        y = np.arange(len(cells))
+        colours = ["tab:green" if d["verdict"] == "better" else "tab:red" if d["verdict"] == "worse" else "tab:grey" for d in cells]
+        for position, d, colour in zip(y, cells, colours):
+            axis.errorbar([d["mean"]], [position], xerr=[[d["mean"] - d["low"]], [d["high"] - d["mean"]]],
+                          fmt="o", color=colour, capsize=3)
+        axis.axvline(0, color="black", linewidth=0.8)
+        axis.set_yticks(y, [f"{d['agent']} {PRIVILEGED_MARK}" if any(r["agent"] == d["agent"] and r.get("privileged") for r in rows) else d["agent"] for d in cells])
+        axis.set_title(preset)
+        axis.set_xlabel(f"clicks per session − {reference}'s (95% CI)")
+    figure.suptitle("Paired differences on the same users (bootstrap over users and training seeds)")
+    figure.tight_layout()
+    figure.savefig(out / "paired_differences.png", dpi=120)
+    plt.close(figure)
+
     plot_learning_curves(result.learning_curves, out / "learning_curves.png")
 
     shift_preset = shift_scenario if shift_scenario in presets else presets[-1]
-    figure, axis = plt.subplots(figsize=(7, 4.5))
-    steps = np.arange(-SHIFT_BEFORE, SHIFT_AFTER)
+    figure, axis = plt.subplots(figsize=(7.5, 4.5))
+    steps = np.arange(SHIFT_WINDOW)
     for row in rows:
-        if row["preset"] == shift_preset and row["shift_events"]:
-            axis.plot(steps, row["_shift_curve"], label=f"{row['agent']} ({row['shift_events']} shifts)")
-    if not any(row["preset"] == shift_preset and row["shift_events"] for row in rows):
-        axis.text(0.5, 0.5, "no regime shift far enough from both session ends", transform=axis.transAxes, ha="center")
-    axis.axvline(0, color="grey", linestyle="--")
-    axis.set_xlabel("steps relative to a regime shift")
-    axis.set_ylabel("expected CTR (true P(click) of shown items)")
-    axis.set_title(f"CTR around regime shifts (preset {shift_preset})")
+        if row["preset"] == shift_preset and row.get("shift_events"):
+            curve, band = np.array(row["shift_curve"]), np.array(row["shift_curve_ci95"])
+            (line,) = axis.plot(steps, curve, label=f"{row['agent']} ({row['shift_events']} shifts)")
+            axis.fill_between(steps, curve - band, curve + band, color=line.get_color(), alpha=0.15)
+            axis.plot(steps, row["placebo_curve"], color=line.get_color(), linestyle=":", linewidth=0.8)
+    if not any(row["preset"] == shift_preset and row.get("shift_events") for row in rows):
+        axis.text(0.5, 0.5, "no regime shift", transform=axis.transAxes, ha="center")
+    axis.axhline(0, color="grey", linewidth=0.8)
+    axis.set_xlabel("steps from the first step a regime shift affects")
+    axis.set_ylabel("expected clicks: factual − shift scripted off")
+    axis.set_title(f"What a regime shift costs, against the counterfactual (preset {shift_preset}; dotted: placebo)")
     if axis.get_legend_handles_labels()[0]:
         axis.legend(fontsize=7)
     figure.tight_layout()
-    figure.savefig(out / "regime_shift_ctr.png", dpi=120)
+    figure.savefig(out / "regime_shift_effect.png", dpi=120)
     plt.close(figure)
 
 
@@ -164,21 +242,26 @@ def write_outputs(result: Comparison, out: Path, command: str, wall_seconds: flo
         writer = csv.DictWriter(file, fieldnames=_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(result.rows)
+    with open(out / "differences.csv", "w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=_DIFFERENCE_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(result.differences)
     with open(out / "per_seed.csv", "w", newline="", encoding="utf-8") as file:
         writer = csv.DictWriter(file, fieldnames=["preset", "agent", "seed", "clicks_per_session", "train_seconds"])
         writer.writeheader()
         writer.writerows(result.per_seed)
     report = {"command": command, "environment": info, "wall_seconds": wall_seconds, "config": result.config,
-              "results": [{k.lstrip("_"): v for k, v in row.items()} for row in result.rows],
+              "results": result.rows, "differences": result.differences,
               "per_seed": result.per_seed, "learning_curves": result.learning_curves,
-              "shift_window": {"before": SHIFT_BEFORE, "after": SHIFT_AFTER, "recovery_window": RECOVERY_WINDOW}}
+              "shift_window": {"steps": SHIFT_WINDOW, "recovery_window": RECOVERY_WINDOW}}
     (out / "results.json").write_text(json.dumps(_strict_json(report), indent=2, allow_nan=False))
     text = (markdown_header(title, info, command)
-            + f"- Wall time: {wall_seconds / 60:.1f} min; seeds {result.config['seeds']}; "
+            + f"- Wall time: {sum(p['wall_seconds'] for p in result.config['parts']) / 60:.1f} min over "
+              f"{len(result.config['parts'])} parts (this call: {wall_seconds / 60:.1f} min); seeds {result.config['seeds']}; "
               f"{result.config['budget']['eval_users']} held-out users per seed; budgets (user-steps): "
               f"Q-learning {result.config['budget']['q_learning']:,}, DQN {result.config['budget']['dqn']:,}, "
               f"SB3 DQN {result.config['budget']['sb3_dqn']:,}\n"
-            + markdown_tables(result.rows))
+            + markdown_tables(result.rows, result.differences, result.config.get("reference")))
     (out / "results.md").write_text(text, encoding="utf-8")
     plot(result, out, shift_scenario)
     return text

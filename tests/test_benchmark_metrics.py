@@ -11,12 +11,11 @@ import pytest
 
 from agents import SessionRecords
 from benchmarks.metrics import (
-    RECOVERY_WINDOW,
-    SHIFT_AFTER,
-    SHIFT_BEFORE,
+    PRE_SHIFT_STEPS,
+    SHIFT_WINDOW,
     ci95,
-    recovery_time,
-    shift_curve,
+    recovery_steps,
+    shift_effect,
     summarise,
 )
 from benchmarks.report import _COLUMNS
@@ -68,9 +67,9 @@ def test_clicks_ctr_and_length_per_session():
 def test_dynamic_regret_is_best_minus_shown_probability_summed_over_the_session():
     records = sessions(USER_A, USER_B)
     assert records.regret.tolist() == [0.5, 0.5]
-    assert summarise([records])["regret"] == 0.5
+    assert summarise([records])["regret_per_session"] == 0.5
     oracle = sessions({"clicks": [1, 0], "shown": [0.75, 0.25], "best": [0.75, 0.25]})
-    assert summarise([oracle])["regret"] == 0.0
+    assert summarise([oracle])["regret_per_step"] == 0.0
 
 
 def test_topic_entropy_in_bits():
@@ -102,55 +101,96 @@ def test_ci95_is_1_96_standard_errors_of_the_mean():
     assert math.isnan(ci95(np.array([5.0])))  # one value: no spread to estimate
 
 
-def test_shift_curve_aligns_windows_at_the_shift_and_skips_shifts_near_either_end():
-    assert (SHIFT_BEFORE, SHIFT_AFTER, RECOVERY_WINDOW) == (5, 10, 3)  # the windows below assume these
-    steps = np.arange(16) / 16
-    # Seed 0, user 1: 15 steps, shift at step 5: exactly SHIFT_BEFORE steps before it and SHIFT_AFTER from it
-    # to the end → window = P(click) of steps 0..14. User 2: shifts at step 4 (too early) and step 6 (6 + 10 >
-    # 15: too late) → no window.
-    # Seed 1, user 1: 16 steps, shift at step 6 → window = steps 1..15.
-    # Mean of the two windows at index i: (i/16 + (i + 1)/16) / 2 = (i + 1/2) / 16; two events.
-    first = {"clicks": [0] * 15, "shown": steps[:15], "shifts": np.arange(15) == 5}
-    too_near_the_ends = {"clicks": [0] * 15, "shown": steps[:15], "shifts": np.isin(np.arange(15), [4, 6])}
-    second = {"clicks": [0] * 16, "shown": steps, "shifts": np.arange(16) == 6}
-    curve, events = shift_curve([sessions(first, too_near_the_ends), sessions(second)])
-    assert events == 2
-    assert curve.shape == (SHIFT_BEFORE + SHIFT_AFTER,)
-    assert curve.tolist() == ((np.arange(15) + 0.5) / 16).tolist()
+def test_regret_per_step_is_the_mean_over_the_session_not_the_sum():
+    # A: best − shown = 0 1/4 0 1/4 → 1/8 per step (1/2 in all); B: 1/2 0 → 1/4 per step (1/2 in all).
+    records = sessions(USER_A, USER_B)
+    assert records.regret_per_step.tolist() == [0.125, 0.25]
+    row = summarise([records])
+    assert row["regret_per_step"] == 0.1875 and row["regret_per_session"] == 0.5
+    # The same per-step regret over a session twice as long: the per-session sum doubles, the per-step one not.
+    longer = {**USER_B, "clicks": [0, 1] * 2, "shown": [0.5, 0.75] * 2, "best": [1.0, 0.75] * 2, "items": [3] * 4,
+              "topics": [0, 1] * 2}
+    assert sessions(longer).regret_per_step.tolist() == [0.25] and sessions(longer).regret.tolist() == [1.0]
 
 
-def test_shift_curve_without_a_usable_shift_is_all_nan():
-    too_near_the_ends = {"clicks": [0] * 15, "shifts": np.isin(np.arange(15), [4, 6])}
-    curve, events = shift_curve([sessions(too_near_the_ends, USER_A)])
-    assert events == 0
-    assert curve.shape == (SHIFT_BEFORE + SHIFT_AFTER,) and np.isnan(curve).all()
+def test_repeat_share_counts_items_already_shown_in_the_session():
+    records = sessions(USER_A, USER_B)  # A: items 1 1 0 2 (one repeat in four); B: 3 3 (one in two)
+    assert records.repeat_share().tolist() == [0.25, 0.5]
+    assert summarise([records])["repeat_share"] == 0.375
+
+
+def shift_pair(factual: dict, counterfactual: dict) -> tuple[dict, dict]:
+    return factual, {**counterfactual, "shifts": [False] * len(counterfactual["clicks"])}
+
+
+# Counterfactual sessions (the same user with the first regime shift scripted off), expected clicks
+# P(click) of the shown items, worked out by hand:
+#   X: shift drawn at step 1 → onset 2. factual .5 .5 .25 .25 .5 .5, counterfactual .5 everywhere (6
+#      steps): differences from the onset −1/4 −1/4 0 0 (then both sessions are over: 0); total −1/2.
+#   W: shift drawn at step 0 → onset 1; the factual user leaves after step 2 (.5 .5 .25), the
+#      counterfactual stays four steps (.5 × 4): from the onset 0, −1/4, then −1/2 (gone: 0 clicks
+#      against 1/2), then 0; total (1/2 + 1/4) − 3/2 = −3/4.
+#   Z: shift drawn at its last step: no step left to affect → not an event.
+#   Y: no shift, the same session in both runs → a placebo onset, difference 0.
+# Mean over the events X, W: −1/8, −1/4, −1/4, then 0; clicks from a shift (−1/2 − 3/4) / 2 = −5/8.
+X = shift_pair({"clicks": [0] * 6, "shown": [0.5, 0.5, 0.25, 0.25, 0.5, 0.5], "shifts": np.arange(6) == 1},
+               {"clicks": [0] * 6, "shown": [0.5] * 6})
+W = shift_pair({"clicks": [0] * 3, "shown": [0.5, 0.5, 0.25], "shifts": np.arange(3) == 0, "left": True},
+               {"clicks": [0] * 4, "shown": [0.5] * 4})
+Z = ({"clicks": [0] * 6, "shifts": np.arange(6) == 5}, {"clicks": [0] * 6})
+Y = ({"clicks": [0] * 4}, {"clicks": [0] * 4})
+
+
+def test_shift_effect_against_hand_built_counterfactuals():
+    assert (SHIFT_WINDOW, PRE_SHIFT_STEPS) == (15, 5)  # the hand-worked numbers below assume these
+    factual, counterfactual = sessions(X[0], W[0], Z[0], Y[0]), sessions(X[1], W[1], Z[1], Y[1])
+    effect = shift_effect([factual], [counterfactual])
+    assert effect["shift_events"] == 2
+    assert effect["shift_curve"] == [-0.125, -0.25, -0.25] + [0.0] * (SHIFT_WINDOW - 3)
+    assert effect["shift_clicks"] == -0.625
+    assert effect["placebo_events"] == 1 and effect["placebo_clicks"] == 0.0
+    assert effect["placebo_curve"] == [0.0] * SHIFT_WINDOW
+    assert effect["coupling_error"] == 0.0
+
+
+def test_the_placebo_catches_counterfactual_runs_that_are_not_coupled():
+    # Y's counterfactual differs although nothing was scripted off (e.g. an agent's randomness was
+    # not rewound): the placebo is no longer 0, and the coupling error says by how much.
+    leaky = {"clicks": [0] * 4, "shown": [0.25] * 4}
+    effect = shift_effect([sessions(X[0], Y[0])], [sessions(X[1], leaky)])
+    assert effect["placebo_clicks"] > 0  # 1/4 more at each of the steps from the placebo onset
+    assert effect["coupling_error"] == 0.25
+
+
+def test_the_naive_before_after_estimator_is_biased_where_the_counterfactual_one_is_not():
+    # Expected CTR falls by 1/64 a step in every session, with or without a shift: the naive
+    # before/after difference at shift-free placebo onsets is negative, the counterfactual one 0.
+    falling = {"clicks": [0] * 30, "shown": 0.5 - np.arange(30) / 64}
+    effect = shift_effect([sessions(*[falling] * 40)], [sessions(*[falling] * 40)])
+    assert effect["placebo_events"] == 40 and effect["placebo_clicks"] == 0.0
+    # After minus before: the window after starts 0 steps, the one before ends 1 step, from the
+    # onset: a gap of (SHIFT_WINDOW − 1)/2 + (PRE_SHIFT_STEPS + 1)/2 = 10 steps of −1/64.
+    assert effect["naive_placebo_drop"] == pytest.approx(-10 / 64)
 
 
 @pytest.mark.parametrize(
-    ("after", "expected"),
+    ("curves", "expected"),
     [
-        ([0.5] * 10, 0.0),  # never dropped: recovered at once
-        ([0.125] * 3 + [0.5] * 7, 3.0),  # 3-step means from step k: 1/8, 1/4, 3/8, then 1/2 at k = 3
-        ([0.0] * 7 + [0.5] * 3, 7.0),  # the last window that fits
-        ([0.0, 0.0, 1.0] + [0.0] * 7, math.nan),  # one step above 1/2, but no 3-step mean reaches it
-        ([0.25] * 10, math.nan),  # never back
+        ([[-0.5] * 3 + [0.0] * 12] * 4, 3.0),  # the same loss for three steps in every event, then none
+        ([[-1.0] * 15, [0.5] * 15], 0.0),  # a mean of −1/4 whose interval covers 0: no measurable effect
+        ([[-0.5] * 15] * 3, math.nan),  # never level within the window
+        ([[-0.5] * 15], math.nan),  # one event: no interval
     ],
 )
-def test_recovery_time(after, expected):
-    curve = np.array([0.5] * SHIFT_BEFORE + after)  # pre-shift mean 1/2
-    result = recovery_time(curve)
+def test_recovery_steps(curves, expected):
+    result = recovery_steps(np.array(curves))
     assert result == expected or (math.isnan(expected) and math.isnan(result))
-
-
-def test_recovery_time_of_an_all_nan_curve_is_nan():
-    assert math.isnan(recovery_time(np.full(SHIFT_BEFORE + SHIFT_AFTER, np.nan)))
 
 
 def test_summary_row_over_two_seeds_of_three_users():
     # Clicks per session, users 0 1 2:  seed 0: 2 4 0 (mean 2);  seed 1: 4 4 1 (mean 3).
-    # clicks_per_session: the mean of all six, 15/6 = 2.5.
-    # clicks_ci95: over the per-user means over seeds, 3 4 1/2 (mean 2.5): deviations 1/2 3/2 −2, sample
-    #   variance (1/4 + 9/4 + 4) / 2 = 13/4 → 1.96 √(13/4) / √3.
+    # clicks_per_session: the mean of all six, 15/6 = 2.5; its interval comes from the bootstrap
+    #   over users and seeds (tested in test_statistics.py) and contains it.
     # seed_std: sample standard deviation of the seed means 2 and 3: √(1/2).
     # session_length: seed 0 (4 + 4 + 2) / 3, seed 1 (4 + 8 + 2) / 3 → mean 4.
     # ctr: seed 0 (1/2 + 1 + 0) / 3 = 1/2, seed 1 (1 + 1/2 + 1/2) / 3 = 2/3 → mean 7/12.
@@ -160,31 +200,34 @@ def test_summary_row_over_two_seeds_of_three_users():
                       {"clicks": [1, 0]})
     row = summarise([seed_0, seed_1])
     assert row["clicks_per_session"] == 2.5
-    assert row["clicks_ci95"] == pytest.approx(1.96 * math.sqrt(13 / 4) / math.sqrt(3), rel=1e-12)
+    assert row["clicks_low"] < 2.5 < row["clicks_high"]
+    assert row["clicks_ci95"] == (row["clicks_high"] - row["clicks_low"]) / 2
+    assert row["seed_means"] == [2.0, 3.0]
     assert row["seed_std"] == pytest.approx(math.sqrt(0.5), rel=1e-12)
     assert row["session_length"] == 4.0
     assert row["ctr"] == pytest.approx(7 / 12, rel=1e-12)
     assert row["users_left_share"] == 0.5
-    assert row["regret"] == 0.0  # every shown P(click) is the best
+    assert row["regret_per_step"] == 0.0  # every shown P(click) is the best
     assert row["topic_entropy_bits"] == 0.0
     assert row["seeds"] == 2 and row["eval_users"] == 3
-    assert row["shift_events"] == 0 and math.isnan(row["recovery_steps"])
-    assert len(row["_shift_curve"]) == SHIFT_BEFORE + SHIFT_AFTER and np.isnan(row["_shift_curve"]).all()
+    assert "shift_events" not in row  # no counterfactual runs, no shift effect
 
 
 def test_one_seed_has_no_seed_spread():
     assert summarise([sessions(USER_A, USER_B)])["seed_std"] == 0.0
 
 
-def test_summary_row_fills_every_results_csv_column_but_the_labels_and_timing():
-    row = summarise([sessions(USER_A, USER_B)], clickbait=CLICKBAIT)
-    assert set(row) - {"_shift_curve"} == set(_COLUMNS) - {"preset", "agent", "train_seconds"}
+def test_summary_row_fills_every_results_csv_column_but_the_labels_and_the_protocols_own():
+    records = sessions(USER_A, USER_B)
+    row = summarise([records], clickbait=CLICKBAIT, counterfactual=[records])
+    curves = {"seed_means", "shift_curve", "shift_curve_ci95", "placebo_curve", "clicks_ci95"}
+    protocol_columns = {"preset", "agent", "privileged", "train_seconds", "share_of_best_reference", "best_reference"}
+    assert set(row) - curves == set(_COLUMNS) - protocol_columns
 
 
-def test_summary_row_recovery_comes_from_the_shift_curve():
-    # One shift at step 5 of 15 steps: expected CTR 1/2 before, 1/8 for three steps, then 1/2 → recovered at 3.
-    shown = [0.5] * 5 + [0.125] * 3 + [0.5] * 7
-    row = summarise([sessions({"clicks": [0] * 15, "shown": shown, "best": shown, "shifts": np.arange(15) == 5})])
-    assert row["shift_events"] == 1
-    assert row["recovery_steps"] == 3.0
-    assert row["_shift_curve"] == shown
+def test_session_records_survive_flattening():
+    records = sessions(USER_A, USER_B, {"clicks": [1], "shifts": [True]})
+    back = SessionRecords.from_arrays(records.to_arrays("p/"), "p/")
+    assert back.left == records.left
+    for name in ("clicks", "click_probability", "best_click_probability", "items", "topics", "regime_shift"):
+        assert [a.tolist() for a in getattr(back, name)] == [a.tolist() for a in getattr(records, name)], name
