@@ -35,7 +35,10 @@ from recenv import DriftingUserVectorEnv, EnvConfig
 
 
 class SkipClickbait(BaseAgent):
-    """Diagnostic only: greedy on ``scorer.click_probabilities`` over the items that are not clickbait."""
+    """Diagnostic only: greedy on ``scorer.click_probabilities`` over the items that are not
+    clickbait. Privileged: it is told which items are clickbait."""
+
+    privileged = True
 
     def __init__(self, env: Any, scorer: SupervisedLSTMAgent | OracleAgent):
         super().__init__(env)
@@ -52,15 +55,17 @@ class SkipClickbait(BaseAgent):
 
 
 class _WinnersCurse:
-    """Wraps the supervised LSTM agent and records predicted P(click) of what it shows."""
+    """Wraps the supervised LSTM agent (as it acts: no repeats within a session) and records the
+    predicted P(click) of what it shows."""
 
     def __init__(self, agent: SupervisedLSTMAgent):
         self.agent, self.predicted = agent, []
 
     def predict(self, observation, state=None, episode_start=None, deterministic=True):
+        actions, state = self.agent.predict(observation, state, episode_start, deterministic)
         scores = np.atleast_2d(self.agent.click_probabilities(observation))
-        actions = scores.argmax(1)
-        self.predicted.append(scores[np.arange(len(actions)), actions])
+        shown = np.atleast_1d(actions)
+        self.predicted.append(scores[np.arange(len(shown)), shown])
         return actions, state
 
 
