@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -164,7 +165,7 @@ def compare(
     budget: Budget = FULL,
     device: str = "cpu",
     progress: bool = True,
-    out: Path | str = "results/compare",
+    out: Path | str | None = None,
     reference: str | None = DEFAULT_REFERENCE,
 ) -> Comparison:
     """Run the parts that are missing (see the module docstring), then :func:`merge` them.
@@ -176,12 +177,16 @@ def compare(
         config, with ``device`` in place of the config's.
     :param seeds: the training seeds; the parts already stored are not run again, so a run in
         pieces (``seeds=[0, 1]``, then ``[2, 3, 4]``) is merged by a last call with every seed.
-    :param out: the output folder; parts go to ``out/parts``.
+    :param out: the output folder; parts go to ``out/parts``. None: a temporary folder, deleted
+        afterwards (nothing to resume from).
     :param reference: the agent the paired differences are taken against (None: only against
         the far-sighted reference, if it is among the agents).
     """
     agents = dict(REFERENCE_AGENTS if agents is None else agents)
     scenarios = _scenarios(presets, device)
+    if out is None:
+        with tempfile.TemporaryDirectory(prefix="recenv-compare-") as folder:
+            return compare(agents, scenarios, seeds, budget, device, progress, folder, reference)
     out = Path(out)
     bar = tqdm(total=len(scenarios) * len(seeds) * len(agents), desc="compare", unit="agent", disable=not progress)
     for scenario, config in scenarios.items():

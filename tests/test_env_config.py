@@ -165,7 +165,8 @@ def test_the_comparison_builds_every_env_of_a_scenario_from_its_config(tmp_path,
 
     budget = Budget(q_learning=0, dqn=0, sb3_dqn=0, custom=0, logged_users=5, eval_users=3)
     result = compare({"Recorder": factory}, {name: config}, seeds=(0,), budget=budget, device="cpu", progress=False)
-    assert seen == {"train": [config], "evaluation": [config]}
+    # Evaluated twice: as it happens, and with the first regime shift scripted off.
+    assert seen == {"train": [config], "evaluation": [config, config]}
     assert result.config["presets"][name] == config.to_record()
 
 
