@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     result = compare(agents, scenarios, seeds, budget, args.device, out=out, reference=args.reference)
     text = write_outputs(result, out, command_line("benchmarks.ablation", argv), time.perf_counter() - started,
                          title="Ablations on DriftingUser-v0 (preset mixed, one mechanism off at a time)",
-                         shift_scenario="mixed (all on)")
+                         shift_scenario="mixed (all on)", summary=True)
     print(text)
     print(f"wrote {out}/results.md, results.csv, differences.csv, per_seed.csv, results.json and the plots")
 

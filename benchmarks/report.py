@@ -104,6 +104,23 @@ def markdown_tables(rows: Sequence[dict[str, Any]], differences: Sequence[dict[s
     return "\n".join(lines) + "\n"
 
 
+def scenario_table(rows: Sequence[dict[str, Any]]) -> str:
+    """One Markdown table of clicks per session [95% CI]: a row per agent, a column per scenario
+    (the ablation's summary)."""
+    scenarios = list(dict.fromkeys(row["preset"] for row in rows))
+    agents = list(dict.fromkeys(row["agent"] for row in rows))
+    lines = ["| agent | " + " | ".join(scenarios) + " |", "|---|" + "---:|" * len(scenarios)]
+    for agent in agents:
+        cells = []
+        for scenario in scenarios:
+            row = next((r for r in rows if r["agent"] == agent and r["preset"] == scenario), None)
+            cells.append("—" if row is None else
+                         f"{row['clicks_per_session']:.2f} [{row['clicks_low']:.2f}, {row['clicks_high']:.2f}]")
+        name = next((_name(r) for r in rows if r["agent"] == agent), agent)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def plot_learning_curves(learning_curves: dict[str, list[dict[str, float]]], path: Path, smooth: int = 5) -> None:
     """One panel per preset: each learner's training return (mean over seeds, moving average of
     ``smooth`` records; the band spans the seeds). Keys are ``"preset/agent/seedN"``."""
@@ -230,11 +247,13 @@ def _strict_json(value: Any) -> Any:
 
 
 def write_outputs(result: Comparison, out: Path, command: str, wall_seconds: float,
-                  title: str = "Agent comparison on DriftingUser-v0", shift_scenario: str = "mixed") -> str:
+                  title: str = "Agent comparison on DriftingUser-v0", shift_scenario: str = "mixed",
+                  summary: bool = False) -> str:
     """Write every output (see the module docstring) into ``out`` and return the Markdown text.
 
     :param command: the command line that ran the comparison, as it is to be reported.
     :param wall_seconds: how long the comparison took, in seconds.
+    :param summary: put :func:`scenario_table` (clicks by agent and scenario) before the tables.
     """
     out.mkdir(parents=True, exist_ok=True)
     info = hardware_and_versions()
@@ -261,6 +280,7 @@ def write_outputs(result: Comparison, out: Path, command: str, wall_seconds: flo
               f"{result.config['budget']['eval_users']} held-out users per seed; budgets (user-steps): "
               f"Q-learning {result.config['budget']['q_learning']:,}, DQN {result.config['budget']['dqn']:,}, "
               f"SB3 DQN {result.config['budget']['sb3_dqn']:,}\n"
+            + (f"\nClicks per session [95% CI]:\n\n{scenario_table(result.rows)}" if summary else "")
             + markdown_tables(result.rows, result.differences, result.config.get("reference")))
     (out / "results.md").write_text(text, encoding="utf-8")
     plot(result, out, shift_scenario)

@@ -124,6 +124,8 @@ def test_ablation_switches_each_mechanism_off_and_each_scenario_gets_its_own_enc
         ("mixed (all on)", "Random"), ("mixed (all on)", "Oracle"),
         ("no clickbait", "Random"), ("no clickbait", "Oracle"),
     ]
+    summary = (tmp_path / "results.md").read_text().split("Clicks per session [95% CI]:")[1]
+    assert "| agent | mixed (all on) | no clickbait |" in summary and "| Oracle † |" in summary
     text = (tmp_path / "results.json").read_text()
     assert "NaN" not in text and "Infinity" not in text  # standard JSON, readable outside Python
     report = json.loads(text)
