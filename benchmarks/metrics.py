@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from agents import SessionRecords
-from benchmarks.statistics import bootstrap_mean
+from benchmarks.statistics import bootstrap_event_mean, bootstrap_mean
 
 SHIFT_WINDOW = 15
 """Steps after a regime shift's onset over which the factual and counterfactual sessions are compared."""
@@ -39,13 +39,6 @@ PRE_SHIFT_STEPS = 5
 """The naive before/after estimator compares this many steps before an onset with the window after it."""
 CLICKBAIT_THRESHOLD = 0.5
 """Items with clickbait score c above this count as clickbait (the default catalog's are ≥ 0.6, the rest ≤ 0.15)."""
-
-
-def ci95(values: np.ndarray) -> float:
-    """Half-width of the normal 95 % confidence interval of the mean of ``values`` (shape ``(n,)``):
-    1.96 sample standard deviations (ddof 1) / √n, in the units of ``values``; NaN if n < 2."""
-    values = np.asarray(values, dtype=np.float64)
-    return float(1.96 * values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
 
 
 def _expected_clicks(probability: np.ndarray, start: int, width: int) -> np.ndarray:
@@ -59,20 +52,21 @@ def _expected_clicks(probability: np.ndarray, start: int, width: int) -> np.ndar
 
 def _effect_curves(factual: SessionRecords, counterfactual: SessionRecords, onsets: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Per event (``onsets[u] ≥ 0``): the factual − counterfactual expected clicks at the
-    ``SHIFT_WINDOW`` steps from the onset ``(E, SHIFT_WINDOW)``, over the rest of the session
-    ``(E,)``, and the largest difference before any onset (0 when the two runs are coupled)."""
-    curves, totals, coupling = [], [], 0.0
-    for onset, pf, pc in zip(onsets, factual.click_probability, counterfactual.click_probability):
+    """Per user: factual − counterfactual expected clicks at the ``SHIFT_WINDOW`` steps from the
+    onset ``(U, SHIFT_WINDOW)`` and over the rest of the session ``(U,)`` — NaN for users without
+    an event (``onsets[u] < 0``) — and the largest difference before any onset (0 when the two runs
+    are coupled)."""
+    curves = np.full((len(onsets), SHIFT_WINDOW), np.nan)
+    totals = np.full(len(onsets), np.nan)
+    coupling = 0.0
+    for user, (onset, pf, pc) in enumerate(zip(onsets, factual.click_probability, counterfactual.click_probability)):
         if onset < 0:
             continue
         before = min(onset, len(pf), len(pc))
         coupling = max(coupling, float(np.abs(pf[:before] - pc[:before]).max(initial=0.0)))
-        curves.append(_expected_clicks(pf, onset, SHIFT_WINDOW) - _expected_clicks(pc, onset, SHIFT_WINDOW))
-        totals.append(float(pf[onset:].sum() - pc[onset:].sum()))
-    if not curves:
-        return np.zeros((0, SHIFT_WINDOW)), np.zeros(0), coupling
-    return np.stack(curves), np.array(totals), coupling
+        curves[user] = _expected_clicks(pf, onset, SHIFT_WINDOW) - _expected_clicks(pc, onset, SHIFT_WINDOW)
+        totals[user] = float(pf[onset:].sum() - pc[onset:].sum())
+    return curves, totals, coupling
 
 
 def _naive_drops(factual: SessionRecords, onsets: np.ndarray) -> np.ndarray:
@@ -86,19 +80,19 @@ def _naive_drops(factual: SessionRecords, onsets: np.ndarray) -> np.ndarray:
     return np.array(drops)
 
 
-def recovery_steps(curves: np.ndarray) -> float:
+def recovery_steps(curves: np.ndarray, seed: int = 0) -> float:
     """Steps from a shift's onset until the agent is back level with the counterfactual.
 
-    :param curves: per event, factual − counterfactual expected clicks from the onset, ``(E, W)``.
-    :returns: the first ``k ≥ 0`` at which the 95 % interval (normal, over events) of the mean
-        difference over steps ``k .. k + RECOVERY_WINDOW − 1`` contains 0 — 0 when the shift makes no
-        measurable difference at all; NaN if that never happens within the window or there is no event.
+    :param curves: factual − counterfactual expected clicks from the onset, ``(seeds, users, W)``,
+        NaN for (seed, user) cells without an event.
+    :returns: the first ``k ≥ 0`` at which the 95 % interval (:func:`bootstrap_event_mean`, over
+        seeds and users) of the mean difference over steps ``k .. k + RECOVERY_WINDOW − 1``
+        contains 0 — 0 when the shift makes no measurable difference at all; NaN if that never
+        happens within the window or there are fewer than two events.
     """
-    if len(curves) < 2:
-        return float("nan")
-    for k in range(curves.shape[1] - RECOVERY_WINDOW + 1):
-        window = curves[:, k : k + RECOVERY_WINDOW].mean(1)
-        if abs(window.mean()) <= ci95(window):
+    for k in range(curves.shape[2] - RECOVERY_WINDOW + 1):
+        _, low, high = bootstrap_event_mean(curves[:, :, k : k + RECOVERY_WINDOW].mean(2), resamples=500, seed=seed)
+        if low <= 0.0 <= high:
             return float(k)
     return float("nan")
 
@@ -114,23 +108,26 @@ def shift_effect(factual: Sequence[SessionRecords], counterfactual: Sequence[Ses
     shift scripted off) in expected clicks (true P(click) of the shown item, 0 once a user has
     left) at steps ``onset + k``, ``k = 0 .. SHIFT_WINDOW − 1``, and summed over the rest of the
     sessions. Before the onset the two sessions are the same (``coupling_error`` says by how much
-    they are not).
+    they are not). Means are over events; intervals come from the two-way bootstrap over seeds and
+    users (:func:`benchmarks.statistics.bootstrap_event_mean`), since a user's shift falls at the
+    same step in every seed.
 
     **Placebo.** Users whose session had no shift at all get a placebo onset, drawn uniformly in
     ``1 .. length − 1`` (one generator, ``placebo_seed``); the same estimator there must give 0,
     since nothing was scripted off: a non-zero placebo means the two runs were not coupled (e.g. an
-    agent's randomness was not rewound). ``naive_placebo`` is the before/after estimator this
+    agent's randomness was not rewound). ``naive_placebo_drop`` is the before/after estimator this
     protocol used to report (:func:`_naive_drops`), at the same placebo onsets: it is not 0,
     because expected CTR changes within a session with or without a shift.
 
     :param factual: per training seed, the evaluated sessions.
     :param counterfactual: per training seed, the same users with their first shift scripted off.
-    :returns: ``shift_events``; ``shift_curve`` / ``shift_curve_ci95`` (mean and half-width over
-        events, per step from the onset); ``shift_clicks`` / ``shift_clicks_ci95`` (expected clicks
-        gained, negative: lost, over the rest of the session); ``recovery_steps``
-        (:func:`recovery_steps`); ``placebo_events``, ``placebo_curve``, ``placebo_clicks`` and
-        ``placebo_clicks_ci95``; ``naive_shift_drop`` and ``naive_placebo_drop`` (means of the
-        before/after estimator at real and placebo onsets); ``coupling_error``.
+    :returns: ``shift_events``; ``shift_curve`` with ``shift_curve_low`` / ``shift_curve_high``
+        (per step from the onset); ``shift_clicks`` with ``shift_clicks_low`` / ``shift_clicks_high``
+        (expected clicks gained, negative: lost, over the rest of the session); ``recovery_steps``
+        (:func:`recovery_steps`); ``placebo_events``, ``placebo_curve``, ``placebo_clicks`` with
+        ``placebo_clicks_low`` / ``placebo_clicks_high``; ``naive_shift_drop`` and
+        ``naive_placebo_drop`` (means of the before/after estimator at real and placebo onsets);
+        ``coupling_error``.
     """
     if len(factual) != len(counterfactual):
         raise ValueError("one counterfactual run per factual run is needed")
@@ -155,31 +152,35 @@ def shift_effect(factual: Sequence[SessionRecords], counterfactual: Sequence[Ses
         placebo_curves.append(fake_curves), placebo_totals.append(fake_totals)
         naive.append(_naive_drops(run, onsets)), naive_placebo.append(_naive_drops(run, placebo))
         coupling = max(coupling, error, fake_error)
-    curves_all, totals_all = np.concatenate(curves), np.concatenate(totals)
-    placebo_all, placebo_totals_all = np.concatenate(placebo_curves), np.concatenate(placebo_totals)
+    curves_all, totals_all = np.stack(curves), np.stack(totals)  # (S, U, W), (S, U)
+    placebo_all, placebo_totals_all = np.stack(placebo_curves), np.stack(placebo_totals)
     naive_all, naive_placebo_all = np.concatenate(naive), np.concatenate(naive_placebo)
 
     def mean(values: np.ndarray) -> float:
         return float(values.mean()) if len(values) else float("nan")
 
-    def curve(values: np.ndarray) -> tuple[list[float], list[float]]:
-        if not len(values):
-            return [float("nan")] * SHIFT_WINDOW, [float("nan")] * SHIFT_WINDOW
-        return values.mean(0).tolist(), [ci95(column) for column in values.T]
+    def curve(cells: np.ndarray) -> tuple[list[float], list[float], list[float]]:
+        points = [bootstrap_event_mean(cells[:, :, k], resamples=500, seed=placebo_seed) for k in range(SHIFT_WINDOW)]
+        return [p[0] for p in points], [p[1] for p in points], [p[2] for p in points]
 
-    shift_curve, shift_ci = curve(curves_all)
-    placebo_curve, _ = curve(placebo_all)
+    shift_curve, shift_low, shift_high = curve(curves_all)
+    placebo_curve, _, _ = curve(placebo_all)
+    shift_clicks = bootstrap_event_mean(totals_all, seed=placebo_seed)
+    placebo_clicks = bootstrap_event_mean(placebo_totals_all, seed=placebo_seed)
     return {
-        "shift_events": len(totals_all),
+        "shift_events": int((~np.isnan(totals_all)).sum()),
         "shift_curve": shift_curve,
-        "shift_curve_ci95": shift_ci,
-        "shift_clicks": mean(totals_all),
-        "shift_clicks_ci95": ci95(totals_all),
-        "recovery_steps": recovery_steps(curves_all),
-        "placebo_events": len(placebo_totals_all),
+        "shift_curve_low": shift_low,
+        "shift_curve_high": shift_high,
+        "shift_clicks": shift_clicks[0],
+        "shift_clicks_low": shift_clicks[1],
+        "shift_clicks_high": shift_clicks[2],
+        "recovery_steps": recovery_steps(curves_all, seed=placebo_seed),
+        "placebo_events": int((~np.isnan(placebo_totals_all)).sum()),
         "placebo_curve": placebo_curve,
-        "placebo_clicks": mean(placebo_totals_all),
-        "placebo_clicks_ci95": ci95(placebo_totals_all),
+        "placebo_clicks": placebo_clicks[0],
+        "placebo_clicks_low": placebo_clicks[1],
+        "placebo_clicks_high": placebo_clicks[2],
         "naive_shift_drop": mean(naive_all),
         "naive_placebo_drop": mean(naive_placebo_all),
         "coupling_error": coupling,

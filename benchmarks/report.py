@@ -26,8 +26,8 @@ if TYPE_CHECKING:  # outputs need only the shape of a result, not the machinery 
 
 _COLUMNS = ["preset", "agent", "privileged", "clicks_per_session", "clicks_low", "clicks_high", "seed_std",
             "share_of_best_reference", "best_reference", "ctr", "session_length", "regret_per_step",
-            "regret_per_session", "shift_events", "shift_clicks", "shift_clicks_ci95", "recovery_steps",
-            "placebo_events", "placebo_clicks", "placebo_clicks_ci95", "naive_shift_drop", "naive_placebo_drop",
+            "regret_per_session", "shift_events", "shift_clicks", "shift_clicks_low", "shift_clicks_high", "recovery_steps",
+            "placebo_events", "placebo_clicks", "placebo_clicks_low", "placebo_clicks_high", "naive_shift_drop", "naive_placebo_drop",
             "coupling_error", "topic_entropy_bits", "clickbait_share", "repeat_share", "users_left_share",
             "train_seconds", "seeds", "eval_users"]
 """The columns of ``results.csv``, in order: a summary row's keys, less the curves and per-seed lists."""
@@ -82,7 +82,7 @@ def markdown_tables(rows: Sequence[dict[str, Any]], differences: Sequence[dict[s
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for row in ordered:
             shift = ("—" if not row.get("shift_events")
-                     else f"{row['shift_clicks']:+.2f} ± {row['shift_clicks_ci95']:.2f}")
+                     else _signed(row["shift_clicks"], row["shift_clicks_low"], row["shift_clicks_high"]))
             clickbait = "—" if np.isnan(row["clickbait_share"]) else f"{row['clickbait_share']:.0%}"
             regret = 0.0 if abs(row["regret_per_step"]) < 5e-4 else row["regret_per_step"]  # the oracle's float noise
             lines.append(f"| {_name(row)} | {regret:.3f} | {shift} | {_recovery(row)} | {row['repeat_share']:.0%} | "
@@ -92,9 +92,9 @@ def markdown_tables(rows: Sequence[dict[str, Any]], differences: Sequence[dict[s
         if with_placebo:
             worst = max(with_placebo, key=lambda r: abs(r["placebo_clicks"]))
             lines.append(
-                f"\nPlacebo ({worst['placebo_events']} shift-free sessions per agent, a random onset each): "
-                f"the counterfactual estimator gives at most {worst['placebo_clicks']:+.3f} ± "
-                f"{worst['placebo_clicks_ci95']:.3f} clicks ({worst['agent']}); coupling error "
+                f"\nPlacebo ({worst['placebo_events']} shift-free sessions, seeds counted apart, a random onset each): "
+                f"the counterfactual estimator gives at most {worst['placebo_clicks']:+.3f} "
+                f"[{worst['placebo_clicks_low']:+.3f}, {worst['placebo_clicks_high']:+.3f}] clicks ({worst['agent']}); coupling error "
                 f"{max(r['coupling_error'] for r in ordered):.1e}. The naive before/after estimator at the same "
                 f"placebo onsets: " + ", ".join(f"{r['agent']} {r['naive_placebo_drop']:+.3f}" for r in with_placebo)
                 + " (expected CTR per step).")
@@ -216,9 +216,8 @@ def plot(result: Comparison, out: Path, shift_scenario: str = "mixed") -> None:
     steps = np.arange(SHIFT_WINDOW)
     for row in rows:
         if row["preset"] == shift_preset and row.get("shift_events"):
-            curve, band = np.array(row["shift_curve"]), np.array(row["shift_curve_ci95"])
-            (line,) = axis.plot(steps, curve, label=f"{row['agent']} ({row['shift_events']} shifts)")
-            axis.fill_between(steps, curve - band, curve + band, color=line.get_color(), alpha=0.15)
+            (line,) = axis.plot(steps, row["shift_curve"], label=f"{row['agent']} ({row['shift_events']} shifts)")
+            axis.fill_between(steps, row["shift_curve_low"], row["shift_curve_high"], color=line.get_color(), alpha=0.15)
             axis.plot(steps, row["placebo_curve"], color=line.get_color(), linestyle=":", linewidth=0.8)
     if not any(row["preset"] == shift_preset and row.get("shift_events") for row in rows):
         axis.text(0.5, 0.5, "no regime shift", transform=axis.transAxes, ha="center")

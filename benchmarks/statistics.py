@@ -43,7 +43,8 @@ from typing import Any, cast
 
 import numpy as np
 
-__all__ = ["BootstrapInterval", "PairedDifference", "bootstrap_mean", "paired_difference", "verdict"]
+__all__ = ["BootstrapInterval", "PairedDifference", "bootstrap_event_mean", "bootstrap_mean", "paired_difference",
+           "verdict"]
 
 _CELLS_PER_BLOCK = 1 << 22
 """Resamples are processed in blocks of about this many (resample, user) cells, to bound memory."""
@@ -202,6 +203,50 @@ def bootstrap_mean(
     share between agents and is much narrower.
     """
     return _interval(_as_cells(a, "a"), resamples, seed, level, resample_seeds, BootstrapInterval)
+
+
+def bootstrap_event_mean(
+    cells: Any,
+    *,
+    resamples: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float, float]:
+    """The mean over the events in ``cells`` ``(seeds, users)`` — NaN where a (seed, user) had no
+    event — and its two-way bootstrap interval.
+
+    Events are not independent across seeds: a user's regime shift falls at the same step in every
+    seed (common random numbers), and an agent that does not depend on the seed meets it identically
+    each time. Pooling events over seeds as if independent would shrink the interval by up to √S, so
+    the resampling is the same as :func:`bootstrap_mean`'s — seeds and users drawn with replacement
+    — and each resample's statistic is the ratio (sum over drawn cells with an event) / (number of
+    drawn cells with an event).
+
+    :returns: ``(mean, low, high)``; all NaN if there is no event, the interval NaN if there is one.
+    """
+    _check(resamples, level)
+    array = np.asarray(cells, dtype=np.float64)
+    if array.ndim != 2:
+        raise ValueError(f"cells must be (seeds, users), got shape {array.shape}")
+    present = ~np.isnan(array)
+    count = int(present.sum())
+    if count == 0:
+        return float("nan"), float("nan"), float("nan")
+    mean = float(array[present].mean())
+    if count == 1:
+        return mean, float("nan"), float("nan")
+    values = np.where(present, array, 0.0)
+    weights = present.astype(np.float64)
+    seeds, users = array.shape
+    rng = np.random.Generator(np.random.PCG64(seed))
+    seed_counts = _draw_counts(rng, resamples, seeds) if seeds > 1 else np.ones((resamples, 1))
+    user_counts = _draw_counts(rng, resamples, users)
+    totals = np.einsum("ru,ru->r", seed_counts @ values, user_counts)
+    numbers = np.einsum("ru,ru->r", seed_counts @ weights, user_counts)
+    ratios = totals[numbers > 0] / numbers[numbers > 0]
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(ratios, [tail, 1.0 - tail])
+    return mean, float(low), float(high)
 
 
 def verdict(difference: BootstrapInterval, better_is: str = "higher") -> str:

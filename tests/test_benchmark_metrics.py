@@ -13,7 +13,6 @@ from agents import SessionRecords
 from benchmarks.metrics import (
     PRE_SHIFT_STEPS,
     SHIFT_WINDOW,
-    ci95,
     recovery_steps,
     shift_effect,
     summarise,
@@ -92,15 +91,6 @@ def test_share_of_users_who_left():
     assert summarise([sessions(USER_B, USER_B)])["users_left_share"] == 0.0
 
 
-def test_ci95_is_1_96_standard_errors_of_the_mean():
-    # [1, 2, 3, 4]: sample variance (ddof 1) = (2.25 + 0.25 + 0.25 + 2.25) / 3 = 5/3; SE = √(5/3) / 2.
-    assert ci95(np.array([1.0, 2.0, 3.0, 4.0])) == pytest.approx(1.96 * math.sqrt(5 / 3) / 2, rel=1e-12)
-    # [3, 1]: sample variance 2, SE = √2 / √2 = 1.
-    assert ci95(np.array([3.0, 1.0])) == pytest.approx(1.96, rel=1e-12)
-    assert ci95(np.array([2.0, 2.0, 2.0])) == 0.0
-    assert math.isnan(ci95(np.array([5.0])))  # one value: no spread to estimate
-
-
 def test_regret_per_step_is_the_mean_over_the_session_not_the_sum():
     # A: best − shown = 0 1/4 0 1/4 → 1/8 per step (1/2 in all); B: 1/2 0 → 1/4 per step (1/2 in all).
     records = sessions(USER_A, USER_B)
@@ -148,6 +138,8 @@ def test_shift_effect_against_hand_built_counterfactuals():
     assert effect["shift_events"] == 2
     assert effect["shift_curve"] == [-0.125, -0.25, -0.25] + [0.0] * (SHIFT_WINDOW - 3)
     assert effect["shift_clicks"] == -0.625
+    # Bootstrap over the four users: the drawn events are X and W, only W (−3/4) or only X (−1/2).
+    assert (effect["shift_clicks_low"], effect["shift_clicks_high"]) == (-0.75, -0.5)
     assert effect["placebo_events"] == 1 and effect["placebo_clicks"] == 0.0
     assert effect["placebo_curve"] == [0.0] * SHIFT_WINDOW
     assert effect["coupling_error"] == 0.0
@@ -178,12 +170,13 @@ def test_the_naive_before_after_estimator_is_biased_where_the_counterfactual_one
     [
         ([[-0.5] * 3 + [0.0] * 12] * 4, 3.0),  # the same loss for three steps in every event, then none
         ([[-1.0] * 15, [0.5] * 15], 0.0),  # a mean of −1/4 whose interval covers 0: no measurable effect
+        ([[-0.5] * 15, [np.nan] * 15, [-0.5] * 15], math.nan),  # users without an event do not count
         ([[-0.5] * 15] * 3, math.nan),  # never level within the window
         ([[-0.5] * 15], math.nan),  # one event: no interval
     ],
 )
 def test_recovery_steps(curves, expected):
-    result = recovery_steps(np.array(curves))
+    result = recovery_steps(np.array(curves)[None])  # one seed
     assert result == expected or (math.isnan(expected) and math.isnan(result))
 
 
@@ -220,7 +213,7 @@ def test_one_seed_has_no_seed_spread():
 def test_summary_row_fills_every_results_csv_column_but_the_labels_and_the_protocols_own():
     records = sessions(USER_A, USER_B)
     row = summarise([records], clickbait=CLICKBAIT, counterfactual=[records])
-    curves = {"seed_means", "shift_curve", "shift_curve_ci95", "placebo_curve", "clicks_ci95"}
+    curves = {"seed_means", "shift_curve", "shift_curve_low", "shift_curve_high", "placebo_curve", "clicks_ci95"}
     protocol_columns = {"preset", "agent", "privileged", "train_seconds", "share_of_best_reference", "best_reference"}
     assert set(row) - curves == set(_COLUMNS) - protocol_columns
 

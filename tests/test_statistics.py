@@ -146,3 +146,26 @@ def test_two_thousand_resamples_of_five_seeds_by_two_thousand_users_are_quick():
     start = time.perf_counter()
     paired_difference(a, r, resamples=2000)
     assert time.perf_counter() - start < 1.0  # about 0.1 s; generous for a shared machine
+
+
+def test_event_mean_over_seeds_and_users_ignores_cells_without_an_event():
+    from benchmarks.statistics import bootstrap_event_mean
+
+    assert all(np.isnan(bootstrap_event_mean(np.full((2, 3), np.nan))))
+    mean, low, high = bootstrap_event_mean(np.array([[np.nan, 2.0, 2.0], [2.0, np.nan, np.nan]]))
+    assert (mean, low, high) == (2.0, 2.0, 2.0)  # every event the same: no spread
+    mean, low, high = bootstrap_event_mean(np.array([[1.0, np.nan]]))
+    assert mean == 1.0 and np.isnan(low) and np.isnan(high)  # one event: no interval
+
+
+def test_event_mean_does_not_count_one_users_event_once_per_seed():
+    # An agent that does not depend on the seed meets each user's shift identically in every seed.
+    # The interval must be that of the users alone, not √S narrower as if the copies were new events.
+    from benchmarks.statistics import bootstrap_event_mean
+
+    events = np.random.default_rng(3).normal(size=200)
+    _, low_one, high_one = bootstrap_event_mean(events[None], seed=1)
+    _, low_five, high_five = bootstrap_event_mean(np.tile(events, (5, 1)), seed=1)
+    assert abs((high_five - low_five) / (high_one - low_one) - 1) < 0.15
+    pooled_width = 2 * 1.96 * events.std(ddof=1) / np.sqrt(5 * len(events))  # five copies as independent
+    assert high_five - low_five > 1.8 * pooled_width
