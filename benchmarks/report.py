@@ -190,8 +190,11 @@ def plot(result: Comparison, out: Path, shift_scenario: str = "mixed") -> None:
     plt.close(figure)
 
     reference = result.config.get("reference")
-    against_reference = [d for d in result.differences if d["against"] == reference]
-    figure, axes = plt.subplots(1, len(presets), figsize=(4.5 * len(presets), 0.45 * len(names) + 1.5), squeeze=False)
+    privileged = {r["agent"] for r in rows if r.get("privileged")}
+    # The privileged references are far off this scale; the tables give their differences.
+    against_reference = [d for d in result.differences if d["against"] == reference and d["agent"] not in privileged]
+    figure, axes = plt.subplots(1, len(presets), figsize=(max(8.0, 4.5 * len(presets)), 0.45 * len(names) + 1.5),
+                                squeeze=False)
     for axis, preset in zip(axes[0], presets):
         cells = [d for d in against_reference if d["preset"] == preset]
         cells.sort(key=lambda d: d["mean"])
@@ -201,10 +204,11 @@ def plot(result: Comparison, out: Path, shift_scenario: str = "mixed") -> None:
             axis.errorbar([d["mean"]], [position], xerr=[[d["mean"] - d["low"]], [d["high"] - d["mean"]]],
                           fmt="o", color=colour, capsize=3)
         axis.axvline(0, color="black", linewidth=0.8)
-        axis.set_yticks(y, [f"{d['agent']} {PRIVILEGED_MARK}" if any(r["agent"] == d["agent"] and r.get("privileged") for r in rows) else d["agent"] for d in cells])
+        axis.set_yticks(y, [d["agent"] for d in cells])
         axis.set_title(preset)
         axis.set_xlabel(f"clicks per session − {reference}'s (95% CI)")
-    figure.suptitle("Paired differences on the same users (bootstrap over users and training seeds)")
+    figure.suptitle("Paired differences on the same users, non-privileged agents\n"
+                    "(95% bootstrap intervals over users and training seeds; green/red: the interval excludes 0)")
     figure.tight_layout()
     figure.savefig(out / "paired_differences.png", dpi=120)
     plt.close(figure)
@@ -212,7 +216,8 @@ def plot(result: Comparison, out: Path, shift_scenario: str = "mixed") -> None:
     plot_learning_curves(result.learning_curves, out / "learning_curves.png")
 
     shift_preset = shift_scenario if shift_scenario in presets else presets[-1]
-    figure, axis = plt.subplots(figsize=(7.5, 4.5))
+    figure, axis = plt.subplots(figsize=(9, 5.5))
+    axis.set_prop_cycle(color=plt.get_cmap("tab20").colors[::2] + plt.get_cmap("tab20").colors[1::2])
     steps = np.arange(SHIFT_WINDOW)
     for row in rows:
         if row["preset"] == shift_preset and row.get("shift_events"):
@@ -224,7 +229,8 @@ def plot(result: Comparison, out: Path, shift_scenario: str = "mixed") -> None:
     axis.axhline(0, color="grey", linewidth=0.8)
     axis.set_xlabel("steps from the first step a regime shift affects")
     axis.set_ylabel("expected clicks: factual − shift scripted off")
-    axis.set_title(f"What a regime shift costs, against the counterfactual (preset {shift_preset}; dotted: placebo)")
+    axis.set_title(f"What a regime shift costs against the counterfactual, preset {shift_preset}\n"
+                   "(band: 95% CI over seeds and users; dotted: placebo at shift-free steps)")
     if axis.get_legend_handles_labels()[0]:
         axis.legend(fontsize=7)
     figure.tight_layout()
