@@ -217,6 +217,13 @@ def _load_runs(out: Path, scenario: str, seeds: Sequence[int], agents: Sequence[
     return factual, counterfactual, records
 
 
+def load_sessions(out: Path | str, scenario: str, seeds: Sequence[int], agents: Sequence[str]
+                  ) -> dict[str, list[SessionRecords]]:
+    """The stored factual sessions of ``agents`` in the parts ``(scenario, seed)`` of ``out``, one
+    :class:`~agents.SessionRecords` per seed."""
+    return _load_runs(Path(out), scenario, seeds, agents)[0]
+
+
 def merge(
     out: Path | str,
     scenarios: Mapping[str, EnvConfig],

@@ -65,6 +65,19 @@ def test_compare_end_to_end_writes_every_output(tmp_path):
     assert "| Oracle † |" in table and "Placebo" in table
 
 
+def test_any_two_agents_of_a_stored_run_can_be_paired(tmp_path):
+    from benchmarks import paired_differences
+
+    agents = {name: REFERENCE_AGENTS[name] for name in ("Random", "StaticProfile", "Oracle")}
+    budget = replace(protocol.QUICK, logged_users=60, eval_users=30)
+    result = protocol.compare(agents, ["none"], seeds=[0, 1], budget=budget, progress=False, out=tmp_path)
+    lines = paired_differences.main(["Oracle:Random", "Random:StaticProfile", "--out", str(tmp_path),
+                                     "--preset", "none", "--seeds", "0", "1"])
+    stored = next(d for d in result.differences if d["agent"] == "Random" and d["against"] == "StaticProfile")
+    assert lines[0].startswith("none: Oracle − Random: +") and lines[0].split()[5] == "better"
+    assert f"{stored['mean']:+.2f} [{stored['low']:+.2f}, {stored['high']:+.2f}]" in lines[1]
+
+
 def test_a_run_in_parts_resumes_and_merges_to_the_same_numbers(tmp_path):
     agents = {name: REFERENCE_AGENTS[name] for name in ("Random", "StaticProfile", "Oracle")}
     budget = replace(protocol.QUICK, logged_users=60, eval_users=30)

@@ -1,0 +1,44 @@
+"""Paired differences between any two agents of a stored comparison, from its parts.
+
+    python -m benchmarks.paired_differences --out results/compare --preset mixed DQN-embedding:GRU4Rec
+
+The comparison's tables pair every agent with one reference (and the far-sighted one); this reads
+the sessions its parts stored (:mod:`benchmarks.protocol`) and pairs any ``A:B`` on the same users
+and training seeds, with the same two-way bootstrap (:func:`benchmarks.statistics.paired_difference`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.protocol import DEFAULT_SEEDS, load_sessions
+from benchmarks.statistics import paired_difference, verdict
+
+
+def main(argv: Sequence[str] | None = None) -> list[str]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("pairs", nargs="+", metavar="A:B", help="agent A minus agent B")
+    parser.add_argument("--out", type=Path, default=Path("results/compare"), help="the comparison's output folder")
+    parser.add_argument("--preset", default="mixed", help="preset or scenario name")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS))
+    args = parser.parse_args(argv)
+    pairs = [pair.split(":") for pair in args.pairs]
+    if any(len(pair) != 2 or not all(pair) for pair in pairs):
+        parser.error("pairs are written A:B, e.g. DQN-embedding:GRU4Rec")
+    sessions = load_sessions(args.out, args.preset, args.seeds, sorted({name for pair in pairs for name in pair}))
+    lines = []
+    for a, b in pairs:
+        difference = paired_difference(np.stack([run.returns for run in sessions[a]]),
+                                       np.stack([run.returns for run in sessions[b]]))
+        lines.append(f"{args.preset}: {a} − {b}: {difference.mean:+.2f} [{difference.low:+.2f}, {difference.high:+.2f}] "
+                     f"{verdict(difference)}; per seed {', '.join(f'{m:+.2f}' for m in difference.seed_means)}")
+        print(lines[-1])
+    return lines
+
+
+if __name__ == "__main__":
+    main()
