@@ -10,6 +10,7 @@ and training seeds, with the same two-way bootstrap (:func:`benchmarks.statistic
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,12 +22,17 @@ from benchmarks.statistics import paired_difference, verdict
 
 def main(argv: Sequence[str] | None = None) -> list[str]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("pairs", nargs="+", metavar="A:B", help="agent A minus agent B")
+    parser.add_argument("pairs", nargs="*", metavar="A:B", help="agent A minus agent B")
     parser.add_argument("--out", type=Path, default=Path("results/compare"), help="the comparison's output folder")
     parser.add_argument("--preset", default="mixed", help="preset or scenario name")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS))
-    args = parser.parse_args(argv)
-    pairs = [pair.split(":") for pair in args.pairs]
+    tokens = list(sys.argv[1:] if argv is None else argv)
+    # Pairs may come anywhere, also after --seeds (whose nargs would swallow them).
+    pair_tokens = [t for t in tokens if ":" in t and not t.startswith("-")]
+    args = parser.parse_args([t for t in tokens if t not in pair_tokens])
+    if not pair_tokens:
+        parser.error("give at least one pair A:B")
+    pairs = [pair.split(":") for pair in pair_tokens]
     if any(len(pair) != 2 or not all(pair) for pair in pairs):
         parser.error("pairs are written A:B, e.g. DQN-embedding:GRU4Rec")
     sessions = load_sessions(args.out, args.preset, args.seeds, sorted({name for pair in pairs for name in pair}))

@@ -71,8 +71,8 @@ def test_any_two_agents_of_a_stored_run_can_be_paired(tmp_path):
     agents = {name: REFERENCE_AGENTS[name] for name in ("Random", "StaticProfile", "Oracle")}
     budget = replace(protocol.QUICK, logged_users=60, eval_users=30)
     result = protocol.compare(agents, ["none"], seeds=[0, 1], budget=budget, progress=False, out=tmp_path)
-    lines = paired_differences.main(["Oracle:Random", "Random:StaticProfile", "--out", str(tmp_path),
-                                     "--preset", "none", "--seeds", "0", "1"])
+    lines = paired_differences.main(["Oracle:Random", "--out", str(tmp_path), "--preset", "none",
+                                     "--seeds", "0", "1", "Random:StaticProfile"])  # a pair after --seeds too
     stored = next(d for d in result.differences if d["agent"] == "Random" and d["against"] == "StaticProfile")
     assert lines[0].startswith("none: Oracle − Random: +") and "] better;" in lines[0]
     assert f"{stored['mean']:+.2f} [{stored['low']:+.2f}, {stored['high']:+.2f}]" in lines[1]
