@@ -115,9 +115,19 @@ def _strip_info(info: dict[str, Any]) -> dict[str, Any]:
 
 
 class _PublicAccessors:
-    """The accessors both views share (``self._inner`` is the unwrapped recenv env)."""
+    """What both views share: ``self._outer`` is the env they were given (wrappers included), which
+    they step; ``self._inner`` the recenv env under it, whose public accessors they forward."""
 
+    _outer: Any
     _inner: DriftingUserEnv | DriftingUserVectorEnv
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        observation, info = self._outer.reset(seed=seed, options=options)
+        return observation, _strip_info(info)
+
+    def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+        observation, reward, terminated, truncated, info = self._outer.step(actions)
+        return observation, reward, terminated, truncated, _strip_info(info)
 
     def __getattr__(self, name: str) -> Any:
         if name in _ENV_HIDDEN:
@@ -147,22 +157,15 @@ class PublicVectorEnv(_PublicAccessors, VectorEnv):
         if not isinstance(inner, DriftingUserVectorEnv):
             raise TypeError(f"PublicVectorEnv wraps a DriftingUserVectorEnv, got {type(inner).__name__}")
         self.__dict__["_inner"] = inner
+        self.__dict__["_outer"] = env
         self.num_envs = inner.num_envs
         self.metadata = inner.metadata
         self.render_mode = None
         self.single_observation_space, self.single_action_space = inner.single_observation_space, inner.single_action_space
         self.observation_space, self.action_space = inner.observation_space, inner.action_space
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
-        observation, info = self._inner.reset(seed=seed, options=options)
-        return observation, _strip_info(info)
-
-    def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
-        observation, reward, terminated, truncated, info = self._inner.step(actions)
-        return observation, reward, terminated, truncated, _strip_info(info)
-
     def close(self, **kwargs: Any) -> None:
-        self._inner.close(**kwargs)
+        self._outer.close(**kwargs)
 
     def __repr__(self) -> str:
         return f"PublicVectorEnv({self._inner!r})"
@@ -181,14 +184,6 @@ class PublicEnv(_PublicAccessors, gym.Env):
         self.metadata = inner.metadata
         self.render_mode = inner.render_mode
         self.observation_space, self.action_space = inner.observation_space, inner.action_space
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
-        observation, info = self._outer.reset(seed=seed, options=options)
-        return observation, _strip_info(info)
-
-    def step(self, action: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
-        observation, reward, terminated, truncated, info = self._outer.step(action)
-        return observation, reward, terminated, truncated, _strip_info(info)
 
     def render(self) -> Any:
         return self._outer.render()
