@@ -99,8 +99,10 @@ class SessionRecords:
         flags = np.asarray(flags, dtype=bool)
         return np.array([flags[items].mean() if len(items) else 0.0 for items in self.items])
 
-    _TRACES: ClassVar[dict[str, type]] = {"clicks": np.int8, "click_probability": np.float32, "best_click_probability": np.float32,
-               "items": np.int32, "topics": np.int32, "regime_shift": np.bool_}
+    _TRACES: ClassVar[dict[str, type]] = {"clicks": np.int8, "click_probability": np.float32,
+                                          "best_click_probability": np.float32, "items": np.int32,
+                                          "topics": np.int32, "regime_shift": np.bool_}
+    """The per-step traces and the dtypes they are stored with (:meth:`to_arrays`)."""
 
     def to_arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
         """Flat arrays (for ``np.savez``): ``lengths``, ``left`` and one concatenated array per
@@ -115,14 +117,15 @@ class SessionRecords:
     @classmethod
     def from_arrays(cls, arrays: Any, prefix: str = "") -> SessionRecords:
         """The records :meth:`to_arrays` flattened (probabilities come back as float32)."""
-        bounds = np.cumsum(arrays[f"{prefix}lengths"])[:-1]
+        lengths = np.asarray(arrays[f"{prefix}lengths"])
         records = cls(left=[bool(v) for v in arrays[f"{prefix}left"]])
-        for name in cls._TRACES:
-            setattr(records, name, np.split(np.asarray(arrays[prefix + name]), bounds) if len(bounds) or len(arrays[f"{prefix}lengths"]) else [])
+        if len(lengths):  # np.split of no sessions would give one empty session
+            for name in cls._TRACES:
+                setattr(records, name, np.split(np.asarray(arrays[prefix + name]), np.cumsum(lengths)[:-1]))
         return records
 
     def extend(self, other: SessionRecords) -> None:
-        for name in ("clicks", "click_probability", "best_click_probability", "items", "topics", "regime_shift", "left"):
+        for name in (*self._TRACES, "left"):
             getattr(self, name).extend(getattr(other, name))
 
 

@@ -117,21 +117,21 @@ class SupervisedLSTMAgent(BaseAgent):
         self.seed = seed
         self.rng = np.random.default_rng(seed)
 
-    def click_logits(self, observation: Any) -> np.ndarray:
-        """Logit of the P(click) the LSTM predicts for every item, ``(B, N)`` (or ``(N,)``)."""
+    def _scores(self, observation: Any, squash: bool) -> np.ndarray:
         batch, single = self._as_batch(observation)
         with torch.no_grad():
             hidden = torch.as_tensor(split_session_context(batch)[0], dtype=torch.float32, device=self.device)
-            logits = self.encoder.click_logits_all(hidden, self._item_embeddings).cpu().numpy()
-        return logits[0] if single else logits
+            logits = self.encoder.click_logits_all(hidden, self._item_embeddings)
+            scores = (torch.sigmoid(logits) if squash else logits).cpu().numpy()
+        return scores[0] if single else scores
+
+    def click_logits(self, observation: Any) -> np.ndarray:
+        """Logit of the P(click) the LSTM predicts for every item, ``(B, N)`` (or ``(N,)``)."""
+        return self._scores(observation, squash=False)
 
     def click_probabilities(self, observation: Any) -> np.ndarray:
         """P(click) the LSTM predicts for every item, ``(B, N)`` (or ``(N,)`` for one observation)."""
-        batch, single = self._as_batch(observation)
-        with torch.no_grad():
-            hidden = torch.as_tensor(split_session_context(batch)[0], dtype=torch.float32, device=self.device)
-            probabilities = torch.sigmoid(self.encoder.click_logits_all(hidden, self._item_embeddings)).cpu().numpy()
-        return probabilities[0] if single else probabilities
+        return self._scores(observation, squash=True)
 
     def predict(self, observation, state=None, episode_start=None, deterministic=True):
         batch, single = self._as_batch(observation)

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from agents import SessionRecords
+from agents import SessionRecords, first_shift_steps
 from benchmarks.statistics import bootstrap_event_mean, bootstrap_mean
 
 SHIFT_WINDOW = 15
@@ -136,12 +136,13 @@ def shift_effect(factual: Sequence[SessionRecords], counterfactual: Sequence[Ses
     for run, twin in zip(factual, counterfactual):
         if len(run) != len(twin):
             raise ValueError("the counterfactual run must have the same users as the factual one")
+        # The event is the shift the counterfactual run scripted off (the same definition).
+        first = first_shift_steps(run)
         onsets, placebo = np.full(len(run), -1), np.full(len(run), -1)
         draws = rng.random(len(run))  # one draw per user, whether used or not
-        for user, (shifted, probability) in enumerate(zip(run.regime_shift, run.click_probability)):
-            first = np.flatnonzero(shifted)
-            if len(first):
-                onset = int(first[0]) + 1
+        for user, probability in enumerate(run.click_probability):
+            if first[user] >= 0:
+                onset = first[user] + 1
                 if onset < max(len(probability), len(twin.click_probability[user])):
                     onsets[user] = onset
             elif len(probability) > 1:
