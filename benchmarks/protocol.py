@@ -196,8 +196,10 @@ def compare(
     return merge(out, scenarios, list(seeds), list(agents), reference, budget, device)
 
 
-def _load_runs(out: Path, scenario: str, seeds: Sequence[int], agents: Sequence[str]
+def _load_runs(out: Path, scenario: str, seeds: Sequence[int], agents: Sequence[str], with_counterfactual: bool = True
                ) -> tuple[dict[str, list[SessionRecords]], dict[str, list[SessionRecords]], list[dict[str, Any]]]:
+    """Per agent, its factual and (unless ``with_counterfactual`` is False: left empty)
+    counterfactual sessions of each seed, and the parts' records."""
     factual: dict[str, list[SessionRecords]] = {name: [] for name in agents}
     counterfactual: dict[str, list[SessionRecords]] = {name: [] for name in agents}
     records = []
@@ -212,7 +214,8 @@ def _load_runs(out: Path, scenario: str, seeds: Sequence[int], agents: Sequence[
             for name in agents:
                 index = record["agents"][name]["index"]
                 factual[name].append(SessionRecords.from_arrays(arrays, f"a{index}/factual/"))
-                counterfactual[name].append(SessionRecords.from_arrays(arrays, f"a{index}/counterfactual/"))
+                if with_counterfactual:
+                    counterfactual[name].append(SessionRecords.from_arrays(arrays, f"a{index}/counterfactual/"))
         records.append(record)
     return factual, counterfactual, records
 
@@ -221,7 +224,7 @@ def load_sessions(out: Path | str, scenario: str, seeds: Sequence[int], agents: 
                   ) -> dict[str, list[SessionRecords]]:
     """The stored factual sessions of ``agents`` in the parts ``(scenario, seed)`` of ``out``, one
     :class:`~agents.SessionRecords` per seed."""
-    return _load_runs(Path(out), scenario, seeds, agents)[0]
+    return _load_runs(Path(out), scenario, seeds, agents, with_counterfactual=False)[0]
 
 
 def merge(
