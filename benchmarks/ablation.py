@@ -50,7 +50,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     out = args.out or Path("results/ablation-quick" if args.quick else "results/ablation")
 
     started = time.perf_counter()
-    result = compare(agents, scenarios, seeds, budget, args.device, out=out, reference=args.reference)
+    result = compare(agents, scenarios, seeds, budget, args.device, out=out, reference=args.reference,
+                     rerun=args.rerun)
     text = write_outputs(result, out, command_line("benchmarks.ablation", argv), time.perf_counter() - started,
                          title="Ablations on DriftingUser-v0 (preset mixed, one mechanism off at a time)",
                          shift_scenario="mixed (all on)", summary=True)

@@ -9,6 +9,7 @@ the references that must read the simulator's hidden side are.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -76,12 +77,40 @@ def is_privileged(factory: AgentFactory) -> bool:
     return bool(getattr(factory, "privileged", False))
 
 
+def reads_budget(*fields: str) -> Callable[[AgentFactory], AgentFactory]:
+    """Declare the :class:`Budget` fields a factory reads (none for an agent that neither learns
+    nor reads logs). A stored comparison part keeps an agent whose fields are unchanged when
+    another field changes (:func:`benchmarks.protocol.run_part`)."""
+    unknown = set(fields) - {f.name for f in dataclasses.fields(Budget)}
+    if unknown:
+        raise ValueError(f"unknown budget field(s) {sorted(unknown)}")
+
+    def declare(factory: AgentFactory) -> AgentFactory:
+        factory.budget_fields = tuple(fields)  # type: ignore[attr-defined]
+        return factory
+
+    return declare
+
+
+def budget_fields(factory: AgentFactory) -> tuple[str, ...]:
+    """The budget fields ``factory`` reads: as declared (:func:`reads_budget`), else every field."""
+    declared = getattr(factory, "budget_fields", None)
+    return tuple(f.name for f in dataclasses.fields(Budget) if f.name != "eval_users") if declared is None else declared
+
+
+def agent_budget(factory: AgentFactory, budget: Budget) -> dict[str, int]:
+    """The part of ``budget`` that ``factory`` reads."""
+    return {name: getattr(budget, name) for name in budget_fields(factory)}
+
+
+@reads_budget("q_learning")
 def _q_learning(ctx: Context) -> Any:
     agent = QLearningAgent(ctx.train_env, QLearningConfig(seed=ctx.seed))
     return agent.learn(ctx.train_env, ctx.budget.q_learning, progress=ctx.progress)
 
 
 def _dqn(head: str) -> AgentFactory:
+    @reads_budget("dqn")
     def factory(ctx: Context) -> Any:
         agent = DQNAgent(ctx.train_env, DQNConfig(head=head, seed=ctx.seed), device=ctx.device)
         return agent.learn(ctx.train_env, ctx.budget.dqn, progress=ctx.progress)
@@ -89,25 +118,29 @@ def _dqn(head: str) -> AgentFactory:
     return factory
 
 
+@reads_budget("logged_users")
 def _gru4rec(ctx: Context) -> Any:
     agent = GRU4RecAgent(ctx.train_env, GRU4RecConfig(seed=ctx.seed))
     return agent.fit(ctx.train_log, progress=ctx.progress)
 
 
+@reads_budget("sb3_dqn")
 def _sb3_dqn(ctx: Context) -> Any:
     agent = SB3DQNAgent(ctx.train_env, replace(SB3DQNConfig(), seed=ctx.seed), device=ctx.device)
     return agent.learn(ctx.train_env, ctx.budget.sb3_dqn, progress=False)
 
 
+_no_budget = reads_budget()
+
 REFERENCE_AGENTS: dict[str, AgentFactory] = {
-    "Random": lambda ctx: RandomAgent(ctx.train_env, seed=ctx.seed),
-    "Popularity": lambda ctx: PopularityAgent(ctx.train_env).fit(ctx.train_log),
-    "StaticProfile": lambda ctx: StaticProfileAgent(ctx.train_env),
-    "SupervisedLSTM": lambda ctx: SupervisedLSTMAgent(ctx.train_env),
-    "SupervisedLSTM-softmax": lambda ctx: SupervisedLSTMAgent(ctx.train_env, temperature=0.1, seed=ctx.seed),
+    "Random": _no_budget(lambda ctx: RandomAgent(ctx.train_env, seed=ctx.seed)),
+    "Popularity": reads_budget("logged_users")(lambda ctx: PopularityAgent(ctx.train_env).fit(ctx.train_log)),
+    "StaticProfile": _no_budget(lambda ctx: StaticProfileAgent(ctx.train_env)),
+    "SupervisedLSTM": _no_budget(lambda ctx: SupervisedLSTMAgent(ctx.train_env)),
+    "SupervisedLSTM-softmax": _no_budget(lambda ctx: SupervisedLSTMAgent(ctx.train_env, temperature=0.1, seed=ctx.seed)),
     "GRU4Rec": _gru4rec,
-    "Oracle": privileged(lambda ctx: OracleAgent(ctx.train_env)),
-    "FarsightedOracle": privileged(lambda ctx: FarsightedOracleAgent(ctx.train_env)),
+    "Oracle": privileged(_no_budget(lambda ctx: OracleAgent(ctx.train_env))),
+    "FarsightedOracle": privileged(_no_budget(lambda ctx: FarsightedOracleAgent(ctx.train_env))),
     "QLearning": _q_learning,
     "DQN-mlp": _dqn("mlp"),
     "DQN-embedding": _dqn("embedding"),
@@ -128,6 +161,7 @@ def agent_from_import_path(path: str) -> AgentFactory:
     except (ImportError, AttributeError) as error:
         raise ValueError(f"cannot import agent {path!r}: {error}") from error
 
+    @reads_budget("custom")
     def factory(ctx: Context) -> Any:
         agent = cls(ctx.train_env)
         if hasattr(agent, "learn"):

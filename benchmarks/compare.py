@@ -16,6 +16,7 @@ plots, in ``--out``) in :mod:`benchmarks.report`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -46,6 +47,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dqn-steps", type=int, default=None, help="training user-steps of each DQN")
     parser.add_argument("--q-learning-steps", type=int, default=None)
     parser.add_argument("--sb3-steps", type=int, default=None)
+    parser.add_argument("--budget", action="append", default=[], metavar="FIELD=STEPS",
+                        help="any budget field, e.g. --budget recurrent_dqn=1000000 (repeatable)")
+    parser.add_argument("--rerun", nargs="+", default=[], metavar="AGENT",
+                        help="train and evaluate these agents again in the stored parts (after changing their code)")
     parser.add_argument("--device", default="cpu", help="device of envs and DQN (cpu, cuda, auto)")
     parser.add_argument("--torch-threads", type=int, default=None,
                         help="torch's CPU threads (default: torch's choice); 1 per process when parts run side by side")
@@ -63,6 +68,12 @@ def resolve_run(args: argparse.Namespace,
     overrides = {"eval_users": args.eval_users, "logged_users": args.logged_users, "dqn": args.dqn_steps,
                  "q_learning": args.q_learning_steps, "sb3_dqn": args.sb3_steps}
     budget = replace(budget, **{k: v for k, v in overrides.items() if v is not None})
+    fields = {f.name for f in dataclasses.fields(Budget)}
+    for item in args.budget:
+        name, _, value = item.partition("=")
+        if name not in fields or not value.isdigit():
+            parser.error(f"--budget takes FIELD=STEPS with FIELD one of {sorted(fields)}, got {item!r}")
+        budget = replace(budget, **{name: int(value)})
     seeds = args.seeds or ([0] if args.quick else list(DEFAULT_SEEDS))
     unknown = sorted(set(args.agents or []) - set(REFERENCE_AGENTS))
     if unknown:
@@ -89,7 +100,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     out = args.out or Path("results/compare-quick" if args.quick else "results/compare")
 
     started = time.perf_counter()
-    result = compare(agents, presets, seeds, budget, args.device, out=out, reference=args.reference)
+    result = compare(agents, presets, seeds, budget, args.device, out=out, reference=args.reference,
+                     rerun=args.rerun)
     text = write_outputs(result, out, command_line("benchmarks.compare", argv), time.perf_counter() - started)
     print(text)
     print(f"wrote {out}/results.md, results.csv, differences.csv, per_seed.csv, results.json and the plots")

@@ -38,7 +38,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from agents import SessionRecords, run_counterfactual_sessions
-from benchmarks.agent_registry import REFERENCE_AGENTS, AgentFactory, Budget, Context, is_privileged
+from benchmarks.agent_registry import REFERENCE_AGENTS, AgentFactory, Budget, Context, agent_budget, is_privileged
 from benchmarks.environment_info import hardware_and_versions
 from benchmarks.metrics import CLICKBAIT_THRESHOLD, summarise
 from benchmarks.statistics import paired_difference, verdict
@@ -57,7 +57,7 @@ DEFAULT_REFERENCE = "StaticProfile"
 """The agent every other is compared with, paired per user, unless another is named."""
 FARSIGHTED_REFERENCE = "FarsightedOracle"
 """The far-sighted privileged reference: the gap to it is reported for every agent."""
-PART_FORMAT_VERSION = 1
+PART_FORMAT_VERSION = 2
 
 QUICK = Budget(q_learning=40_000, dqn=40_000, sb3_dqn=15_000, custom=40_000, logged_users=1_000, eval_users=300)
 FULL = Budget(q_learning=400_000, dqn=500_000, sb3_dqn=100_000, custom=500_000, logged_users=5_000, eval_users=2_000)
@@ -86,17 +86,44 @@ def part_paths(out: Path, scenario: str, seed: int) -> tuple[Path, Path]:
     return stem.with_suffix(".npz"), stem.with_suffix(".json")
 
 
-def _part_settings(agents: Sequence[str], config: EnvConfig, seed: int, budget: Budget, device: str) -> dict[str, Any]:
-    return {"format_version": PART_FORMAT_VERSION, "agents": list(agents), "config": config.to_record(),
-            "seed": seed, "budget": asdict(budget), "device": device,
-            "evaluation_seed": EVALUATION_SEED, "training_users": TRAINING_USERS}
+def _part_settings(config: EnvConfig, seed: int, budget: Budget, device: str) -> dict[str, Any]:
+    """What every agent of a part shares: a stored agent is reused only if these are unchanged."""
+    return {"format_version": PART_FORMAT_VERSION, "config": config.to_record(), "seed": seed,
+            "eval_users": budget.eval_users, "device": device, "evaluation_seed": EVALUATION_SEED,
+            "training_users": TRAINING_USERS}
+
+
+def _upgrade(record: dict[str, Any]) -> dict[str, Any]:
+    """A part record of an older format in the current one (format 1 kept the agents and the whole
+    budget in the part's settings; each agent now keeps the budget it ran with)."""
+    settings = record["settings"]
+    if settings.get("format_version") == 1:
+        budget = settings.pop("budget")
+        settings.pop("agents", None)
+        settings["eval_users"] = budget["eval_users"]
+        settings["format_version"] = PART_FORMAT_VERSION
+        for entry in record["agents"].values():
+            entry.setdefault("budget", dict(budget))
+    return record
 
 
 def _stored_part(out: Path, scenario: str, seed: int) -> dict[str, Any] | None:
     sessions, record = part_paths(out, scenario, seed)
     if not (sessions.exists() and record.exists()):
         return None
-    return json.loads(record.read_text())
+    return _upgrade(json.loads(record.read_text()))
+
+
+def _reusable(entry: dict[str, Any], budget: dict[str, Any]) -> bool:
+    """Whether a stored agent ran with the budget it would get now (only the fields it reads)."""
+    stored = entry.get("budget", {})
+    return all(field in stored and stored[field] == value for field, value in budget.items())
+
+
+def _train_steps(agent: Any) -> int | None:
+    """User-steps the agent trained for, from its training log (None: it does not learn by interacting)."""
+    history = getattr(getattr(agent, "log", None), "history", None)
+    return int(history[-1]["steps"]) if history else None
 
 
 def run_part(
@@ -108,22 +135,47 @@ def run_part(
     out: Path,
     device: str = "cpu",
     bar: Any = None,
+    rerun: Sequence[str] = (),
 ) -> Path:
     """Train and evaluate every agent for one scenario and training seed; write the part and
-    return the path of its sessions. A part already stored with the same settings is kept."""
+    return the path of its sessions.
+
+    An agent already stored in the part is kept — not run again — when the part's shared settings
+    (:func:`_part_settings`) and the budget fields the agent reads
+    (:func:`~benchmarks.agent_registry.budget_fields`) are unchanged and it is not named in
+    ``rerun`` (for an agent whose code changed). Stored agents not asked for now are kept too.
+    """
     sessions_path, record_path = part_paths(out, scenario, seed)
-    settings = _part_settings(list(agents), config, seed, budget, device)
+    settings = _part_settings(config, seed, budget, device)
     stored = _stored_part(out, scenario, seed)
-    if stored is not None and stored["settings"] == settings:
+    if stored is not None and stored["settings"] != settings:
+        stored = None  # other users or dynamics: nothing in it can be reused
+    kept = {} if stored is None else {
+        name: entry for name, entry in stored["agents"].items()
+        if name not in rerun and (name not in agents or _reusable(entry, agent_budget(agents[name], budget)))
+    }
+    todo = [name for name in agents if name not in kept]
+    if not todo:
         if bar is not None:
             bar.update(len(agents))
         return sessions_path
     part_started = time.perf_counter()
-    train_env = DriftingUserVectorEnv(num_envs=TRAINING_USERS, config=config)
-    train_log = make_logs(config, budget.logged_users, seed=seed, progress=False)
     arrays: dict[str, np.ndarray] = {}
     record: dict[str, Any] = {"settings": settings, "agents": {}}
-    for name, factory in agents.items():
+    if kept:
+        with np.load(sessions_path) as stored_arrays:
+            for name, entry in kept.items():
+                index = len(record["agents"])
+                for kind in ("factual", "counterfactual"):
+                    records = SessionRecords.from_arrays(stored_arrays, f"a{entry['index']}/{kind}/")
+                    arrays.update(records.to_arrays(f"a{index}/{kind}/"))
+                record["agents"][name] = {**entry, "index": index}
+        if bar is not None:
+            bar.update(len(agents) - len(todo))
+    train_env = DriftingUserVectorEnv(num_envs=TRAINING_USERS, config=config)
+    train_log = make_logs(config, budget.logged_users, seed=seed, progress=False)
+    for name in todo:
+        factory = agents[name]
         if bar is not None:
             bar.set_description(f"compare [{scenario}, seed {seed}] {name}")
         privileged = is_privileged(factory)
@@ -141,15 +193,29 @@ def run_part(
         log = getattr(agent, "log", None)
         history = list(log.history) if log is not None and getattr(log, "history", None) else []
         record["agents"][name] = {"index": index, "privileged": privileged, "train_seconds": seconds,
+                                  "train_steps": _train_steps(agent), "budget": agent_budget(factory, budget),
                                   "learning_curve": history}
         if bar is not None:
             bar.update(1)
-    sessions_path.parent.mkdir(parents=True, exist_ok=True)
-    record["wall_seconds"] = time.perf_counter() - part_started
+    earlier_seconds = stored["wall_seconds"] if stored is not None and kept else 0.0
+    record["wall_seconds"] = earlier_seconds + time.perf_counter() - part_started
     record["environment"] = hardware_and_versions()
-    np.savez_compressed(sessions_path, **arrays)
-    record_path.write_text(json.dumps(record))  # written last: a part counts once its record is there
+    _write_part(sessions_path, record_path, arrays, record)
     return sessions_path
+
+
+def _write_part(sessions_path: Path, record_path: Path, arrays: dict[str, np.ndarray], record: dict[str, Any]) -> None:
+    """Write a part so that an interruption leaves either the old part or none, never a record that
+    does not describe its sessions: both go to temporary files, the old record is removed, then
+    the sessions and (last: a part counts once its record is there) the record take their names."""
+    sessions_path.parent.mkdir(parents=True, exist_ok=True)
+    new_sessions = sessions_path.with_name(sessions_path.stem + ".writing.npz")
+    new_record = record_path.with_name(record_path.stem + ".writing.json")
+    np.savez_compressed(new_sessions, **arrays)
+    new_record.write_text(json.dumps(record))
+    record_path.unlink(missing_ok=True)
+    new_sessions.replace(sessions_path)
+    new_record.replace(record_path)
 
 
 def _scenarios(presets: Sequence[str] | Mapping[str, EnvConfig], device: str) -> dict[str, EnvConfig]:
@@ -167,6 +233,7 @@ def compare(
     progress: bool = True,
     out: Path | str | None = None,
     reference: str | None = DEFAULT_REFERENCE,
+    rerun: Sequence[str] = (),
 ) -> Comparison:
     """Run the parts that are missing (see the module docstring), then :func:`merge` them.
 
@@ -181,17 +248,19 @@ def compare(
         afterwards (nothing to resume from).
     :param reference: the agent the paired differences are taken against (None: only against
         the far-sighted reference, if it is among the agents).
+    :param rerun: agents to train and evaluate again in every part even where stored (after a
+        change to their code: a stored part cannot tell).
     """
     agents = dict(REFERENCE_AGENTS if agents is None else agents)
     scenarios = _scenarios(presets, device)
     if out is None:
         with tempfile.TemporaryDirectory(prefix="recenv-compare-") as folder:
-            return compare(agents, scenarios, seeds, budget, device, progress, folder, reference)
+            return compare(agents, scenarios, seeds, budget, device, progress, folder, reference, rerun)
     out = Path(out)
     bar = tqdm(total=len(scenarios) * len(seeds) * len(agents), desc="compare", unit="agent", disable=not progress)
     for scenario, config in scenarios.items():
         for seed in seeds:
-            run_part(agents, scenario, config, seed, budget, out, device, bar)
+            run_part(agents, scenario, config, seed, budget, out, device, bar, rerun)
     bar.close()
     return merge(out, scenarios, list(seeds), list(agents), reference, budget, device)
 
@@ -261,9 +330,13 @@ def merge(
         references = [name for name in agents if privileged[name]]
         best_reference = max(references, key=lambda name: returns[name].mean()) if references else None
         for name in agents:
+            train_seconds = float(np.mean([r["agents"][name]["train_seconds"] for r in records]))
+            train_steps = [r["agents"][name].get("train_steps") for r in records]
+            train_steps = float(np.mean(train_steps)) if all(n is not None for n in train_steps) else None
             row = {"preset": scenario, "agent": name, "privileged": privileged[name],
                    **summarise(factual[name], clickbait, counterfactual[name]),
-                   "train_seconds": float(np.mean([r["agents"][name]["train_seconds"] for r in records])),
+                   "train_seconds": train_seconds, "train_steps": train_steps,
+                   "train_steps_per_second": train_steps / train_seconds if train_steps and train_seconds > 0 else None,
                    "best_reference": best_reference,
                    "share_of_best_reference": (float(returns[name].mean() / returns[best_reference].mean())
                                                if best_reference else float("nan"))}

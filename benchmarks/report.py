@@ -29,7 +29,7 @@ _COLUMNS = ["preset", "agent", "privileged", "clicks_per_session", "clicks_low",
             "regret_per_session", "shift_events", "shift_clicks", "shift_clicks_low", "shift_clicks_high", "recovery_steps",
             "placebo_events", "placebo_clicks", "placebo_clicks_low", "placebo_clicks_high", "naive_shift_drop", "naive_placebo_drop",
             "coupling_error", "topic_entropy_bits", "clickbait_share", "repeat_share", "users_left_share",
-            "train_seconds", "seeds", "eval_users"]
+            "train_seconds", "train_steps", "train_steps_per_second", "seeds", "eval_users"]
 """The columns of ``results.csv``, in order: a summary row's keys, less the curves and per-seed lists."""
 _DIFFERENCE_COLUMNS = ["preset", "agent", "against", "mean", "low", "high", "seed_std", "verdict", "resamples"]
 
@@ -57,6 +57,12 @@ def _recovery(row: dict[str, Any]) -> str:
     return f"{row['recovery_steps']:.0f}"
 
 
+def _rate(row: dict[str, Any]) -> str:
+    """Training user-steps per second (steps over training wall time, collection included)."""
+    rate = row.get("train_steps_per_second")
+    return "—" if rate is None or (isinstance(rate, float) and np.isnan(rate)) else f"{rate:,.0f}"
+
+
 def markdown_tables(rows: Sequence[dict[str, Any]], differences: Sequence[dict[str, Any]] = (),
                     reference: str | None = None) -> str:
     """Per preset (or scenario): the clicks table (best first) with the paired differences to
@@ -78,8 +84,8 @@ def markdown_tables(rows: Sequence[dict[str, Any]], differences: Sequence[dict[s
             lines.append(f"| {_name(row)} | {row['clicks_per_session']:.2f} [{row['clicks_low']:.2f}, "
                          f"{row['clicks_high']:.2f}] | {row['seed_std']:.2f} | {cells[0]} | {cells[1]} | {share} |")
         lines += ["", ("| agent | regret / step | clicks from a shift [95% CI] | recovery (steps) | repeats "
-                       "| clickbait shown | topic entropy (bits) | session length | users left | train time (s) |"),
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                       "| clickbait shown | topic entropy (bits) | session length | users left | train time (s) | train user-steps/s |"),
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for row in ordered:
             shift = ("—" if not row.get("shift_events")
                      else _signed(row["shift_clicks"], row["shift_clicks_low"], row["shift_clicks_high"]))
@@ -87,7 +93,7 @@ def markdown_tables(rows: Sequence[dict[str, Any]], differences: Sequence[dict[s
             regret = 0.0 if abs(row["regret_per_step"]) < 5e-4 else row["regret_per_step"]  # the oracle's float noise
             lines.append(f"| {_name(row)} | {regret:.3f} | {shift} | {_recovery(row)} | {row['repeat_share']:.0%} | "
                          f"{clickbait} | {row['topic_entropy_bits']:.2f} | {row['session_length']:.1f} | "
-                         f"{row['users_left_share']:.0%} | {row['train_seconds']:.0f} |")
+                         f"{row['users_left_share']:.0%} | {row['train_seconds']:.0f} | {_rate(row)} |")
         with_placebo = [r for r in ordered if r.get("placebo_events")]
         if with_placebo:
             worst = max(with_placebo, key=lambda r: abs(r["placebo_clicks"]))

@@ -2,6 +2,7 @@
 enforces the information policy, and takes custom agents."""
 
 import csv
+import dataclasses
 import json
 import textwrap
 from dataclasses import replace
@@ -92,6 +93,60 @@ def test_a_run_in_parts_resumes_and_merges_to_the_same_numbers(tmp_path):
     assert [row["clicks_per_session"] for row in merged.rows] == [row["clicks_per_session"] for row in both.rows]
     with pytest.raises(FileNotFoundError, match="seed 2"):
         protocol.merge(tmp_path, {"none": recenv.EnvConfig(preset="none")}, [0, 2], list(agents))
+
+
+def test_a_stored_part_keeps_its_agents_and_runs_only_new_or_changed_ones(tmp_path):
+    budget = replace(protocol.QUICK, logged_users=60, eval_users=30, q_learning=300)
+    first = protocol.compare({name: REFERENCE_AGENTS[name] for name in ("Random", "QLearning")}, ["none"], seeds=[0],
+                             budget=budget, progress=False, out=tmp_path)
+    record_path = tmp_path / "parts/none/seed0.json"
+    random_seconds = json.loads(record_path.read_text())["agents"]["Random"]["train_seconds"]
+
+    # A new agent and another DQN budget: Random and QLearning (which reads neither) are kept as stored.
+    wider = protocol.compare({name: REFERENCE_AGENTS[name] for name in ("Random", "QLearning", "StaticProfile")},
+                             ["none"], seeds=[0], budget=replace(budget, dqn=123), progress=False, out=tmp_path)
+    record = json.loads(record_path.read_text())
+    assert list(record["agents"]) == ["Random", "QLearning", "StaticProfile"]
+    assert record["agents"]["Random"]["train_seconds"] == random_seconds
+    assert [r["clicks_per_session"] for r in wider.per_seed[:2]] == [r["clicks_per_session"] for r in first.per_seed]
+
+    # Another Q-learning budget reruns QLearning only; --rerun reruns what it names.
+    protocol.compare({"QLearning": REFERENCE_AGENTS["QLearning"]}, ["none"], seeds=[0],
+                     budget=replace(budget, q_learning=400), progress=False, out=tmp_path)
+    record = json.loads(record_path.read_text())
+    assert record["agents"]["QLearning"]["budget"] == {"q_learning": 400}
+    assert record["agents"]["QLearning"]["train_steps"] >= 400
+    assert record["agents"]["Random"]["train_seconds"] == random_seconds  # kept, though not asked for
+    protocol.compare({"Random": REFERENCE_AGENTS["Random"]}, ["none"], seeds=[0], budget=budget, progress=False,
+                     out=tmp_path, rerun=["Random"])
+    assert json.loads(record_path.read_text())["agents"]["Random"]["train_seconds"] != random_seconds
+
+    # Other evaluation users: nothing stored can be reused.
+    protocol.compare({"Random": REFERENCE_AGENTS["Random"]}, ["none"], seeds=[0],
+                     budget=replace(budget, eval_users=20), progress=False, out=tmp_path)
+    assert list(json.loads(record_path.read_text())["agents"]) == ["Random"]
+    assert not list(tmp_path.glob("parts/none/*.writing.*"))
+
+
+def test_a_part_of_the_first_format_is_read_and_extended(tmp_path):
+    budget = replace(protocol.QUICK, logged_users=60, eval_users=30)
+    agents = {name: REFERENCE_AGENTS[name] for name in ("Random", "StaticProfile")}
+    protocol.compare(agents, ["none"], seeds=[0], budget=budget, progress=False, out=tmp_path)
+    record_path = tmp_path / "parts/none/seed0.json"
+    record = json.loads(record_path.read_text())
+    settings = record["settings"]  # written as format 1 wrote it
+    settings.update(format_version=1, agents=list(agents), budget=dataclasses.asdict(budget))
+    del settings["eval_users"]
+    for entry in record["agents"].values():
+        del entry["budget"]
+    record_path.write_text(json.dumps(record))
+    seconds = record["agents"]["Random"]["train_seconds"]
+    protocol.compare({**agents, "Oracle": REFERENCE_AGENTS["Oracle"]}, ["none"], seeds=[0], budget=budget,
+                     progress=False, out=tmp_path)
+    record = json.loads(record_path.read_text())
+    assert record["settings"]["format_version"] == protocol.PART_FORMAT_VERSION
+    assert list(record["agents"]) == ["Random", "StaticProfile", "Oracle"]
+    assert record["agents"]["Random"]["train_seconds"] == seconds
 
 
 def test_a_custom_agent_plugs_in_by_import_path(tmp_path, user_module):
