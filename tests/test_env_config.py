@@ -127,10 +127,10 @@ def test_the_sb3_adapter_learns_and_loads_on_the_same_config(tmp_path, name):
     config = _configs(tmp_path)[name]
     envs = recenv.DriftingUserVectorEnv(num_envs=2, config=config)
     agent = SB3DQNAgent(envs, device="cpu").learn(envs, total_timesteps=40, progress=False)
-    assert agent.model.get_env().envs[0].unwrapped.config == config
+    assert agent.model.get_env().get_attr("config")[0] == config
     path = agent.save(tmp_path / "sb3.pt")
     loaded = SB3DQNAgent(envs, device="cpu").load(path)
-    assert loaded.model.get_env().envs[0].unwrapped.config == config
+    assert loaded.model.get_env().get_attr("config")[0] == config
 
 
 @pytest.mark.parametrize("name", ["custom catalog", "encoder file", "real data"])
