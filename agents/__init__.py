@@ -5,7 +5,7 @@ Baselines: :class:`RandomAgent`, :class:`PopularityAgent`, :class:`StaticProfile
 softmax), :class:`GRU4RecAgent` (a GRU4Rec-style next-item model trained on the logs, configured
 by :class:`GRU4RecConfig`), and the privileged references :class:`OracleAgent` (myopic) and
 :class:`FarsightedOracleAgent` (greedy on clicks per unit of patience). Learners:
-:class:`QLearningAgent`, :class:`TopicQLearningAgent`, :class:`DQNAgent`, :class:`RecurrentDQNAgent`, :class:`SB3DQNAgent`, :class:`SB3PPOAgent` (the SB3
+:class:`QLearningAgent`, :class:`TopicQLearningAgent`, :class:`DQNAgent`, :class:`RecurrentDQNAgent`, :class:`PPOAgent`, :class:`SB3DQNAgent`, :class:`SB3PPOAgent` (the SB3
 learners train on the native vector env through :class:`recenv.sb3.SB3VecEnv`). :func:`run_sessions`
 evaluates any of them — or any SB3 model — on held-out users (non-privileged ones through the env's
 public view); :func:`run_counterfactual_sessions` replays the same users with their first regime
@@ -18,6 +18,7 @@ from agents.evaluation import SessionRecords, first_shift_steps, run_counterfact
 from agents.farsighted_oracle import FarsightedOracleAgent
 from agents.oracle import OracleAgent
 from agents.popularity import PopularityAgent
+from agents.ppo import PPOAgent, PPOConfig
 from agents.q_learning import QLearningAgent, QLearningConfig
 from agents.random_agent import RandomAgent
 from agents.recurrent_dqn import RecurrentDQNAgent, RecurrentDQNConfig
@@ -37,6 +38,8 @@ __all__ = [
     "GRU4RecAgent",
     "GRU4RecConfig",
     "OracleAgent",
+    "PPOAgent",
+    "PPOConfig",
     "PopularityAgent",
     "QLearningAgent",
     "QLearningConfig",
