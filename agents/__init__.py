@@ -16,6 +16,7 @@ from agents.base import Agent, BaseAgent
 from agents.dqn import DQNAgent, DQNConfig
 from agents.evaluation import SessionRecords, first_shift_steps, run_counterfactual_sessions, run_sessions
 from agents.farsighted_oracle import FarsightedOracleAgent
+from agents.long_term_value import LongTermValueAgent, LongTermValueConfig
 from agents.oracle import OracleAgent
 from agents.popularity import PopularityAgent
 from agents.ppo import PPOAgent, PPOConfig
@@ -37,6 +38,8 @@ __all__ = [
     "FarsightedOracleAgent",
     "GRU4RecAgent",
     "GRU4RecConfig",
+    "LongTermValueAgent",
+    "LongTermValueConfig",
     "OracleAgent",
     "PPOAgent",
     "PPOConfig",

@@ -21,16 +21,24 @@ from agents import (
     FarsightedOracleAgent,
     GRU4RecAgent,
     GRU4RecConfig,
+    LongTermValueAgent,
+    LongTermValueConfig,
     OracleAgent,
     PopularityAgent,
+    PPOAgent,
+    PPOConfig,
     QLearningAgent,
     QLearningConfig,
     RandomAgent,
     SB3DQNAgent,
     SB3DQNConfig,
+    SB3PPOAgent,
+    SB3PPOConfig,
     StaticProfileAgent,
     SupervisedLSTMAgent,
 )
+from agents.recurrent_dqn import RecurrentDQNAgent, RecurrentDQNConfig
+from agents.topic_q_learning import TopicQLearningAgent, TopicQLearningConfig
 from recenv import DriftingUserVectorEnv
 
 
@@ -46,6 +54,11 @@ class Budget:
     custom: int
     logged_users: int
     eval_users: int
+    recurrent_dqn: int
+    long_term_value: int
+    ppo: int
+    sb3_ppo: int
+    topic_q_learning: int
 
 
 @dataclass
@@ -118,6 +131,42 @@ def _dqn(head: str) -> AgentFactory:
     return factory
 
 
+@reads_budget("recurrent_dqn")
+def _recurrent_dqn(ctx: Context) -> Any:
+    agent = RecurrentDQNAgent(ctx.train_env, RecurrentDQNConfig(seed=ctx.seed), device=ctx.device)
+    return agent.learn(ctx.train_env, ctx.budget.recurrent_dqn, progress=ctx.progress)
+
+
+@reads_budget("dqn")
+def _dqn_warm_start(ctx: Context) -> Any:
+    config = DQNConfig(head="embedding", warm_start=True, gamma=0.99, seed=ctx.seed)
+    return DQNAgent(ctx.train_env, config, device=ctx.device).learn(ctx.train_env, ctx.budget.dqn, progress=ctx.progress)
+
+
+@reads_budget("long_term_value")
+def _long_term_value(ctx: Context) -> Any:
+    agent = LongTermValueAgent(ctx.train_env, LongTermValueConfig(seed=ctx.seed), device=ctx.device)
+    return agent.learn(ctx.train_env, ctx.budget.long_term_value, progress=ctx.progress)
+
+
+@reads_budget("ppo")
+def _ppo(ctx: Context) -> Any:
+    agent = PPOAgent(ctx.train_env, PPOConfig(seed=ctx.seed), device=ctx.device)
+    return agent.learn(ctx.train_env, ctx.budget.ppo, progress=ctx.progress)
+
+
+@reads_budget("sb3_ppo")
+def _sb3_ppo(ctx: Context) -> Any:
+    agent = SB3PPOAgent(ctx.train_env, replace(SB3PPOConfig(), seed=ctx.seed), device=ctx.device)
+    return agent.learn(ctx.train_env, ctx.budget.sb3_ppo, progress=False)
+
+
+@reads_budget("topic_q_learning")
+def _topic_q_learning(ctx: Context) -> Any:
+    agent = TopicQLearningAgent(ctx.train_env, TopicQLearningConfig(seed=ctx.seed))
+    return agent.learn(ctx.train_env, ctx.budget.topic_q_learning, progress=ctx.progress)
+
+
 @reads_budget("logged_users")
 def _gru4rec(ctx: Context) -> Any:
     agent = GRU4RecAgent(ctx.train_env, GRU4RecConfig(seed=ctx.seed))
@@ -142,9 +191,15 @@ REFERENCE_AGENTS: dict[str, AgentFactory] = {
     "Oracle": privileged(_no_budget(lambda ctx: OracleAgent(ctx.train_env))),
     "FarsightedOracle": privileged(_no_budget(lambda ctx: FarsightedOracleAgent(ctx.train_env))),
     "QLearning": _q_learning,
+    "TopicQLearning": _topic_q_learning,
     "DQN-mlp": _dqn("mlp"),
     "DQN-embedding": _dqn("embedding"),
+    "DQN-embedding-warm": _dqn_warm_start,
+    "RecurrentDQN": _recurrent_dqn,
+    "LongTermValue": _long_term_value,
+    "PPO": _ppo,
     "SB3-DQN": _sb3_dqn,
+    "SB3-PPO": _sb3_ppo,
 }
 """The reference agents by name; :func:`benchmarks.protocol.compare` takes any dict of this shape."""
 

@@ -25,11 +25,13 @@ number from the stored sessions (:mod:`benchmarks.metrics`, :mod:`benchmarks.sta
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import re
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,8 +61,10 @@ FARSIGHTED_REFERENCE = "FarsightedOracle"
 """The far-sighted privileged reference: the gap to it is reported for every agent."""
 PART_FORMAT_VERSION = 2
 
-QUICK = Budget(q_learning=40_000, dqn=40_000, sb3_dqn=15_000, custom=40_000, logged_users=1_000, eval_users=300)
-FULL = Budget(q_learning=400_000, dqn=500_000, sb3_dqn=100_000, custom=500_000, logged_users=5_000, eval_users=2_000)
+QUICK = Budget(q_learning=40_000, dqn=40_000, sb3_dqn=15_000, custom=40_000, logged_users=1_000, eval_users=300,
+               recurrent_dqn=40_000, long_term_value=40_000, ppo=40_000, sb3_ppo=15_000, topic_q_learning=40_000)
+FULL = Budget(q_learning=400_000, dqn=500_000, sb3_dqn=100_000, custom=500_000, logged_users=5_000, eval_users=2_000,
+              recurrent_dqn=500_000, long_term_value=500_000, ppo=500_000, sb3_ppo=200_000, topic_q_learning=400_000)
 """The protocol's two sizes: ``QUICK`` (``--quick``, a few minutes on 2 CPU cores) and ``FULL`` (the README tables)."""
 
 
@@ -145,6 +149,27 @@ def run_part(
     (:func:`~benchmarks.agent_registry.budget_fields`) are unchanged and it is not named in
     ``rerun`` (for an agent whose code changed). Stored agents not asked for now are kept too.
     """
+    sessions_path = part_paths(out, scenario, seed)[0]
+    with _part_lock(sessions_path):
+        return _run_part_locked(agents, scenario, config, seed, budget, out, device, bar, rerun)
+
+
+@contextlib.contextmanager
+def _part_lock(sessions_path: Path) -> Iterator[None]:
+    """Hold the part's lock file while it is read, run and written: two processes given the same
+    part (e.g. one adding an agent, one a seed range that includes it) take turns, and the second
+    finds what the first stored instead of overwriting it."""
+    sessions_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(sessions_path.with_suffix(".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _run_part_locked(agents: Mapping[str, AgentFactory], scenario: str, config: EnvConfig, seed: int, budget: Budget,
+                     out: Path, device: str, bar: Any, rerun: Sequence[str]) -> Path:
     sessions_path, record_path = part_paths(out, scenario, seed)
     settings = _part_settings(config, seed, budget, device)
     stored = _stored_part(out, scenario, seed)

@@ -15,7 +15,8 @@ from benchmarks.agent_registry import REFERENCE_AGENTS, agent_from_import_path
 from benchmarks.report import _COLUMNS
 
 TINY = ["--presets", "mixed", "--seeds", "0", "--eval-users", "40", "--logged-users", "100", "--dqn-steps", "600",
-        "--q-learning-steps", "600", "--sb3-steps", "300"]
+        "--q-learning-steps", "600", "--sb3-steps", "300", "--budget", "recurrent_dqn=600", "--budget",
+        "long_term_value=600", "--budget", "ppo=600", "--budget", "sb3_ppo=300", "--budget", "topic_q_learning=600"]
 
 USER_AGENT = textwrap.dedent("""
     import numpy as np
@@ -126,6 +127,21 @@ def test_a_stored_part_keeps_its_agents_and_runs_only_new_or_changed_ones(tmp_pa
                      budget=replace(budget, eval_users=20), progress=False, out=tmp_path)
     assert list(json.loads(record_path.read_text())["agents"]) == ["Random"]
     assert not list(tmp_path.glob("parts/none/*.writing.*"))
+
+
+def test_two_runs_adding_agents_to_one_part_at_once_keep_both(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    budget = replace(protocol.QUICK, logged_users=60, eval_users=30)
+
+    def run(name):
+        return protocol.compare({name: REFERENCE_AGENTS[name]}, ["none"], seeds=[0], budget=budget, progress=False,
+                                out=tmp_path)
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(run, ["Random", "StaticProfile"]))
+    record = json.loads((tmp_path / "parts/none/seed0.json").read_text())
+    assert sorted(record["agents"]) == ["Random", "StaticProfile"]  # the second waited for the first, then added
 
 
 def test_a_part_of_the_first_format_is_read_and_extended(tmp_path):

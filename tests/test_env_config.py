@@ -163,7 +163,8 @@ def test_the_comparison_builds_every_env_of_a_scenario_from_its_config(tmp_path,
         seen["train"].append(ctx.train_env.config)
         return Recorder(ctx.train_env, seed=ctx.seed)
 
-    budget = Budget(q_learning=0, dqn=0, sb3_dqn=0, custom=0, logged_users=5, eval_users=3)
+    budget = Budget(q_learning=0, dqn=0, sb3_dqn=0, custom=0, logged_users=5, eval_users=3, recurrent_dqn=0,
+                    long_term_value=0, ppo=0, sb3_ppo=0, topic_q_learning=0)
     result = compare({"Recorder": factory}, {name: config}, seeds=(0,), budget=budget, device="cpu", progress=False)
     # Evaluated twice: as it happens, and with the first regime shift scripted off.
     assert seen == {"train": [config], "evaluation": [config, config]}
