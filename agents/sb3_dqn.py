@@ -1,81 +1,14 @@
-"""SB3DQNAgent: Stable-Baselines3's DQN trained on DriftingUser-v0, behind the same protocol.
-
-An SB3 model needs no adapter to be *evaluated* — it already has ``predict()``. This class is the
-documented recipe to *train* one here (hyper-parameters suited to 500 items and sessions of tens
-of steps) and to save and load it safely (policy weights only, read with
-``torch.load(weights_only=True)``; SB3's own zip format unpickles objects).
-
-Given a vector env (native or its public view), :meth:`SB3DQNAgent.learn` trains on all its users
-at once through :class:`recenv.sb3.SB3VecEnv`; given a scalar env, through SB3's own
-``DummyVecEnv``. The helpers shared with :mod:`agents.sb3_ppo` (:func:`sb3_training_env`,
-:func:`training_log_callback`) live here too.
-"""
+"""SB3DQNAgent: Stable-Baselines3's DQN trained on DriftingUser-v0, behind the same protocol
+(training, learning curve and safe weights files: :class:`agents.sb3_learner.SB3Learner`)."""
 
 from __future__ import annotations
 
-import os
-import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
+from agents.sb3_learner import SB3Learner
 
-from agents.base import BaseAgent
-from agents.persistence import load_agent_file, save_agent_file
-from agents.training_log import TrainingLog
-
-__all__ = ["SB3DQNAgent", "SB3DQNConfig", "sb3_training_env", "training_log_callback"]
-
-
-def sb3_training_env(env: Any) -> Any:
-    """What an SB3 model trains on: a Gymnasium vector env (``num_envs`` users, native or public
-    view) becomes a :class:`recenv.sb3.SB3VecEnv`; an SB3 ``VecEnv`` or a scalar env is returned as
-    it is (SB3 wraps a scalar env itself)."""
-    from stable_baselines3.common.vec_env import VecEnv
-
-    if isinstance(env, VecEnv) or not hasattr(env, "num_envs"):
-        return env
-    from recenv.sb3 import SB3VecEnv
-
-    return SB3VecEnv(env)
-
-
-def training_log_callback(log: TrainingLog) -> Any:
-    """An SB3 callback that feeds ``log`` like the native learners feed theirs: each finished
-    episode (``infos[i]["episode"]``, written by :class:`recenv.sb3.SB3VecEnv` or SB3's
-    ``Monitor``), and a learning-curve row every ``log.every`` user-steps plus one at the end
-    (``steps``, ``steps_per_second``, ``episode_return``, ``episode_length``, and ``epsilon``
-    for DQN)."""
-    from stable_baselines3.common.callbacks import BaseCallback
-
-    class TrainingLogCallback(BaseCallback):
-        def _on_training_start(self) -> None:
-            log.start()
-            self.started = time.perf_counter()
-            self.first_step = self.num_timesteps
-
-        def _on_step(self) -> bool:
-            for info in self.locals.get("infos", ()):
-                episode = info.get("episode")
-                if episode is not None:
-                    log.episode(episode["r"], episode["l"])
-            steps = self.num_timesteps - self.first_step
-            if log.due(steps):
-                log.record(steps, self.started, **self._scalars())
-            return True
-
-        def _on_training_end(self) -> None:
-            steps = self.num_timesteps - self.first_step
-            if not log.history or log.history[-1]["steps"] < steps:  # the last point closes the curve
-                log.record(steps, self.started, **self._scalars())
-            log.close()
-
-        def _scalars(self) -> dict[str, float]:
-            rate = getattr(self.model, "exploration_rate", None)
-            return {} if rate is None else {"epsilon": float(rate)}
-
-    return TrainingLogCallback()
+__all__ = ["SB3DQNAgent", "SB3DQNConfig"]
 
 
 @dataclass(frozen=True)
@@ -95,24 +28,20 @@ class SB3DQNConfig:
     seed: int = 0
 
 
-class SB3DQNAgent(BaseAgent):
+class SB3DQNAgent(SB3Learner):
     """``stable_baselines3.DQN`` with an ``MlpPolicy``.
 
     :param env: the env it is made for (scalar or vector; it fixes the observation space and catalog).
-    :param config: hyper-parameters. ``train_freq`` counts user-steps: one gradient step every
-        ``train_freq`` user-steps on a scalar env and on a vector env of any size alike.
+    :param config: hyper-parameters (:class:`SB3DQNConfig`). ``train_freq`` counts user-steps: one
+        gradient step every ``train_freq`` user-steps on a scalar env and on a vector env of any
+        size alike.
     :param device: torch device of the policy (``"auto"``: CUDA when present).
-
-    :attr:`log` (:class:`agents.training_log.TrainingLog`) holds the learning curve of the last
-    :meth:`learn`.
     """
 
+    config_class = SB3DQNConfig
+
     def __init__(self, env: Any, config: SB3DQNConfig = SB3DQNConfig(), device: str = "auto"):
-        super().__init__(env)
-        self.config = config
-        self.device = device
-        self.model: Any = None
-        self.log = TrainingLog()
+        super().__init__(env, config, device)
 
     def _new_model(self, env: Any) -> Any:
         from stable_baselines3 import DQN
@@ -126,60 +55,3 @@ class SB3DQNAgent(BaseAgent):
         gradient_steps = max(1, round(c["train_freq"] * users / self.config.train_freq))
         return DQN("MlpPolicy", env, policy_kwargs={"net_arch": net_arch}, seed=seed, device=self.device, verbose=0,
                    gradient_steps=gradient_steps, **c)
-
-    def learn(self, env: Any, total_timesteps: int, progress: bool = True, tensorboard_dir: str | None = None) -> SB3DQNAgent:
-        """Train SB3's DQN for ``total_timesteps`` user-steps on ``env``: a vector env (native or
-        public view, any autoreset mode) through :class:`recenv.sb3.SB3VecEnv`, all its users at
-        once; a scalar env through SB3's ``DummyVecEnv``. Learning again on an env with another
-        number of users keeps the policy's weights but starts a fresh replay buffer."""
-        env = sb3_training_env(env)
-        users = int(getattr(env, "num_envs", 1))
-        if self.model is None:
-            self.model = self._new_model(env)
-        elif self.model.n_envs != users:
-            weights = self.model.policy.state_dict()
-            self.model = self._new_model(env)
-            self.model.policy.load_state_dict(weights)
-        else:
-            self.model.set_env(env)
-        if tensorboard_dir is not None:
-            from stable_baselines3.common.logger import configure
-
-            self.model.set_logger(configure(tensorboard_dir, ["tensorboard"]))
-        self.model.learn(total_timesteps=total_timesteps, callback=training_log_callback(self.log),
-                         progress_bar=progress and _has_rich())
-        return self
-
-    def predict(self, observation, state=None, episode_start=None, deterministic=True):
-        if self.model is None:
-            raise RuntimeError("SB3DQNAgent has no model yet: learn(env, total_timesteps) or load(path) first")
-        batch, single = self._as_batch(observation)
-        actions, _ = self.model.predict(batch, deterministic=deterministic)
-        return self._result(actions, single), state
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        if self.model is None:
-            raise RuntimeError("nothing to save: the agent has not learnt yet")
-        state = {name: tensor.detach().cpu() for name, tensor in self.model.policy.state_dict().items()}
-        return save_agent_file(path, "SB3DQNAgent", self.catalog, self.observation_space.shape, self.env_config,
-                               config=asdict(self.config), state_dict=state)
-
-    def load(self, path: str | os.PathLike[str], env: Any = None) -> SB3DQNAgent:
-        """Load policy weights; ``env`` (scalar or vector; default: a scalar env built from
-        :attr:`env_config`) shapes the policy."""
-        payload = load_agent_file(path, "SB3DQNAgent", self.catalog, self.observation_space.shape)
-        self.config = SB3DQNConfig(**payload["config"])
-        if env is None:
-            env = gym.make("DriftingUser-v0", config=self.env_config)
-        self.model = self._new_model(sb3_training_env(env))
-        self.model.policy.load_state_dict(payload["state_dict"])
-        return self
-
-
-def _has_rich() -> bool:
-    # SB3's progress bar needs tqdm and rich; without rich it raises, so only ask when present.
-    try:
-        import rich  # noqa: F401
-    except ImportError:
-        return False
-    return True
