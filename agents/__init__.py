@@ -28,7 +28,7 @@ from agents.sb3_ppo import SB3PPOAgent, SB3PPOConfig
 from agents.sequence_recommender import GRU4RecAgent, GRU4RecConfig
 from agents.static_profile import StaticProfileAgent
 from agents.supervised_lstm import SupervisedLSTMAgent
-from agents.topic_q_learning import TopicQLearningAgent, TopicQLearningConfig
+from agents.topic_q_learning import TopicQLearningAgent, TopicQLearningConfig, TopicRankerAgent
 
 __all__ = [
     "Agent",
@@ -58,6 +58,7 @@ __all__ = [
     "SupervisedLSTMAgent",
     "TopicQLearningAgent",
     "TopicQLearningConfig",
+    "TopicRankerAgent",
     "first_shift_steps",
     "run_counterfactual_sessions",
     "run_sessions",

@@ -38,7 +38,7 @@ from agents import (
     SupervisedLSTMAgent,
 )
 from agents.recurrent_dqn import RecurrentDQNAgent, RecurrentDQNConfig
-from agents.topic_q_learning import TopicQLearningAgent, TopicQLearningConfig
+from agents.topic_q_learning import TopicQLearningAgent, TopicQLearningConfig, TopicRankerAgent
 from recenv import DriftingUserVectorEnv
 
 
@@ -191,6 +191,7 @@ REFERENCE_AGENTS: dict[str, AgentFactory] = {
     "Oracle": privileged(_no_budget(lambda ctx: OracleAgent(ctx.train_env))),
     "FarsightedOracle": privileged(_no_budget(lambda ctx: FarsightedOracleAgent(ctx.train_env))),
     "QLearning": _q_learning,
+    "TopicRanker": _no_budget(lambda ctx: TopicRankerAgent(ctx.train_env, TopicQLearningConfig(seed=ctx.seed))),
     "TopicQLearning": _topic_q_learning,
     "DQN-mlp": _dqn("mlp"),
     "DQN-embedding": _dqn("embedding"),

@@ -165,3 +165,28 @@ def test_it_acts_in_a_scalar_env():
     observation, *_ = env.step(action)
     second, _ = agent.predict(observation, state)
     assert int(second) != int(action)
+
+
+def test_the_topic_ranker_is_the_abstraction_with_random_actions_and_no_table():
+    from agents import TopicRankerAgent
+
+    env = _ids_env(64)
+    observation, _ = env.reset(seed=4)
+    ranker = TopicRankerAgent(env, TopicQLearningConfig(seed=3))
+    ranker.bind(env)
+    actions_drawn = []
+    draw = ranker._actions
+
+    def recorded(states, deterministic):
+        actions_drawn.append(draw(states, deterministic))
+        return actions_drawn[-1].copy()
+
+    ranker._actions = recorded
+    items, _ = ranker.predict(observation)
+    assert len(set(actions_drawn[0].tolist())) > 3  # random actions, not the table's argmax (all 0 untrained)
+    table = TopicQLearningAgent(env, TopicQLearningConfig(seed=3))
+    table.bind(env)
+    memory = table.start_sessions(None, np.arange(64), 64)
+    np.testing.assert_array_equal(items, table.items_for(memory, actions_drawn[0].copy()))  # the same ranker
+    with pytest.raises(TypeError, match="does not learn"):
+        ranker.learn(env, 100)
