@@ -130,6 +130,15 @@ def _train_steps(agent: Any) -> int | None:
     return int(history[-1]["steps"]) if history else None
 
 
+def _stored_train_steps(entry: dict[str, Any]) -> int | None:
+    """A stored agent's training user-steps (parts of the first format lack the field: their
+    learning curve's last point says it)."""
+    if entry.get("train_steps") is not None:
+        return int(entry["train_steps"])
+    curve = entry.get("learning_curve")
+    return int(curve[-1]["steps"]) if curve else None
+
+
 def run_part(
     agents: Mapping[str, AgentFactory],
     scenario: str,
@@ -356,7 +365,7 @@ def merge(
         best_reference = max(references, key=lambda name: returns[name].mean()) if references else None
         for name in agents:
             train_seconds = float(np.mean([r["agents"][name]["train_seconds"] for r in records]))
-            train_steps = [r["agents"][name].get("train_steps") for r in records]
+            train_steps = [_stored_train_steps(r["agents"][name]) for r in records]
             train_steps = float(np.mean(train_steps)) if all(n is not None for n in train_steps) else None
             row = {"preset": scenario, "agent": name, "privileged": privileged[name],
                    **summarise(factual[name], clickbait, counterfactual[name]),

@@ -221,3 +221,9 @@ def test_ablation_switches_each_mechanism_off_and_each_scenario_gets_its_own_enc
     assert all(list(o.values()) == [False] for o in switches.values())
     scenario = ablation.SCENARIOS["no clickbait"]
     assert cached_encoder_path(recenv.default_catalog(), scenario.user_model).exists()
+
+
+def test_training_steps_of_a_stored_agent_come_from_its_record_or_its_curve():
+    assert protocol._stored_train_steps({"train_steps": 300, "learning_curve": [{"steps": 5}]}) == 300
+    assert protocol._stored_train_steps({"learning_curve": [{"steps": 5}, {"steps": 9}]}) == 9  # first format
+    assert protocol._stored_train_steps({"train_steps": None, "learning_curve": []}) is None  # it does not learn
