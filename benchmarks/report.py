@@ -57,6 +57,12 @@ def _recovery(row: dict[str, Any]) -> str:
     return f"{row['recovery_steps']:.0f}"
 
 
+def _budgets(budget: dict[str, int]) -> str:
+    """The budget line of the header: each learner's training user-steps, and the logged sessions."""
+    steps = ", ".join(f"{name} {value:,}" for name, value in budget.items() if name not in ("eval_users", "logged_users"))
+    return f"budgets (user-steps): {steps}; {budget['logged_users']:,} logged sessions"
+
+
 def _rate(row: dict[str, Any]) -> str:
     """Training user-steps per second (steps over training wall time, collection included)."""
     rate = row.get("train_steps_per_second")
@@ -288,9 +294,7 @@ def write_outputs(result: Comparison, out: Path, command: str, wall_seconds: flo
     text = (markdown_header(title, info, command)
             + f"- Wall time: {sum(p['wall_seconds'] for p in result.config['parts']) / 60:.1f} min over "
               f"{len(result.config['parts'])} parts (this call: {wall_seconds / 60:.1f} min); seeds {result.config['seeds']}; "
-              f"{result.config['budget']['eval_users']} held-out users per seed; budgets (user-steps): "
-              f"Q-learning {result.config['budget']['q_learning']:,}, DQN {result.config['budget']['dqn']:,}, "
-              f"SB3 DQN {result.config['budget']['sb3_dqn']:,}\n"
+              f"{result.config['budget']['eval_users']} held-out users per seed; {_budgets(result.config['budget'])}\n"
             + (f"\nClicks per session [95% CI]:\n\n{scenario_table(result.rows)}" if summary else "")
             + markdown_tables(result.rows, result.differences, result.config.get("reference")))
     (out / "results.md").write_text(text, encoding="utf-8")
