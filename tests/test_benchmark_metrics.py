@@ -214,7 +214,8 @@ def test_summary_row_fills_every_results_csv_column_but_the_labels_and_the_proto
     records = sessions(USER_A, USER_B)
     row = summarise([records], clickbait=CLICKBAIT, counterfactual=[records])
     curves = {"seed_means", "shift_curve", "shift_curve_low", "shift_curve_high", "placebo_curve", "clicks_ci95"}
-    protocol_columns = {"preset", "agent", "privileged", "train_seconds", "share_of_best_reference", "best_reference"}
+    protocol_columns = {"preset", "agent", "privileged", "train_seconds", "train_steps", "train_steps_per_second",
+                        "share_of_best_reference", "best_reference"}
     assert set(row) - curves == set(_COLUMNS) - protocol_columns
 
 
