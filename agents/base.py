@@ -55,11 +55,16 @@ def unwrap_env(env: Any) -> DriftingUserEnv | DriftingUserVectorEnv | PublicEnv 
 
 
 def require_vector_env(env: Any, who: str) -> int:
-    """The number of users of a vector env with autoreset (what ``learn`` trains on); a clear error
-    for anything else."""
+    """The number of users of a vector env with next-step autoreset (what the native learners'
+    ``learn`` trains on: :class:`agents.training_log.TrainingEpisodes` masks the reset step that
+    follows a finished session); a clear error for anything else."""
     num_envs = getattr(env, "num_envs", None)
-    if num_envs is None or getattr(env, "metadata", {}).get("autoreset_mode") is None:
+    mode = getattr(env, "metadata", {}).get("autoreset_mode")
+    if num_envs is None or mode is None:
         raise TypeError(f"{who}.learn needs a vector env, e.g. gym.make_vec('DriftingUser-v0', num_envs=64)")
+    if mode != gym.vector.AutoresetMode.NEXT_STEP:
+        raise ValueError(f"{who}.learn needs next-step autoreset (the vector env's default), got {mode}: with "
+                         "another mode it would drop real transitions and bootstrap from the next user")
     return int(num_envs)
 
 

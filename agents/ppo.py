@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from gymnasium.vector import AutoresetMode
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
@@ -205,10 +204,7 @@ class PPOAgent(BaseAgent):
 
     def learn(self, env: Any, total_timesteps: int, progress: bool = True, tensorboard_dir: str | None = None) -> PPOAgent:
         """Train on a vector env (``gym.make_vec``, next-step autoreset) for ``total_timesteps`` user-steps."""
-        num_envs = require_vector_env(env, "PPOAgent")
-        if env.metadata["autoreset_mode"] != AutoresetMode.NEXT_STEP:
-            raise ValueError("PPOAgent.learn needs next-step autoreset (the vector env's default), got "
-                             f"{env.metadata['autoreset_mode']}")
+        num_envs = require_vector_env(env, "PPOAgent")  # refuses any other autoreset mode than next-step
         c = self.config
         parameters = [*self.policy.parameters(), *self.value.parameters()]
         optimizer = torch.optim.Adam(parameters, lr=c.learning_rate, eps=1e-5)

@@ -184,3 +184,14 @@ def test_evaluation_meets_the_same_users_for_every_agent(easy):
     assert oracle.regret.mean() == pytest.approx(0.0, abs=1e-6)  # the oracle is its own reference
     entropy = first.topic_entropy()
     assert np.all((entropy >= 0) & (entropy <= np.log2(10) + 1e-9)) and entropy.mean() > 1.0  # random spreads over topics
+
+
+@pytest.mark.parametrize("mode", ["same_step", "disabled"])
+def test_native_learners_refuse_a_vector_env_without_next_step_autoreset(mode):
+    from agents import DQNAgent, LongTermValueAgent, QLearningAgent, RecurrentDQNAgent, TopicQLearningAgent
+
+    env = DriftingUserVectorEnv(num_envs=2, autoreset_mode=mode)
+    for cls in (DQNAgent, RecurrentDQNAgent, LongTermValueAgent, QLearningAgent, TopicQLearningAgent):
+        agent = cls(env) if cls in (QLearningAgent, TopicQLearningAgent) else cls(env, device="cpu")
+        with pytest.raises(ValueError, match="next-step autoreset"):
+            agent.learn(env, 10, progress=False)
