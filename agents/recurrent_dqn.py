@@ -58,7 +58,7 @@ from agents.dqn import EmbeddingQHead
 from agents.persistence import load_agent_file, save_agent_file
 from agents.training_log import TrainingEpisodes, TrainingLog, linear_schedule
 from recenv.encoder import EncoderConfig, NextClickLSTM
-from recenv.observation import SESSION_CONTEXT_SIZE, session_clock
+from recenv.observation import SESSION_CONTEXT_SIZE, scale_session_context, session_clock
 
 __all__ = ["RecurrentDQNAgent", "RecurrentDQNConfig", "RecurrentQNetwork", "n_step_targets"]
 
@@ -124,8 +124,7 @@ class RecurrentDQNConfig:
 def session_context(clock: np.ndarray | Tensor, horizon: int) -> Tensor:
     """``(…, 2)`` session step and clicks so far → the scaled context the head reads,
     ``log1p(x) / log1p(T)`` (as the env scales it, whatever its ``obs_mode``)."""
-    clock = torch.as_tensor(clock, dtype=torch.float32)
-    return torch.log1p(clock.clamp(0.0, float(horizon))) / float(np.log1p(horizon))
+    return scale_session_context(torch.as_tensor(clock, dtype=torch.float32), horizon)
 
 
 class RecurrentQNetwork(nn.Module):

@@ -41,6 +41,7 @@ __all__ = [
     "HistoryObservation",
     "IdsObservation",
     "ObservationBuilder",
+    "scale_session_context",
     "session_clock",
     "split_session_context",
     "unflatten_history",
@@ -50,9 +51,15 @@ SESSION_CONTEXT_SIZE = 2
 """Entries at the end of every observation: ``[session step, session clicks]`` (scaled, see above)."""
 
 
+def scale_session_context(counts: Tensor, horizon: int) -> Tensor:
+    """``(…, 2)`` float session step and clicks so far → the session context of float observations,
+    ``log1p(x) / log1p(T)`` with ``x`` capped at the horizon T (:func:`session_clock` inverts it)."""
+    return torch.log1p(counts.clamp(0.0, float(horizon))) / float(np.log1p(horizon))
+
+
 def _scaled_context(simulator: UserSimulator, horizon: int) -> Tensor:
     counts = torch.stack([simulator.session_steps().to(torch.float32), simulator.session_clicks], 1)
-    return torch.log1p(counts.clamp(0.0, float(horizon))) / float(np.log1p(horizon))
+    return scale_session_context(counts, horizon)
 
 
 def _count_context(simulator: UserSimulator, horizon: int) -> Tensor:
