@@ -197,13 +197,15 @@ def _run_part_locked(agents: Mapping[str, AgentFactory], scenario: str, config: 
     arrays: dict[str, np.ndarray] = {}
     record: dict[str, Any] = {"settings": settings, "agents": {}}
     if kept:
+        renamed = {}  # stored prefix → new prefix: the kept agents' arrays are copied as they are
+        for name, entry in kept.items():
+            renamed[f"a{entry['index']}"] = f"a{len(record['agents'])}"
+            record["agents"][name] = {**entry, "index": len(record["agents"])}
         with np.load(sessions_path) as stored_arrays:
-            for name, entry in kept.items():
-                index = len(record["agents"])
-                for kind in ("factual", "counterfactual"):
-                    records = SessionRecords.from_arrays(stored_arrays, f"a{entry['index']}/{kind}/")
-                    arrays.update(records.to_arrays(f"a{index}/{kind}/"))
-                record["agents"][name] = {**entry, "index": index}
+            for key in stored_arrays.files:
+                prefix, _, rest = key.partition("/")
+                if prefix in renamed:
+                    arrays[f"{renamed[prefix]}/{rest}"] = stored_arrays[key]
         if bar is not None:
             bar.update(len(agents) - len(todo))
     train_env = DriftingUserVectorEnv(num_envs=TRAINING_USERS, config=config)
