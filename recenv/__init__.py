@@ -23,6 +23,7 @@ from recenv.observation import session_clock, split_session_context, unflatten_h
 from recenv.params import UserModelParams
 from recenv.presets import PRESET_NAMES, SYNTHETIC_PRESETS, make_params
 from recenv.vector_env import DriftingUserVectorEnv
+from recenv.vector_wrappers import wrap_users
 
 __all__ = [
     "Catalog",
@@ -39,6 +40,7 @@ __all__ = [
     "session_clock",
     "split_session_context",
     "unflatten_history",
+    "wrap_users",
 ]
 
 __version__ = "0.1.0"

@@ -25,7 +25,7 @@ from recenv.observation import OBSERVATION_BUILDERS, EncodedObservation, Observa
 from recenv.params import UserModelParams
 from recenv.simulator import UserSimulator
 
-__all__ = ["DriftingUserBase", "build_simulation", "validate_items"]
+__all__ = ["DriftingUserBase", "build_simulation", "int_seed", "validate_items"]
 
 _IN_FORKED_CHILD = False
 
@@ -57,6 +57,23 @@ def build_simulation(config: EnvConfig, num_users: int) -> tuple[UserSimulator, 
         train_on_first_use(config, missing.path)
         encoder = resolve_encoder(simulator.catalog, simulator.params, config.encoder, simulator.device)
     return simulator, EncodedObservation(simulator, config.max_episode_steps, encoder)
+
+
+def int_seed(seed: Any) -> int | None:
+    """A seed as Gymnasium's seeding takes it: None, or a non-negative Python int (numpy integers
+    and 0-d integer arrays are converted; Gymnasium itself refuses them).
+
+    :raises TypeError: not an integer (bools included). :raises ValueError: negative.
+    """
+    if seed is None:
+        return None
+    if isinstance(seed, np.ndarray) and seed.ndim == 0:
+        seed = seed.item()
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be a non-negative int, got {seed!r} of type {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed}")
+    return int(seed)
 
 
 def validate_items(actions: Any, num_items: int, num_users: int | None, device: torch.device) -> Tensor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -13,11 +14,11 @@ from torch import Tensor
 
 from recenv.buffers import RecycledArrays
 from recenv.config import EnvConfig
-from recenv.env_base import DriftingUserBase, build_simulation, validate_items
+from recenv.env_base import DriftingUserBase, build_simulation, int_seed, validate_items
 from recenv.reset_options import ResetOptions, parse_reset_options
 from recenv.simulator import StepOutcome, Warmup
 
-__all__ = ["DriftingUserVectorEnv"]
+__all__ = ["DriftingUserVectorEnv", "batch_seed"]
 
 _STEP_INFO_KEYS = ("click_probability", "best_click_probability", "patience", "regime_shift", "topic")
 _AUTORESET_MODES = {
@@ -25,6 +26,34 @@ _AUTORESET_MODES = {
     "same_step": AutoresetMode.SAME_STEP,
     "disabled": AutoresetMode.DISABLED,
 }
+
+
+def batch_seed(seed: int | Sequence[int | None] | None, num_users: int) -> int | None:
+    """The one int seed of the batch's generator, from any seed Gymnasium's vector API accepts:
+    None, a Python or numpy integer, or a sequence of ``num_users`` seeds (one per user).
+
+    :raises TypeError: not an integer, or a list holding something else than integers and None.
+    :raises ValueError: a list of the wrong length, negative seeds, or a list mixing None and seeds
+        (the users share one generator: they are reseeded together or not at all).
+    """
+    if seed is None or isinstance(seed, (int, np.integer, np.ndarray)) and np.ndim(seed) == 0:
+        return int_seed(seed)
+    if not isinstance(seed, (Sequence, np.ndarray)) or isinstance(seed, (str, bytes)):
+        raise TypeError(f"seed must be an int or a list of {num_users} ints (one per user), got {seed!r}")
+    seeds = seed.tolist() if isinstance(seed, np.ndarray) else list(seed)
+    if len(seeds) != num_users:
+        raise ValueError(f"a list of seeds needs one per user: {num_users}, got {len(seeds)}")
+    if all(value is None for value in seeds):
+        return None
+    if any(value is None for value in seeds):
+        raise ValueError(
+            "a list of seeds must seed every user or none: the users share one generator, so some of them "
+            "cannot be reseeded alone (reset those users with options={'reset_mask': mask} instead)"
+        )
+    ints = [int_seed(value) for value in seeds]
+    if num_users == 1:
+        return ints[0]
+    return int(np.random.SeedSequence(ints).generate_state(1, dtype=np.uint64)[0])
 
 
 class DriftingUserVectorEnv(DriftingUserBase, VectorEnv):
@@ -137,9 +166,18 @@ class DriftingUserVectorEnv(DriftingUserBase, VectorEnv):
 
     # ---------------------------------------------------------------- Gymnasium API
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
-        if seed is not None and not isinstance(seed, (int, np.integer)):
-            raise TypeError(f"the native vector env takes one int seed for all users, got {seed!r}")
+    def reset(
+        self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """Reset every user (or those in ``options["reset_mask"]``).
+
+        ``seed``: an int (a Python or numpy integer) seeds the batch's one generator; a list of
+        ``num_envs`` seeds, one per user as Gymnasium's ``SyncVectorEnv`` takes them, seeds it
+        from the whole list (order matters; at ``num_envs=1``, ``[s]`` is the same as ``s``). The
+        users share one generator, so user ``i`` does not replay a scalar env seeded ``seed[i]``;
+        and a list reseeds all users or none (all ``None``), never some of them.
+        """
+        seed = batch_seed(seed, self.num_envs)
         super().reset(seed=seed)
         options = dict(options or {})
         mask = options.pop("reset_mask", None)
