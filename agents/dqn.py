@@ -24,11 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
-from agents.base import BaseAgent, unwrap_env, require_vector_env
+from agents.base import BaseAgent, require_vector_env, unwrap_env
 from agents.persistence import load_agent_file, save_agent_file
-from agents.training_log import TrainingEpisodes, TrainingLog, linear_schedule
+from agents.training_log import TrainingEpisodes, TrainingLog, linear_schedule, work_bar
 from recenv.observation import SESSION_CONTEXT_SIZE
 
 __all__ = ["DQNAgent", "DQNConfig", "EmbeddingQHead", "MLPQHead"]
@@ -232,7 +231,7 @@ class DQNAgent(BaseAgent):
         episodes = TrainingEpisodes(num_envs, self.log)
         steps, vector_steps, gradient_steps, started = 0, 0, 0, time.perf_counter()
         loss_value = float("nan")
-        bar = tqdm(total=total_timesteps, desc=f"DQN ({c.head} head)", unit="step", disable=not progress)
+        bar = work_bar(total_timesteps, f"DQN ({c.head} head)", "step", progress)
         while steps < total_timesteps:
             # 1. Act ε-greedily.
             epsilon = linear_schedule(c.start_epsilon, c.end_epsilon, c.exploration_fraction, steps, total_timesteps)

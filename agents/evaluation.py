@@ -21,8 +21,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from agents.training_log import work_bar
 from recenv import DriftingUserVectorEnv, EnvConfig
 from recenv.public_view import public_view
 
@@ -153,7 +153,7 @@ def run_sessions(
         does not happen for each user (−1: none); see :func:`run_counterfactual_sessions`.
     """
     records = SessionRecords()
-    bar = tqdm(total=num_users, desc=f"evaluating {type(agent).__name__}", unit="user", disable=not progress)
+    bar = work_bar(num_users, f"evaluating {type(agent).__name__}", "user", progress)
     for batch_index, start in enumerate(range(0, num_users, batch_size)):
         n = min(batch_size, num_users - start)
         envs = DriftingUserVectorEnv(num_envs=n, config=config, autoreset_mode="disabled", array_type="numpy")

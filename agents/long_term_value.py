@@ -99,11 +99,10 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from agents.base import BaseAgent, require_vector_env, unwrap_env
 from agents.persistence import load_agent_file, save_agent_file
-from agents.training_log import TrainingEpisodes, TrainingLog, linear_schedule
+from agents.training_log import TrainingEpisodes, TrainingLog, linear_schedule, work_bar
 from recenv.observation import SESSION_CONTEXT_SIZE, session_clock
 
 __all__ = ["AfterstateValues", "LongTermValueAgent", "LongTermValueConfig", "SessionMemory", "long_term_q"]
@@ -442,7 +441,7 @@ class LongTermValueAgent(BaseAgent):
                                                             torch.zeros(num_envs, dtype=torch.int64, device=self.device),
                                                             clicked[:, 0], self._tensor(observation), clicked[:, 0]))
         waiting = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
-        bar = tqdm(total=total_timesteps, desc="long-term value", unit="step", disable=not progress)
+        bar = work_bar(total_timesteps, "long-term value", "step", progress)
         while steps < total_timesteps:
             # 1. Act ε-greedily on Q.
             epsilon = linear_schedule(c.start_epsilon, c.end_epsilon, c.exploration_fraction, steps, total_timesteps)

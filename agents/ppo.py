@@ -33,12 +33,11 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from agents.base import BaseAgent, require_vector_env, unwrap_env
 from agents.dqn import EmbeddingQHead
 from agents.persistence import load_agent_file, save_agent_file
-from agents.training_log import TrainingEpisodes, TrainingLog
+from agents.training_log import TrainingEpisodes, TrainingLog, work_bar
 
 __all__ = ["PPOAgent", "PPOConfig", "generalized_advantages"]
 
@@ -222,7 +221,7 @@ class PPOAgent(BaseAgent):
         episodes = TrainingEpisodes(num_envs, self.log)
         steps, started = 0, time.perf_counter()
         stats: dict[str, float] = {}
-        bar = tqdm(total=total_timesteps, desc="PPO", unit="step", disable=not progress)
+        bar = work_bar(total_timesteps, "PPO", "step", progress)
         while steps < total_timesteps:
             # 1. Anneal the learning rate.
             if c.anneal_lr:

@@ -18,11 +18,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from agents.base import BaseAgent, require_vector_env
 from agents.persistence import load_agent_file, save_agent_file
-from agents.training_log import TrainingEpisodes, TrainingLog, linear_schedule
+from agents.training_log import TrainingEpisodes, TrainingLog, linear_schedule, work_bar
 from recenv.clustering import assign, kmeans
 
 __all__ = ["QLearningAgent", "QLearningConfig"]
@@ -106,7 +105,7 @@ class QLearningAgent(BaseAgent):
         state = self.states(observation)
         episodes = TrainingEpisodes(num_envs, self.log)
         steps, started = 0, time.perf_counter()
-        bar = tqdm(total=total_timesteps, desc="Q-learning", unit="step", disable=not progress)
+        bar = work_bar(total_timesteps, "Q-learning", "step", progress)
         while steps < total_timesteps:
             epsilon = linear_schedule(c.start_epsilon, c.end_epsilon, c.exploration_fraction, steps, total_timesteps)
             greedy = (self.q_table[state] + self.rng.random((num_envs, self.num_items)) * 1e-9).argmax(1)

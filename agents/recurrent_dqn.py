@@ -51,12 +51,11 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from agents.base import BaseAgent, require_vector_env, unwrap_env
 from agents.dqn import EmbeddingQHead
 from agents.persistence import load_agent_file, save_agent_file
-from agents.training_log import TrainingEpisodes, TrainingLog, linear_schedule
+from agents.training_log import TrainingEpisodes, TrainingLog, linear_schedule, work_bar
 from recenv.encoder import EncoderConfig, NextClickLSTM
 from recenv.observation import SESSION_CONTEXT_SIZE, scale_session_context, session_clock
 
@@ -368,7 +367,7 @@ class RecurrentDQNAgent(BaseAgent):
         episodes = TrainingEpisodes(num_envs, self.log)
         steps, vector_steps, gradient_steps, started = 0, 0, 0, time.perf_counter()
         loss_value = float("nan")
-        bar = tqdm(total=total_timesteps, desc="recurrent DQN", unit="step", disable=not progress)
+        bar = work_bar(total_timesteps, "recurrent DQN", "step", progress)
         while steps < total_timesteps:
             clock = session_clock(np.asarray(observation), self.horizon)
             # 1. Users whose session begins: their LSTM starts from their logged past.

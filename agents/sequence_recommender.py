@@ -45,11 +45,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from agents.base import BaseAgent
 from agents.persistence import load_agent_file, save_agent_file
 from agents.supervised_lstm import check_temperature, choose_unshown, session_memory
+from agents.training_log import work_bar
 from recenv.observation import session_clock
 
 __all__ = ["GRU4RecAgent", "GRU4RecConfig", "GRU4RecNetwork", "GRU4RecState"]
@@ -281,7 +281,7 @@ class GRU4RecAgent(BaseAgent):
         shuffle = np.random.default_rng(c.seed)
         self.losses = []
         started = time.perf_counter()
-        bar = tqdm(total=c.epochs * len(batches), desc="GRU4Rec", unit="batch", disable=not progress)
+        bar = work_bar(c.epochs * len(batches), "GRU4Rec", "batch", progress)
         self.network.train()
         for _ in range(c.epochs):
             total, weight = 0.0, 0

@@ -93,11 +93,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from agents.base import BaseAgent, require_vector_env
 from agents.persistence import load_agent_file, save_agent_file
-from agents.training_log import TrainingEpisodes, TrainingLog, linear_schedule
+from agents.training_log import TrainingEpisodes, TrainingLog, linear_schedule, work_bar
 from recenv.clustering import kmeans
 from recenv.observation import session_clock
 
@@ -367,7 +366,7 @@ class TopicQLearningAgent(BaseAgent):
         self.log.start(tensorboard_dir)
         episodes = TrainingEpisodes(num_envs, self.log)
         steps, started = 0, time.perf_counter()
-        bar = tqdm(total=total_timesteps, desc="topic Q-learning", unit="step", disable=not progress)
+        bar = work_bar(total_timesteps, "topic Q-learning", "step", progress)
         while steps < total_timesteps:
             # 1. ε-greedy over the abstract actions; the ranker turns them into items
             epsilon = linear_schedule(c.start_epsilon, c.end_epsilon, c.exploration_fraction, steps, total_timesteps)

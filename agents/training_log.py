@@ -8,8 +8,20 @@ from collections import deque
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
-__all__ = ["TrainingEpisodes", "TrainingLog", "linear_schedule"]
+from recenv.threads import cap_torch_threads
+
+__all__ = ["TrainingEpisodes", "TrainingLog", "linear_schedule", "work_bar"]
+
+
+def work_bar(total: int, desc: str, unit: str, progress: bool = True) -> tqdm:
+    """The progress bar of a training or evaluation loop. First caps torch's threads at the cores
+    this process gets (:func:`recenv.threads.cap_torch_threads`) and says on the bar how many it
+    uses, so that a slow run on a shared machine shows why."""
+    threads = cap_torch_threads()
+    return tqdm(total=total, desc=f"{desc} [{threads} torch thread{'s' if threads > 1 else ''}]", unit=unit,
+                disable=not progress)
 
 
 def linear_schedule(start: float, end: float, fraction: float, steps: int, total: int) -> float:

@@ -22,13 +22,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-import torch
-
 from benchmarks.agent_registry import REFERENCE_AGENTS, AgentFactory, Budget, agent_from_import_path
 from benchmarks.environment_info import command_line
 from benchmarks.protocol import DEFAULT_REFERENCE, DEFAULT_SEEDS, FULL, QUICK, compare
 from benchmarks.report import write_outputs
 from recenv.presets import SYNTHETIC_PRESETS
+from recenv.threads import choose_torch_threads
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,17 +52,17 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="train and evaluate these agents again in the stored parts (after changing their code)")
     parser.add_argument("--device", default="cpu", help="device of envs and DQN (cpu, cuda, auto)")
     parser.add_argument("--torch-threads", type=int, default=None,
-                        help="torch's CPU threads (default: torch's choice); 1 per process when parts run side by side")
+                        help="torch's CPU threads (default: OMP_NUM_THREADS, else one per core this process gets); "
+                             "1 per process when several jobs run at once")
     parser.add_argument("--out", type=Path, default=None, help="output folder")
 
 
 def resolve_run(args: argparse.Namespace,
                 parser: argparse.ArgumentParser) -> tuple[dict[str, AgentFactory], list[int], Budget]:
     """Agents, training seeds and budget that the shared options ask for."""
-    if args.torch_threads is not None:
-        if args.torch_threads < 1:
-            parser.error("--torch-threads must be at least 1")
-        torch.set_num_threads(args.torch_threads)
+    if args.torch_threads is not None and args.torch_threads < 1:
+        parser.error("--torch-threads must be at least 1")
+    print(choose_torch_threads(args.torch_threads).describe(), flush=True)
     budget = QUICK if args.quick else FULL
     overrides = {"eval_users": args.eval_users, "logged_users": args.logged_users, "dqn": args.dqn_steps,
                  "q_learning": args.q_learning_steps, "sb3_dqn": args.sb3_steps}

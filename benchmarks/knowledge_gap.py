@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
 from agents import FarsightedOracleAgent, OracleAgent, SupervisedLSTMAgent, run_sessions
 from agents.farsighted_oracle import farsighted_index
@@ -35,6 +34,7 @@ from benchmarks.environment_info import command_line
 from benchmarks.statistics import bootstrap_mean, paired_difference
 from recenv import DriftingUserVectorEnv, EnvConfig
 from recenv.presets import SYNTHETIC_PRESETS
+from recenv.threads import choose_torch_threads
 
 EVALUATION_SEED = 2_000_000
 """Seed of the held-out users (apart from the comparison's)."""
@@ -99,8 +99,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--torch-threads", type=int, default=None)
     args = parser.parse_args(argv)
-    if args.torch_threads is not None:
-        torch.set_num_threads(args.torch_threads)
+    print(choose_torch_threads(args.torch_threads).describe(), flush=True)
     rows = [row for preset in args.preset for row in measure(preset, args.users)]
     text = f"{table(rows)}\n\nCommand: `{command_line('benchmarks.knowledge_gap', argv)}`"
     print(text)
