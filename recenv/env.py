@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -11,6 +11,7 @@ from gymnasium import spaces
 
 from recenv.config import EnvConfig
 from recenv.env_base import DriftingUserBase, build_simulation, validate_items
+from recenv.rendering import HumanWindow, SessionRecorder, SessionRenderer
 from recenv.reset_options import parse_reset_options
 
 __all__ = ["DriftingUserEnv"]
@@ -92,7 +93,14 @@ class DriftingUserEnv(DriftingUserBase, gym.Env[np.ndarray, np.int64]):
     ``env.config``. Here ``device`` defaults to ``"cpu"`` (one user is too small a batch for a GPU
     to pay off; the vector environment defaults to ``"auto"``). And:
 
-    - ``render_mode``: ``None`` or ``"ansi"`` (a text summary of the last interactions).
+    - ``render_mode``: ``None``; ``"ansi"`` (a text summary of the last interactions);
+      ``"rgb_array"`` (``render()`` returns a 480 × 640 × 3 uint8 picture of the session so far: the
+      shown items by topic and step, the clicks, the regime shifts, the patience, and the user's true
+      interest in each topic now and at the start, see :mod:`recenv.rendering` and
+      ``docs/render_rgb_array.png``; what ``RecordVideo`` and SB3's ``make_vec_env`` use); or
+      ``"human"`` (the same picture in a matplotlib window, updated by ``reset()`` and every
+      ``step()`` at ``metadata["render_fps"]``; a warning and no window where matplotlib cannot open
+      one). Only these two modes record the session, and matplotlib is imported at the first picture.
 
     Reset options: ``{"persona": text}`` sets θ0 to the text's latent; ``{"shifts": [(step, text), ...]}``
     schedules scripted interest shifts. Vectors of size k or D are accepted instead of texts.
@@ -107,7 +115,7 @@ class DriftingUserEnv(DriftingUserBase, gym.Env[np.ndarray, np.int64]):
     - v0: initial version.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "rgb_array", "human"], "render_fps": 4}
     _single_user = True
 
     def __init__(self, config: EnvConfig | None = None, render_mode: str | None = None, **settings: Any):
@@ -122,6 +130,12 @@ class DriftingUserEnv(DriftingUserBase, gym.Env[np.ndarray, np.int64]):
         self.observation_space = self._observer.space
         self._generator_seeded = False
         self._episode_over: bool | None = None  # None: never reset
+        # The picture needs the whole session, which the simulator does not keep: recorded only
+        # for the modes that draw it.
+        pictures = render_mode in ("rgb_array", "human")
+        self._session = SessionRecorder(self.params.initial_patience, self.config.max_episode_steps) if pictures else None
+        self._renderer: SessionRenderer | None = None
+        self._window: HumanWindow | None = None
 
     # ---------------------------------------------------------------- Gymnasium API
 
@@ -140,6 +154,11 @@ class DriftingUserEnv(DriftingUserBase, gym.Env[np.ndarray, np.int64]):
             observation = self._observation()
         self._episode_over = False
         info = {"warmup_items": warmup.items[0].cpu().numpy(), "warmup_clicks": warmup.clicks[0].cpu().numpy()}
+        if self._session is not None:
+            state = self._simulator.state
+            self._session.reset(state.interest[0].cpu().numpy(), float(state.patience[0]))
+        if self.render_mode == "human":
+            self.render()
         return observation, info
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -169,12 +188,52 @@ class DriftingUserEnv(DriftingUserBase, gym.Env[np.ndarray, np.int64]):
             "regime_shift": bool(shifted),
             "topic": int(topic),
         }
+        if self._session is not None:
+            self._session.record_step(
+                int(item_ids[0]), int(topic), click, patience, simulator.state.interest[0].cpu().numpy(),
+                regime_shift=bool(shifted), terminated=bool(terminated),
+            )
+        if self.render_mode == "human":
+            self.render()
         return observation, click, bool(terminated), truncated, info
 
-    def render(self) -> str | None:
+    def render(self) -> str | np.ndarray | None:
+        """The ``render_mode``'s view of the session: a text (``"ansi"``), a ``(480, 640, 3)`` uint8
+        picture (``"rgb_array"``), or None after showing the picture in a window (``"human"``)."""
         if self.render_mode is None:
-            gym.logger.warn('render() needs render_mode="ansi", e.g. gym.make("DriftingUser-v0", render_mode="ansi")')
+            gym.logger.warn(
+                f"render() needs a render_mode, one of {self.metadata['render_modes']}, e.g. "
+                'gym.make("DriftingUser-v0", render_mode="rgb_array")'
+            )
             return None
+        if self.render_mode == "ansi":
+            return self._render_text()
+        if self._session is None:
+            raise RuntimeError(f"render_mode was changed to {self.render_mode!r} after construction; pass it to gym.make")
+        if self.render_mode == "human":
+            if self._window is None:
+                self._window = HumanWindow("DriftingUser-v0", fps=self.metadata["render_fps"])
+            if self._window.available:  # no drawing where no window can show it
+                self._window.show(self._picture())
+            return None
+        return self._picture()
+
+    def close(self) -> None:
+        """Closes the render window and frees the figure (the env stays usable)."""
+        if self._window is not None:
+            self._window.close()
+            self._window = None
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+        super().close()
+
+    def _picture(self) -> np.ndarray:
+        if self._renderer is None:
+            self._renderer = SessionRenderer(self.catalog)
+        return self._renderer.draw(self._session)
+
+    def _render_text(self) -> str:
         if self._episode_over is None:
             return "DriftingUser: not reset yet\n"
         simulator = self._simulator

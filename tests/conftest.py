@@ -1,7 +1,12 @@
-"""Test-wide settings: caches go to a temporary folder, never to the user's home."""
+"""Test-wide settings: caches go to a temporary folder, never to the user's home; pictures are
+drawn off screen (human render mode opens no window during tests)."""
+
+import os
 
 import pytest
 import torch
+
+os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 @pytest.fixture(autouse=True, scope="session")
