@@ -10,7 +10,7 @@ import torch
 from gymnasium import spaces
 
 from recenv.config import EnvConfig
-from recenv.env_base import DriftingUserBase, build_simulation, validate_items
+from recenv.env_base import DriftingUserBase, build_simulation, int_seed, validate_items
 from recenv.rendering import HumanWindow, SessionRecorder, SessionRenderer
 from recenv.reset_options import parse_reset_options
 
@@ -140,6 +140,7 @@ class DriftingUserEnv(DriftingUserBase, gym.Env[np.ndarray, np.int64]):
     # ---------------------------------------------------------------- Gymnasium API
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        seed = int_seed(seed)  # numpy integers too, which Gymnasium's seeding refuses
         super().reset(seed=seed)
         parsed = parse_reset_options(options, self.catalog)
         if seed is not None or not self._generator_seeded:

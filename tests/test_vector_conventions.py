@@ -46,6 +46,14 @@ def test_numpy_integer_seeds_are_the_same_as_python_ints():
     np.testing.assert_array_equal(_first_observations([3, 1, 4]), _first_observations([np.int32(3), 1, np.int64(4)]))
 
 
+def test_one_user_seeded_with_a_list_is_the_same_as_with_its_seed_and_as_the_scalar_env():
+    single = gym.make("DriftingUser-v0", **SETTINGS)
+    single_obs, _ = single.reset(seed=np.int64(11))
+    vector_obs = _first_observations([11], num_envs=1)
+    np.testing.assert_array_equal(vector_obs, _first_observations(11, num_envs=1))
+    np.testing.assert_array_equal(vector_obs[0], single_obs)
+
+
 def test_an_all_none_list_leaves_the_generator_as_it_was():
     envs = gym.make_vec("DriftingUser-v0", num_envs=2, **SETTINGS)
     twin = gym.make_vec("DriftingUser-v0", num_envs=2, **SETTINGS)
