@@ -5,6 +5,11 @@ One *user-step* is one recommendation shown to one user and answered (click or n
 observation and info for it built and returned as numpy arrays (the default output) — autoresets
 included. Actions are uniformly random and drawn before timing starts.
 
+It also times a learner fed by each: Stable-Baselines3's PPO training on N users through SB3's own
+``make_vec_env`` (a ``DummyVecEnv`` of N scalar envs) and through :class:`recenv.sb3.SB3VecEnv`
+over the native vector env, with the same hyperparameters: training user-steps per second,
+rollouts and gradient updates included.
+
     python -m benchmarks.throughput --quick          # a minute on 2 CPU cores
     python -m benchmarks.throughput                  # the README table
 
@@ -28,13 +33,14 @@ from tqdm.auto import tqdm
 
 import recenv  # noqa: F401  (registers DriftingUser-v0)
 from benchmarks.environment_info import command_line, hardware_and_versions, markdown_header
+from recenv.threads import choose_torch_threads
 
 ENV_ID = "DriftingUser-v0"
 
 
 @dataclass
 class Measurement:
-    kind: str  # "single", "sync", "native"
+    kind: str  # "single", "sync", "native"; "sb3-ppo make_vec_env", "sb3-ppo SB3VecEnv" (training)
     num_envs: int
     device: str
     obs_mode: str
@@ -98,6 +104,32 @@ def measure_native(num_envs: int, device: str, obs_mode: str, min_seconds: float
     return Measurement("native", num_envs, device, obs_mode, steps * num_envs, seconds)
 
 
+SB3_PPO_KINDS = {"sb3-ppo make_vec_env": "SB3 `make_vec_env` (DummyVecEnv of scalar envs)",
+                 "sb3-ppo SB3VecEnv": "`recenv.sb3.SB3VecEnv` over the native vector env"}
+
+
+def measure_sb3_ppo(kind: str, num_envs: int, total_steps: int, seed: int = 0) -> Measurement:
+    """Training user-steps/s of SB3's PPO (``n_steps=128`` per user, SB3's other defaults) on
+    ``num_envs`` users fed by SB3's ``make_vec_env`` or by :class:`recenv.sb3.SB3VecEnv`."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from recenv.sb3 import SB3VecEnv
+
+    if kind == "sb3-ppo make_vec_env":
+        venv = make_vec_env(ENV_ID, n_envs=num_envs, seed=seed)
+    elif kind == "sb3-ppo SB3VecEnv":
+        venv = SB3VecEnv(gym.make_vec(ENV_ID, num_envs=num_envs, device="cpu"))
+    else:
+        raise ValueError(f"unknown SB3 PPO feed {kind!r}; known: {list(SB3_PPO_KINDS)}")
+    model = PPO("MlpPolicy", venv, n_steps=128, seed=seed, device="cpu")
+    start = time.perf_counter()
+    model.learn(total_timesteps=total_steps)
+    seconds = time.perf_counter() - start
+    venv.close()
+    return Measurement(kind, num_envs, "cpu", "encoded", int(model.num_timesteps), seconds)
+
+
 def run(sizes: Sequence[int], devices: Sequence[str], obs_modes: Sequence[str], sync_max: int, min_seconds: float) -> list[Measurement]:
     plan: list[tuple] = []
     for obs_mode in obs_modes:
@@ -115,7 +147,27 @@ def run(sizes: Sequence[int], devices: Sequence[str], obs_modes: Sequence[str], 
     return results
 
 
+def sb3_ppo_table(results: Sequence[Measurement]) -> str:
+    """The SB3 PPO rows: training user-steps/s of each feed, and the native feed's ratio."""
+    rows = [r for r in results if r.kind in SB3_PPO_KINDS]
+    if not rows:
+        return ""
+    baseline = {r.num_envs: r.user_steps_per_second for r in rows if r.kind == "sb3-ppo make_vec_env"}
+    lines = [
+        "| SB3 PPO fed by | N users | training user-steps | seconds | training user-steps/s | × `make_vec_env` |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        ratio = baseline.get(r.num_envs)
+        lines.append(
+            f"| {SB3_PPO_KINDS[r.kind]} | {r.num_envs} | {r.user_steps:,} | {r.seconds:.1f} | "
+            f"{r.user_steps_per_second:,.0f} | {'' if ratio is None else f'{r.user_steps_per_second / ratio:.1f}'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def markdown_table(results: Sequence[Measurement]) -> str:
+    results = [r for r in results if r.kind not in SB3_PPO_KINDS]
     single = {r.obs_mode: r.user_steps_per_second for r in results if r.kind == "single"}
     sync = {(r.obs_mode, r.num_envs): r.user_steps_per_second for r in results if r.kind == "sync"}
     names = {"single": "`gym.make` (scalar env)", "sync": "`SyncVectorEnv` of scalar envs", "native": "native vector env"}
@@ -147,6 +199,9 @@ def write_outputs(results: Sequence[Measurement], out: Path, command: str) -> st
         + "- One user-step: one item shown to one user and answered, observation and info returned as numpy, autoresets included.\n\n"
         + markdown_table(results)
     )
+    if sb3 := sb3_ppo_table(results):
+        text += ("\nSB3's PPO training on N users (`n_steps=128` per user, SB3's other defaults, `encoded` "
+                 "observations; rollouts and updates included):\n\n" + sb3)
     (out / "throughput.md").write_text(text, encoding="utf-8")
     return text
 
@@ -159,12 +214,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--obs-modes", nargs="+", default=["encoded", "history"], help="observation modes to measure")
     parser.add_argument("--sync-max", type=int, default=1024, help="largest N for SyncVectorEnv (it builds N envs)")
     parser.add_argument("--seconds", type=float, default=None, help="minimum timed seconds per configuration")
+    parser.add_argument("--sb3-ppo-users", type=int, default=16, help="users N that SB3's PPO trains on")
+    parser.add_argument("--sb3-ppo-steps", type=int, default=None,
+                        help="training user-steps of SB3's PPO per feed (default 16384; quick 4096; 0: skip)")
     parser.add_argument("--out", type=Path, default=Path("results/throughput"), help="output folder")
     args = parser.parse_args(argv)
     sizes = args.sizes or ([1, 64, 1024] if args.quick else [1, 64, 1024, 8192])
     devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     seconds = args.seconds if args.seconds is not None else (0.5 if args.quick else 3.0)
+    print(choose_torch_threads().describe(), flush=True)
     results = run(sizes, devices, args.obs_modes, args.sync_max, seconds)
+    sb3_steps = args.sb3_ppo_steps if args.sb3_ppo_steps is not None else (4096 if args.quick else 16384)
+    if sb3_steps > 0:
+        for kind in tqdm(SB3_PPO_KINDS, desc="SB3 PPO", unit="feed"):
+            results.append(measure_sb3_ppo(kind, args.sb3_ppo_users, sb3_steps))
     print(write_outputs(results, args.out, command_line("benchmarks.throughput", argv)))
     print(f"wrote {args.out}/throughput.md, .csv, .json")
 
