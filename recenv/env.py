@@ -11,7 +11,7 @@ from gymnasium import spaces
 
 from recenv.config import EnvConfig
 from recenv.env_base import DriftingUserBase, build_simulation, int_seed, validate_items
-from recenv.rendering import HumanWindow, SessionRecorder, SessionRenderer
+from recenv.rendering import HumanWindow, SessionRecorder, SessionRenderer, recent_items_text
 from recenv.reset_options import parse_reset_options
 
 __all__ = ["DriftingUserEnv"]
@@ -239,13 +239,8 @@ class DriftingUserEnv(DriftingUserBase, gym.Env[np.ndarray, np.int64]):
             return "DriftingUser: not reset yet\n"
         simulator = self._simulator
         state = self.user_state()
-        titles = self.catalog.titles or self.catalog.texts
-        lines = [f"DriftingUser  step {int(state['step'])}  patience {float(state['patience']):.1f}"]
-        for item, click in zip(simulator.recent_items[0].tolist(), simulator.recent_clicks[0].tolist()):
-            if item >= 0:
-                topic = self.catalog.topic_names[self.catalog.topics[item]]
-                lines.append(f"  {'CLICK' if click else '     '}  [{topic}] {titles[item]}")
-        return "\n".join(lines) + "\n"
+        return recent_items_text(self.catalog, simulator.recent_items[0].tolist(), simulator.recent_clicks[0].tolist(),
+                                 int(state["step"]), float(state["patience"]))
 
     # ---------------------------------------------------------------- helpers
 

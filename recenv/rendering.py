@@ -35,6 +35,11 @@ drawn: recording a session costs a few array writes per step and no import.
 
 - :func:`tile_frames` ``(frames, columns=None, gap=4) -> (H', W', 3) uint8``: several users' frames
   as a grid, row by row (for a vector env).
+- :class:`UserViews` ``(num_users, view, shown)``: what a vector env's ``render()`` returns, one
+  view per user as Gymnasium's vector convention has it (``len`` is the number of users), each made
+  only when it is read: ``frames[0]`` draws user 0 alone; users beyond ``shown`` (the ones recorded)
+  raise ``IndexError``.
+- :func:`recent_items_text`: the ``"ansi"`` view: step, patience and the last items shown.
 - :func:`topic_affinity` ``(catalog, interest) -> (..., T)``: θ·μ_topic, the cosine of the interest
   with each topic's normalised mean item latent (:attr:`recenv.Catalog.topic_centroids`), in [−1, 1].
 
@@ -67,7 +72,16 @@ import numpy as np
 
 from recenv.catalog import Catalog
 
-__all__ = ["HumanWindow", "NoWindowWarning", "SessionRecorder", "SessionRenderer", "tile_frames", "topic_affinity"]
+__all__ = [
+    "HumanWindow",
+    "NoWindowWarning",
+    "SessionRecorder",
+    "SessionRenderer",
+    "UserViews",
+    "recent_items_text",
+    "tile_frames",
+    "topic_affinity",
+]
 
 _CLICKED = (232, 89, 12)  # orange
 _SHOWN = (73, 80, 87)  # dark grey
@@ -507,6 +521,57 @@ def _window_backend() -> str | None:
     except ImportError:  # matplotlib < 3.9
         from matplotlib.rcsetup import interactive_bk as interactive
     return backend if name in {known.lower() for known in interactive} else None
+
+
+def recent_items_text(catalog: Catalog, items: Sequence[int], clicks: Sequence[float], step: int, patience: float,
+                      label: str = "DriftingUser") -> str:
+    """The ``"ansi"`` view of one user: ``label``, the session step and patience, then the last
+    items shown (oldest first; ids < 0 are padding), each with its topic and whether it was clicked."""
+    titles = catalog.titles or catalog.texts
+    lines = [f"{label}  step {int(step)}  patience {float(patience):.1f}"]
+    for item, click in zip(items, clicks):
+        if item >= 0:
+            topic = catalog.topic_names[catalog.topics[item]]
+            lines.append(f"  {'CLICK' if click else '     '}  [{topic}] {titles[item]}")
+    return "\n".join(lines) + "\n"
+
+
+class UserViews(Sequence):
+    """One view per user (a frame or a text), made when it is read.
+
+    Gymnasium's vector envs return one frame per sub-environment from ``render()``, and its vector
+    ``RecordVideo`` reads them as a sequence (``record_first_only=True``: only the first). Drawing
+    every user of a large batch each step would cost far more than simulating them, so a vector env
+    records only its first ``shown`` users and draws a user's picture only when it is read.
+
+    :param num_users: ``len()``, as the vector convention wants.
+    :param view: ``view(user) -> frame or text``.
+    :param shown: users ``0 .. shown - 1`` can be viewed; the others raise ``IndexError``.
+    """
+
+    def __init__(self, num_users: int, view: Any, shown: int):
+        self._num_users, self._view, self._shown = num_users, view, shown
+        self._made: dict[int, Any] = {}
+
+    def __len__(self) -> int:
+        return self._num_users
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[user] for user in range(*index.indices(self._num_users))]
+        user = range(self._num_users)[index]  # negative indices, and IndexError past the end
+        if user >= self._shown:
+            raise IndexError(
+                f"user {user} is not drawn: this env records its first {self._shown} users for pictures "
+                f"(render_users={self._shown}); make it with a larger render_users to see more"
+            )
+        if user not in self._made:
+            self._made[user] = self._view(user)
+        return self._made[user]
+
+    def __iter__(self) -> Any:
+        # Iterating reads the users that can be viewed (a list of all N would draw or fail).
+        return (self[user] for user in range(self._shown))
 
 
 def tile_frames(frames: Sequence[np.ndarray], columns: int | None = None, gap: int = 4) -> np.ndarray:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
+import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium.spaces import Discrete, MultiDiscrete
@@ -15,6 +16,7 @@ from torch import Tensor
 from recenv.buffers import RecycledArrays
 from recenv.config import EnvConfig
 from recenv.env_base import DriftingUserBase, build_simulation, int_seed, validate_items
+from recenv.rendering import HumanWindow, SessionRecorder, SessionRenderer, UserViews, recent_items_text, tile_frames
 from recenv.reset_options import ResetOptions, parse_reset_options
 from recenv.simulator import StepOutcome, Warmup
 
@@ -111,6 +113,14 @@ class DriftingUserVectorEnv(DriftingUserBase, VectorEnv):
     - ``num_envs``: number of users N.
     - ``autoreset_mode``: ``"next_step"``, ``"same_step"`` or ``"disabled"``.
     - ``array_type``: ``"numpy"`` (default) or ``"torch"`` (tensors on ``device``, no copies to host).
+    - ``render_mode``: ``None``, ``"ansi"``, ``"rgb_array"`` or ``"human"``, the scalar env's views
+      of the first ``render_users`` users (default ``min(num_envs, 4)``; only those are recorded).
+      ``render()`` returns one view per user, as Gymnasium's vector envs do: a sequence of length
+      ``num_envs`` whose items are made when read (``envs.render()[0]`` draws user 0; users past
+      ``render_users`` raise ``IndexError``), so Gymnasium's vector ``RecordVideo`` works (with
+      ``record_first_only=True`` beyond ``render_users``). ``"human"`` shows the first users side
+      by side in a window, updated at every step; ``recenv.rendering.tile_frames`` makes such a
+      grid of ``rgb_array`` frames.
 
     Reset options (``persona``, ``shifts``) apply to every user and stay in force for the
     autoresets that follow, until the next ``reset()``. ``reset(options={"reset_mask": mask})``
@@ -121,7 +131,9 @@ class DriftingUserVectorEnv(DriftingUserBase, VectorEnv):
     - v0: initial version.
     """
 
-    metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
+    metadata: ClassVar[dict[str, Any]] = {
+        "render_modes": ["ansi", "rgb_array", "human"], "render_fps": 4, "autoreset_mode": AutoresetMode.NEXT_STEP,
+    }
     _single_user = False
 
     def __init__(
@@ -131,6 +143,7 @@ class DriftingUserVectorEnv(DriftingUserBase, VectorEnv):
         autoreset_mode: str | AutoresetMode = "next_step",
         array_type: str = "numpy",
         render_mode: str | None = None,
+        render_users: int | None = None,
         **settings: Any,
     ):
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
@@ -141,10 +154,14 @@ class DriftingUserVectorEnv(DriftingUserBase, VectorEnv):
             raise ValueError(f"unknown autoreset_mode {autoreset_mode!r}; allowed: {list(_AUTORESET_MODES)}")
         if array_type not in ("numpy", "torch"):
             raise ValueError(f"unknown array_type {array_type!r}; allowed: 'numpy', 'torch'")
-        if render_mode is not None:
-            raise ValueError(f"render_mode {render_mode!r} is not supported by the vector env; use None")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"unknown render_mode {render_mode!r}; allowed: None or {self.metadata['render_modes']}")
+        render_users = min(num_envs, 4) if render_users is None else render_users
+        if isinstance(render_users, bool) or not isinstance(render_users, int) or not 1 <= render_users <= num_envs:
+            raise ValueError(f"render_users = {render_users!r} is not allowed; expected an int in [1, num_envs]")
         self.config = EnvConfig.build(config, **settings)
-        self.render_mode = None
+        self.render_mode = render_mode
+        self.render_users = render_users
         self.metadata = {**type(self).metadata, "autoreset_mode": _AUTORESET_MODES[autoreset_mode]}
         self.num_envs = num_envs
         self.array_type = array_type
@@ -158,6 +175,12 @@ class DriftingUserVectorEnv(DriftingUserBase, VectorEnv):
         self._options = ResetOptions()
         self._generator_seeded = False
         self._needs_reset: Tensor | None = None  # (N,) bool; None until the first reset
+        # Pictures need the first users' whole sessions, which the simulator does not keep.
+        pictures = render_mode in ("rgb_array", "human")
+        horizon, patience = self.config.max_episode_steps, self.params.initial_patience
+        self._sessions = [SessionRecorder(patience, horizon) for _ in range(render_users)] if pictures else None
+        self._renderer: SessionRenderer | None = None
+        self._window: HumanWindow | None = None
 
     @property
     def max_episode_steps(self) -> int:
@@ -199,6 +222,8 @@ class DriftingUserVectorEnv(DriftingUserBase, VectorEnv):
                 self._needs_reset = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
             self._needs_reset[index] = False
             info = self._warmup_info(warmup, index)
+        if self.render_mode == "human":
+            self.render()
         return observation, info
 
     def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
@@ -209,6 +234,8 @@ class DriftingUserVectorEnv(DriftingUserBase, VectorEnv):
             item_ids = validate_items(actions, self.catalog.num_items, self.num_envs, self.device)
             outcome = simulator.step(item_ids)
             self._observer.step(item_ids, outcome.click)
+            if self._sessions is not None:
+                self._record_step(item_ids, outcome)
             terminated = outcome.terminated
             truncated = (simulator.state.step >= self.max_episode_steps) & ~terminated
             reward = outcome.click
@@ -242,7 +269,43 @@ class DriftingUserVectorEnv(DriftingUserBase, VectorEnv):
                     warmup = self._reset_users(index)
                     info.update(self._warmup_info(warmup, index))
                     observation = self._observe()
+        if self.render_mode == "human":
+            self.render()
         return observation, self._out(reward), self._out(terminated), self._out(truncated), info
+
+    def render(self) -> UserViews | None:
+        """One view per user (see ``render_mode`` in the class docstring): texts (``"ansi"``) or
+        ``(480, 640, 3)`` uint8 pictures (``"rgb_array"``), made when read; None in ``"human"``
+        mode, after showing the first ``render_users`` users in the window."""
+        if self.render_mode is None:
+            gym.logger.warn(
+                f"render() needs a render_mode, one of {self.metadata['render_modes']}, e.g. "
+                'gym.make_vec("DriftingUser-v0", num_envs=4, render_mode="rgb_array")'
+            )
+            return None
+        if self._needs_reset is None:
+            raise RuntimeError("render() was called before reset(); call envs.reset() first")
+        if self.render_mode == "ansi":
+            return UserViews(self.num_envs, self._user_text, self.num_envs)
+        if self._sessions is None:
+            raise RuntimeError(f"render_mode was changed to {self.render_mode!r} after construction; pass it to make_vec")
+        frames = UserViews(self.num_envs, self._user_picture, self.render_users)
+        if self.render_mode == "human":
+            if self._window is None:
+                self._window = HumanWindow("DriftingUser-v0 (vector)", fps=self.metadata["render_fps"])
+            if self._window.available:  # no drawing where no window can show it
+                self._window.show(tile_frames(list(frames)))
+            return None
+        return frames
+
+    def close_extras(self, **kwargs: Any) -> None:
+        """Closes the render window and frees the figure."""
+        if self._window is not None:
+            self._window.close()
+            self._window = None
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
 
     def suppress_regime_shifts(self, steps: Any) -> None:
         """Counterfactual evaluation (privileged: it scripts the simulation): user ``b``'s random
@@ -256,7 +319,42 @@ class DriftingUserVectorEnv(DriftingUserBase, VectorEnv):
     def _reset_users(self, index: Tensor) -> Warmup:
         warmup = self._simulator.reset(index, persona=self._options.persona, shifts=self._options.shifts)
         self._observer.reset(index, warmup)
+        if self._sessions is not None:
+            drawn = index[index < len(self._sessions)]
+            if len(drawn):
+                state = self._simulator.state
+                interest, patience = state.interest[drawn].cpu().numpy(), state.patience[drawn].tolist()
+                for row, user in enumerate(drawn.tolist()):
+                    self._sessions[user].reset(interest[row], patience[row])
         return warmup
+
+    def _record_step(self, item_ids: Tensor, outcome: StepOutcome) -> None:
+        """Record the step of the drawn users (not those whose step is an autoreset: their
+        recorder is reset by :meth:`_reset_users` right after)."""
+        count = len(self._sessions)
+        first = slice(0, count)
+        values = torch.stack([
+            item_ids[first].float(), outcome.topic[first].float(), outcome.click[first], outcome.patience[first],
+            outcome.regime_shift[first].float(), outcome.terminated[first].float(),
+        ]).T.cpu().numpy()
+        interest = self._simulator.state.interest[first].cpu().numpy()
+        skipped = (self._needs_reset[first].cpu().numpy() if self.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
+                   else np.zeros(count, dtype=bool))
+        for user, (item, topic, click, patience, shifted, terminated) in enumerate(values.tolist()):
+            if not skipped[user] and self._sessions[user].started:
+                self._sessions[user].record_step(int(item), int(topic), click, patience, interest[user],
+                                                 regime_shift=bool(shifted), terminated=bool(terminated))
+
+    def _user_picture(self, user: int) -> np.ndarray:
+        if self._renderer is None:
+            self._renderer = SessionRenderer(self.catalog)
+        return self._renderer.draw(self._sessions[user], label=f"user {user}")
+
+    def _user_text(self, user: int) -> str:
+        simulator = self._simulator
+        return recent_items_text(self.catalog, simulator.recent_items[user].tolist(),
+                                 simulator.recent_clicks[user].tolist(), int(simulator.state.step[user]),
+                                 float(simulator.state.patience[user]), label=f"DriftingUser {user}")
 
     def _observe(self) -> Any:
         if self.array_type == "torch":

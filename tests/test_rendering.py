@@ -268,3 +268,92 @@ def test_render_without_a_mode_says_which_modes_exist():
         assert env.render() is None
     assert any("rgb_array" in str(w.message) for w in caught)
     assert recenv.DriftingUserEnv.metadata["render_modes"] == ["ansi", "rgb_array", "human"]
+
+
+# ---------------------------------------------------------------- the vector env
+
+
+def test_vector_env_records_its_first_users_as_the_scalar_env_records_its_one():
+    scalar = gym.make("DriftingUser-v0", render_mode="rgb_array", obs_mode="ids", max_episode_steps=30)
+    vector = gym.make_vec("DriftingUser-v0", num_envs=1, render_mode="rgb_array", obs_mode="ids",
+                          max_episode_steps=30)
+    scalar.reset(seed=3)
+    vector.reset(seed=3)
+    for action in range(12):
+        scalar.step(action)
+        vector.step(np.array([action]))
+    one, batch = scalar.unwrapped._session, vector.unwrapped._sessions[0]
+    assert one.num_steps == batch.num_steps == 12
+    for name in ("items", "topics", "clicks", "patience", "interests"):
+        np.testing.assert_allclose(getattr(batch, name), getattr(one, name), err_msg=name)
+
+
+def test_vector_env_renders_one_lazily_drawn_picture_per_user_and_follows_autoresets():
+    envs = gym.make_vec("DriftingUser-v0", num_envs=8, render_mode="rgb_array", obs_mode="ids", max_episode_steps=20)
+    envs.reset(seed=0)
+    steps, resetting = np.zeros(8, dtype=int), np.zeros(8, dtype=bool)
+    for _ in range(25):  # past the horizon: every user has been reset at least once
+        _, _, terminated, truncated, _ = envs.step(np.arange(8) * 7)
+        steps = np.where(resetting, 0, steps + 1)  # a step after the session's end is the autoreset
+        resetting = terminated | truncated
+    frames = envs.render()
+    assert len(frames) == 8 and envs.render_users == 4
+    assert all(frame.shape == (480, 640, 3) and frame.dtype == np.uint8 for frame in frames)  # iterates users 0-3
+    assert not np.array_equal(frames[0], frames[1])
+    with pytest.raises(IndexError, match="render_users=4"):
+        frames[5]
+    recorded = [session.num_steps for session in envs.unwrapped._sessions]
+    assert recorded == steps[:4].tolist() and max(recorded) < 20  # the sessions since the autoreset
+
+
+def test_vector_env_ansi_and_no_recording_without_pictures():
+    envs = gym.make_vec("DriftingUser-v0", num_envs=3, render_mode="ansi", obs_mode="ids")
+    envs.reset(seed=0)
+    envs.step(np.array([1, 2, 3]))
+    texts = envs.render()
+    assert len(texts) == 3 and texts[2].startswith("DriftingUser 2  step 1")
+    assert "] " + envs.unwrapped.catalog.titles[3] in texts[2]
+    assert envs.unwrapped._sessions is None
+    with pytest.raises(ValueError, match="unknown render_mode 'video'"):
+        gym.make_vec("DriftingUser-v0", num_envs=2, render_mode="video")
+    with pytest.raises(ValueError, match="render_users = 3"):
+        gym.make_vec("DriftingUser-v0", num_envs=2, render_mode="rgb_array", render_users=3)
+
+
+def test_gymnasium_vector_record_video_records_the_first_user(tmp_path):
+    from gymnasium.wrappers.vector import RecordVideo
+    from moviepy import VideoFileClip
+
+    envs = gym.make_vec("DriftingUser-v0", num_envs=16, render_mode="rgb_array", obs_mode="ids", max_episode_steps=8)
+    envs = RecordVideo(envs, str(tmp_path), record_first_only=True, episode_trigger=lambda episode: episode == 0,
+                       disable_logger=True)
+    envs.reset(seed=0)
+    for _ in range(10):
+        envs.step(np.zeros(16, dtype=np.int64))
+    envs.close()
+    videos = list(tmp_path.glob("*.mp4"))
+    assert len(videos) == 1
+    with VideoFileClip(str(videos[0])) as clip:
+        assert tuple(clip.size) == (640, 480) and clip.n_frames >= 8
+
+
+def test_vector_human_mode_on_a_headless_backend_keeps_running():
+    output = _run_python(
+        """
+        import warnings
+        import gymnasium as gym, numpy as np
+        import recenv
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            envs = gym.make_vec("DriftingUser-v0", num_envs=3, render_mode="human", obs_mode="ids")
+            envs.reset(seed=0)
+            for _ in range(3):
+                envs.step(np.zeros(3, dtype=np.int64))
+            assert envs.render() is None
+            envs.close()
+        assert [w.category.__name__ for w in caught] == ["NoWindowWarning"], [str(w.message) for w in caught]
+        print("ok")
+        """
+    )
+    assert output.strip() == "ok"
