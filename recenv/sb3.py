@@ -35,7 +35,8 @@ Semantics (SB3's ``VecEnv`` contract, https://stable-baselines3.readthedocs.io/e
   options apply to all users (they must be the same for every user) and stay in force for the
   resets that follow. ``get_attr`` reads the shared env's attribute (one value per user);
   ``set_attr`` and ``env_method`` act on the shared env once and so accept only all users.
-  ``env_is_wrapped`` looks down the Gymnasium wrapper chain. No rendering.
+  ``env_is_wrapped`` looks down the Gymnasium wrapper chain. ``render()`` shows (``"human"``) or
+  tiles (``"rgb_array"``) the pictures of the users the vector env draws (its ``render_users``).
 
 Observations, rewards and dones are numpy arrays (a ``array_type="torch"`` env is copied to host);
 actions are numpy integer arrays ``(num_envs,)``. Observation and action spaces are the vector
@@ -200,7 +201,11 @@ class SB3VecEnv(VecEnv):
         return [wrapped for _ in self._get_indices(indices)]
 
     def get_images(self) -> Sequence[np.ndarray | None]:
-        raise NotImplementedError("SB3VecEnv does not render")
+        """The pictures of the users the vector env draws (its first ``render_users``; SB3's
+        ``render()`` tiles them), for an env made with ``render_mode="rgb_array"``."""
+        if getattr(self.env, "render_mode", None) != "rgb_array":
+            raise ValueError(f"get_images needs a vector env made with render_mode='rgb_array', not {self.render_mode!r}")
+        return list(self.env.render())
 
     # ---------------------------------------------------------------- helpers
 

@@ -108,6 +108,21 @@ def test_the_adapter_seeds_and_forwards_like_one_env_of_many_users():
         SB3VecEnv(object())
 
 
+def test_sb3_renders_the_users_the_vector_env_draws_through_the_adapter():
+    envs = DriftingUserVectorEnv(num_envs=USERS, config=CONFIG, render_mode="rgb_array", render_users=2)
+    venv = SB3VecEnv(envs)
+    assert venv.render_mode == "rgb_array"
+    venv.reset()
+    venv.step(np.zeros(USERS, dtype=np.int64))
+    images = venv.get_images()
+    assert len(images) == 2 and all(image.shape == (480, 640, 3) for image in images)
+    grid = venv.render()  # SB3 tiles them: one above the other
+    assert grid.shape == (2 * 480, 640, 3)
+    np.testing.assert_array_equal(grid[:480], images[0])
+    with pytest.raises(ValueError, match="render_mode='rgb_array'"):
+        _adapter().get_images()
+
+
 @pytest.mark.parametrize("algorithm", ["PPO", "A2C", "DQN"])
 def test_sb3_algorithms_train_through_the_adapter(algorithm):
     import stable_baselines3
