@@ -11,7 +11,7 @@ from gymnasium import spaces
 
 from recenv.config import EnvConfig
 from recenv.env_base import DriftingUserBase, build_simulation, int_seed, validate_items
-from recenv.rendering import HumanWindow, SessionRecorder, SessionRenderer, recent_items_text
+from recenv.rendering import SessionRecorder, SessionScreen, recent_items_text
 from recenv.reset_options import parse_reset_options
 
 __all__ = ["DriftingUserEnv"]
@@ -134,8 +134,7 @@ class DriftingUserEnv(DriftingUserBase, gym.Env[np.ndarray, np.int64]):
         # for the modes that draw it.
         pictures = render_mode in ("rgb_array", "human")
         self._session = SessionRecorder(self.params.initial_patience, self.config.max_episode_steps) if pictures else None
-        self._renderer: SessionRenderer | None = None
-        self._window: HumanWindow | None = None
+        self._screen = SessionScreen(self.catalog, "DriftingUser-v0", fps=self.metadata["render_fps"])
 
     # ---------------------------------------------------------------- Gymnasium API
 
@@ -212,27 +211,17 @@ class DriftingUserEnv(DriftingUserBase, gym.Env[np.ndarray, np.int64]):
         if self._session is None:
             raise RuntimeError(f"render_mode was changed to {self.render_mode!r} after construction; pass it to gym.make")
         if self.render_mode == "human":
-            if self._window is None:
-                self._window = HumanWindow("DriftingUser-v0", fps=self.metadata["render_fps"])
-            if self._window.available:  # no drawing where no window can show it
-                self._window.show(self._picture())
+            self._screen.show(self._picture)
             return None
         return self._picture()
 
     def close(self) -> None:
         """Closes the render window and frees the figure (the env stays usable)."""
-        if self._window is not None:
-            self._window.close()
-            self._window = None
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
+        self._screen.close()
         super().close()
 
     def _picture(self) -> np.ndarray:
-        if self._renderer is None:
-            self._renderer = SessionRenderer(self.catalog)
-        return self._renderer.draw(self._session)
+        return self._screen.picture(self._session)
 
     def _render_text(self) -> str:
         if self._episode_over is None:

@@ -33,6 +33,9 @@ drawn: recording a session costs a few array writes per step and no import.
     Gymnasium convention: human rendering runs at ``metadata["render_fps"]``).
   - ``close()``.
 
+- :class:`SessionScreen` ``(catalog, title, fps)``: an env's renderer and window together, each made
+  when first needed: ``picture(session, label)``, ``show(make_frame)`` (draws only where a window can
+  show it), ``close()``.
 - :func:`tile_frames` ``(frames, columns=None, gap=4) -> (H', W', 3) uint8``: several users' frames
   as a grid, row by row (for a vector env).
 - :class:`UserViews` ``(num_users, view, shown)``: what a vector env's ``render()`` returns, one
@@ -77,6 +80,7 @@ __all__ = [
     "NoWindowWarning",
     "SessionRecorder",
     "SessionRenderer",
+    "SessionScreen",
     "UserViews",
     "recent_items_text",
     "tile_frames",
@@ -521,6 +525,41 @@ def _window_backend() -> str | None:
     except ImportError:  # matplotlib < 3.9
         from matplotlib.rcsetup import interactive_bk as interactive
     return backend if name in {known.lower() for known in interactive} else None
+
+
+class SessionScreen:
+    """What an env draws with: a :class:`SessionRenderer` and a :class:`HumanWindow`, each made
+    when first needed (matplotlib is imported then, not before).
+
+    :param catalog: the env's items. :param title: the window's title. :param fps: the window's rate.
+    """
+
+    def __init__(self, catalog: Catalog, title: str, fps: float):
+        self.catalog, self.title, self.fps = catalog, title, fps
+        self._renderer: SessionRenderer | None = None
+        self._window: HumanWindow | None = None
+
+    def picture(self, session: SessionRecorder, label: str = "DriftingUser") -> np.ndarray:
+        """The ``(480, 640, 3)`` uint8 picture of ``session``."""
+        if self._renderer is None:
+            self._renderer = SessionRenderer(self.catalog)
+        return self._renderer.draw(session, label=label)
+
+    def show(self, make_frame: Any) -> None:
+        """Show ``make_frame()`` in the window; nothing is drawn where no window can show it."""
+        if self._window is None:
+            self._window = HumanWindow(self.title, fps=self.fps)
+        if self._window.available:
+            self._window.show(make_frame())
+
+    def close(self) -> None:
+        """Close the window and free the figure (a later picture makes them again)."""
+        if self._window is not None:
+            self._window.close()
+            self._window = None
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
 
 
 def recent_items_text(catalog: Catalog, items: Sequence[int], clicks: Sequence[float], step: int, patience: float,

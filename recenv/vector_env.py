@@ -16,7 +16,7 @@ from torch import Tensor
 from recenv.buffers import RecycledArrays
 from recenv.config import EnvConfig
 from recenv.env_base import DriftingUserBase, build_simulation, int_seed, validate_items
-from recenv.rendering import HumanWindow, SessionRecorder, SessionRenderer, UserViews, recent_items_text, tile_frames
+from recenv.rendering import SessionRecorder, SessionScreen, UserViews, recent_items_text, tile_frames
 from recenv.reset_options import ResetOptions, parse_reset_options
 from recenv.simulator import StepOutcome, Warmup
 
@@ -179,8 +179,7 @@ class DriftingUserVectorEnv(DriftingUserBase, VectorEnv):
         pictures = render_mode in ("rgb_array", "human")
         horizon, patience = self.config.max_episode_steps, self.params.initial_patience
         self._sessions = [SessionRecorder(patience, horizon) for _ in range(render_users)] if pictures else None
-        self._renderer: SessionRenderer | None = None
-        self._window: HumanWindow | None = None
+        self._screen = SessionScreen(self.catalog, "DriftingUser-v0 (vector)", fps=self.metadata["render_fps"])
 
     @property
     def max_episode_steps(self) -> int:
@@ -291,21 +290,13 @@ class DriftingUserVectorEnv(DriftingUserBase, VectorEnv):
             raise RuntimeError(f"render_mode was changed to {self.render_mode!r} after construction; pass it to make_vec")
         frames = UserViews(self.num_envs, self._user_picture, self.render_users)
         if self.render_mode == "human":
-            if self._window is None:
-                self._window = HumanWindow("DriftingUser-v0 (vector)", fps=self.metadata["render_fps"])
-            if self._window.available:  # no drawing where no window can show it
-                self._window.show(tile_frames(list(frames)))
+            self._screen.show(lambda: tile_frames(list(frames)))
             return None
         return frames
 
     def close_extras(self, **kwargs: Any) -> None:
         """Closes the render window and frees the figure."""
-        if self._window is not None:
-            self._window.close()
-            self._window = None
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
+        self._screen.close()
 
     def suppress_regime_shifts(self, steps: Any) -> None:
         """Counterfactual evaluation (privileged: it scripts the simulation): user ``b``'s random
@@ -346,9 +337,7 @@ class DriftingUserVectorEnv(DriftingUserBase, VectorEnv):
                                                  regime_shift=bool(shifted), terminated=bool(terminated))
 
     def _user_picture(self, user: int) -> np.ndarray:
-        if self._renderer is None:
-            self._renderer = SessionRenderer(self.catalog)
-        return self._renderer.draw(self._sessions[user], label=f"user {user}")
+        return self._screen.picture(self._sessions[user], label=f"user {user}")
 
     def _user_text(self, user: int) -> str:
         simulator = self._simulator
