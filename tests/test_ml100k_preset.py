@@ -11,6 +11,7 @@ from movielens_fixture import MOVIES, write_grouplens, write_recbole
 import recenv  # noqa: F401  (registers DriftingUser-v0)
 from recenv.data import DATA_PATH_VARIABLE
 from recenv.presets import PRESET_NAMES, make_params, ml100k_params, preset_catalog
+from recenv.rendering import NoWindowWarning
 
 
 @pytest.fixture
@@ -22,6 +23,7 @@ def test_ml100k_env_passes_the_gymnasium_checker(data_folder):
     env = gym.make("DriftingUser-v0", preset="ml100k", data_path=str(data_folder), obs_mode="history")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        warnings.simplefilter("ignore", NoWindowWarning)  # check_env builds a human-mode env; no display here
         check_env(env.unwrapped)
     assert [str(w.message) for w in caught] == []
     assert env.action_space.n == len(MOVIES)
