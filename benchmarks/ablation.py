@@ -51,7 +51,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     started = time.perf_counter()
     result = compare(agents, scenarios, seeds, budget, args.device, out=out, reference=args.reference,
-                     rerun=args.rerun)
+                     rerun=args.rerun, backend=args.backend, workers=args.workers, address=args.address,
+                     threads=args.torch_threads or 1)
     text = write_outputs(result, out, command_line("benchmarks.ablation", argv), time.perf_counter() - started,
                          title="Ablations on DriftingUser-v0 (preset mixed, one mechanism off at a time)",
                          shift_scenario="mixed (all on)", summary=True)

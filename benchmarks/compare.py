@@ -23,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.agent_registry import REFERENCE_AGENTS, AgentFactory, Budget, agent_from_import_path
+from benchmarks.backends import BACKENDS
 from benchmarks.environment_info import command_line
 from benchmarks.protocol import DEFAULT_REFERENCE, DEFAULT_SEEDS, FULL, QUICK, compare
 from benchmarks.report import write_outputs
@@ -52,8 +53,17 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="train and evaluate these agents again in the stored parts (after changing their code)")
     parser.add_argument("--device", default="cpu", help="device of envs and DQN (cpu, cuda, auto)")
     parser.add_argument("--torch-threads", type=int, default=None,
-                        help="torch's CPU threads (default: OMP_NUM_THREADS, else one per core this process gets); "
-                             "1 per process when several jobs run at once")
+                        help="torch threads of every cell (default 1: a pool then runs one cell per core); the "
+                             "results of some learners (PPO) depend on it, not on the backend. 1 per job when "
+                             "several jobs run at once")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto",
+                        help="where the cells (scenario x seed x agent) run: sequential, a pool of local processes, "
+                             "or Ray tasks (default auto: a pool over the available cores when there is more than one)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="pool processes, or CPUs of a local Ray instance (default: the available cores)")
+    parser.add_argument("--address", default=None,
+                        help="Ray cluster address for --backend ray ('auto', or 'ray://host:10001'; default: a local "
+                             "Ray instance)")
     parser.add_argument("--out", type=Path, default=None, help="output folder")
 
 
@@ -63,6 +73,9 @@ def resolve_run(args: argparse.Namespace,
     if args.torch_threads is not None and args.torch_threads < 1:
         parser.error("--torch-threads must be at least 1")
     print(choose_torch_threads(args.torch_threads).describe(), flush=True)
+    cell_threads = args.torch_threads or 1
+    print(f"each cell (scenario x seed x agent) runs on {cell_threads} torch thread{'s' if cell_threads > 1 else ''}",
+          flush=True)
     budget = QUICK if args.quick else FULL
     overrides = {"eval_users": args.eval_users, "logged_users": args.logged_users, "dqn": args.dqn_steps,
                  "q_learning": args.q_learning_steps, "sb3_dqn": args.sb3_steps}
@@ -100,7 +113,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     started = time.perf_counter()
     result = compare(agents, presets, seeds, budget, args.device, out=out, reference=args.reference,
-                     rerun=args.rerun)
+                     rerun=args.rerun, backend=args.backend, workers=args.workers, address=args.address,
+                     threads=args.torch_threads or 1)
     text = write_outputs(result, out, command_line("benchmarks.compare", argv), time.perf_counter() - started)
     print(text)
     print(f"wrote {out}/results.md, results.csv, differences.csv, per_seed.csv, results.json and the plots")

@@ -26,11 +26,11 @@ number from the stored sessions (:mod:`benchmarks.metrics`, :mod:`benchmarks.sta
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import re
 import tempfile
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,28 +39,29 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from agents import SessionRecords, run_counterfactual_sessions
-from benchmarks.agent_registry import REFERENCE_AGENTS, AgentFactory, Budget, Context, agent_budget, is_privileged
-from benchmarks.environment_info import hardware_and_versions
+from agents import SessionRecords
+from benchmarks.agent_registry import REFERENCE_AGENTS, AgentFactory, Budget, agent_budget
+from benchmarks.backends import resolve_backend, run_cells
+from benchmarks.cells import (
+    EVALUATION_SEED,
+    PART_FORMAT_VERSION,
+    TRAINING_USERS,
+    Cell,
+    CellResult,
+    part_settings,
+    store_cell,
+)
 from benchmarks.metrics import CLICKBAIT_THRESHOLD, summarise
 from benchmarks.statistics import paired_difference, verdict
 from recenv import DriftingUserVectorEnv, EnvConfig
-from recenv.offline.logging_policies import make_logs
 from recenv.presets import SYNTHETIC_PRESETS, preset_catalog
-from recenv.public_view import public_view
 
-EVALUATION_SEED = 1_000_000
-"""Seed of the held-out users, far from the training seeds (0 … 4 by default)."""
-TRAINING_USERS = 64
-"""Users (parallel envs) of the training vector env."""
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)
 """Training seeds of a full run."""
 DEFAULT_REFERENCE = "StaticProfile"
 """The agent every other is compared with, paired per user, unless another is named."""
 FARSIGHTED_REFERENCE = "FarsightedOracle"
 """The far-sighted privileged reference: the gap to it is reported for every agent."""
-PART_FORMAT_VERSION = 2
-
 QUICK = Budget(q_learning=40_000, dqn=40_000, sb3_dqn=15_000, custom=40_000, logged_users=1_000, eval_users=300,
                recurrent_dqn=40_000, long_term_value=40_000, ppo=40_000, sb3_ppo=15_000, topic_q_learning=40_000)
 FULL = Budget(q_learning=400_000, dqn=500_000, sb3_dqn=100_000, custom=500_000, logged_users=5_000, eval_users=2_000,
@@ -90,13 +91,6 @@ def part_paths(out: Path, scenario: str, seed: int) -> tuple[Path, Path]:
     return stem.with_suffix(".npz"), stem.with_suffix(".json")
 
 
-def _part_settings(config: EnvConfig, seed: int, budget: Budget, device: str) -> dict[str, Any]:
-    """What every agent of a part shares: a stored agent is reused only if these are unchanged."""
-    return {"format_version": PART_FORMAT_VERSION, "config": config.to_record(), "seed": seed,
-            "eval_users": budget.eval_users, "device": device, "evaluation_seed": EVALUATION_SEED,
-            "training_users": TRAINING_USERS}
-
-
 def _upgrade(record: dict[str, Any]) -> dict[str, Any]:
     """A part record of an older format in the current one (format 1 kept the agents and the whole
     budget in the part's settings; each agent now keeps the budget it ran with)."""
@@ -124,12 +118,6 @@ def _reusable(entry: dict[str, Any], budget: dict[str, Any]) -> bool:
     return all(field in stored and stored[field] == value for field, value in budget.items())
 
 
-def _train_steps(agent: Any) -> int | None:
-    """User-steps the agent trained for, from its training log (None: it does not learn by interacting)."""
-    history = getattr(getattr(agent, "log", None), "history", None)
-    return int(history[-1]["steps"]) if history else None
-
-
 def _stored_train_steps(entry: dict[str, Any]) -> int | None:
     """A stored agent's training user-steps (parts of the first format lack the field: their
     learning curve's last point says it)."""
@@ -137,6 +125,45 @@ def _stored_train_steps(entry: dict[str, Any]) -> int | None:
         return int(entry["train_steps"])
     curve = entry.get("learning_curve")
     return int(curve[-1]["steps"]) if curve else None
+
+
+def _is_stored(entry: dict[str, Any], cell: Cell) -> bool:
+    """Whether a stored agent is the cell's result (same settings checked by the caller): its key,
+    or for agents stored before cells had keys, the budget fields it read."""
+    if "key" in entry:
+        return entry["key"] == cell.key()
+    return _reusable(entry, cell.agent_budget)
+
+
+def plan_part(agents: Mapping[str, AgentFactory], scenario: str, config: EnvConfig, seed: int, budget: Budget,
+              out: Path, device: str = "cpu", rerun: Sequence[str] = ()) -> tuple[list[Cell], int]:
+    """The cells of the part ``(scenario, seed)`` still to run, and how many of its agents are stored.
+
+    An agent already stored in the part is kept — not run again — when its cell's key (the part's
+    shared settings, :func:`~benchmarks.cells.part_settings`, and the budget fields the agent
+    reads, :func:`~benchmarks.agent_registry.budget_fields`) is unchanged and it is not named in
+    ``rerun`` (for an agent whose code changed). Stored agents not asked for now are kept too.
+    """
+    stored = _stored_part(out, scenario, seed)
+    settings = part_settings(config, seed, budget, device)
+    if stored is not None and stored["settings"] != settings:
+        stored = None  # other users or dynamics: nothing in it can be reused
+    cells, kept = [], 0
+    for name, factory in agents.items():
+        cell = Cell(scenario, config, seed, name, budget, device, agent_budget(factory, budget))
+        entry = None if stored is None else stored["agents"].get(name)
+        if entry is not None and name not in rerun and _is_stored(entry, cell):
+            kept += 1
+        else:
+            cells.append(cell)
+    return cells, kept
+
+
+def _store(result: CellResult, out: Path) -> None:
+    cell = result.cell
+    sessions_path, record_path = part_paths(out, cell.scenario, cell.seed)
+    with _part_lock(sessions_path):
+        store_cell(result, sessions_path, record_path, _stored_part(out, cell.scenario, cell.seed))
 
 
 def run_part(
@@ -150,24 +177,29 @@ def run_part(
     bar: Any = None,
     rerun: Sequence[str] = (),
 ) -> Path:
-    """Train and evaluate every agent for one scenario and training seed; write the part and
-    return the path of its sessions.
+    """Train and evaluate, in this process, every agent of one scenario and training seed that is
+    not stored yet (:func:`plan_part`), storing each as it finishes; return the part's sessions path.
 
-    An agent already stored in the part is kept — not run again — when the part's shared settings
-    (:func:`_part_settings`) and the budget fields the agent reads
-    (:func:`~benchmarks.agent_registry.budget_fields`) are unchanged and it is not named in
-    ``rerun`` (for an agent whose code changed). Stored agents not asked for now are kept too.
+    Each cell is looked up again just before it runs, so two processes given the same part take
+    turns on it rather than computing an agent twice.
     """
-    sessions_path = part_paths(out, scenario, seed)[0]
-    with _part_lock(sessions_path):
-        return _run_part_locked(agents, scenario, config, seed, budget, out, device, bar, rerun)
+    cells, kept = plan_part(agents, scenario, config, seed, budget, out, device, rerun)
+    if bar is not None:
+        bar.update(kept)
+    for cell in cells:
+        if bar is not None:
+            bar.set_description(f"compare {cell}")
+        if plan_part({cell.agent: agents[cell.agent]}, scenario, config, seed, budget, out, device, rerun)[0]:
+            _store(next(run_cells([cell], agents)), out)
+        if bar is not None:
+            bar.update(1)
+    return part_paths(out, scenario, seed)[0]
 
 
 @contextlib.contextmanager
 def _part_lock(sessions_path: Path) -> Iterator[None]:
-    """Hold the part's lock file while it is read, run and written: two processes given the same
-    part (e.g. one adding an agent, one a seed range that includes it) take turns, and the second
-    finds what the first stored instead of overwriting it."""
+    """Hold the part's lock file while it is read and written: cells of one part stored by several
+    processes or threads take turns, and each finds what the others stored instead of overwriting it."""
     sessions_path.parent.mkdir(parents=True, exist_ok=True)
     with open(sessions_path.with_suffix(".lock"), "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -175,83 +207,6 @@ def _part_lock(sessions_path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _run_part_locked(agents: Mapping[str, AgentFactory], scenario: str, config: EnvConfig, seed: int, budget: Budget,
-                     out: Path, device: str, bar: Any, rerun: Sequence[str]) -> Path:
-    sessions_path, record_path = part_paths(out, scenario, seed)
-    settings = _part_settings(config, seed, budget, device)
-    stored = _stored_part(out, scenario, seed)
-    if stored is not None and stored["settings"] != settings:
-        stored = None  # other users or dynamics: nothing in it can be reused
-    kept = {} if stored is None else {
-        name: entry for name, entry in stored["agents"].items()
-        if name not in rerun and (name not in agents or _reusable(entry, agent_budget(agents[name], budget)))
-    }
-    todo = [name for name in agents if name not in kept]
-    if not todo:
-        if bar is not None:
-            bar.update(len(agents))
-        return sessions_path
-    part_started = time.perf_counter()
-    arrays: dict[str, np.ndarray] = {}
-    record: dict[str, Any] = {"settings": settings, "agents": {}}
-    if kept:
-        renamed = {}  # stored prefix → new prefix: the kept agents' arrays are copied as they are
-        for name, entry in kept.items():
-            renamed[f"a{entry['index']}"] = f"a{len(record['agents'])}"
-            record["agents"][name] = {**entry, "index": len(record["agents"])}
-        with np.load(sessions_path) as stored_arrays:
-            for key in stored_arrays.files:
-                prefix, _, rest = key.partition("/")
-                if prefix in renamed:
-                    arrays[f"{renamed[prefix]}/{rest}"] = stored_arrays[key]
-        if bar is not None:
-            bar.update(len(agents) - len(todo))
-    train_env = DriftingUserVectorEnv(num_envs=TRAINING_USERS, config=config)
-    train_log = make_logs(config, budget.logged_users, seed=seed, progress=False)
-    for name in todo:
-        factory = agents[name]
-        if bar is not None:
-            bar.set_description(f"compare [{scenario}, seed {seed}] {name}")
-        privileged = is_privileged(factory)
-        context = Context(train_env if privileged else public_view(train_env),
-                          train_log if privileged else public_view(train_log), seed, budget, device, progress=False)
-        started = time.perf_counter()
-        agent = factory(context)  # progress=False: the comparison's one bar is enough
-        seconds = time.perf_counter() - started
-        privileged = privileged or bool(getattr(agent, "privileged", False))
-        factual, counterfactual = run_counterfactual_sessions(agent, budget.eval_users, seed=EVALUATION_SEED,
-                                                              config=config, progress=False)
-        index = len(record["agents"])
-        arrays.update(factual.to_arrays(f"a{index}/factual/"))
-        arrays.update(counterfactual.to_arrays(f"a{index}/counterfactual/"))
-        log = getattr(agent, "log", None)
-        history = list(log.history) if log is not None and getattr(log, "history", None) else []
-        record["agents"][name] = {"index": index, "privileged": privileged, "train_seconds": seconds,
-                                  "train_steps": _train_steps(agent), "budget": agent_budget(factory, budget),
-                                  "learning_curve": history}
-        if bar is not None:
-            bar.update(1)
-    earlier_seconds = stored["wall_seconds"] if stored is not None and kept else 0.0
-    record["wall_seconds"] = earlier_seconds + time.perf_counter() - part_started
-    record["environment"] = hardware_and_versions()
-    _write_part(sessions_path, record_path, arrays, record)
-    return sessions_path
-
-
-def _write_part(sessions_path: Path, record_path: Path, arrays: dict[str, np.ndarray], record: dict[str, Any]) -> None:
-    """Write a part so that an interruption leaves either the old part or none, never a record that
-    does not describe its sessions: both go to temporary files, the old record is removed, then
-    the sessions and (last: a part counts once its record is there) the record take their names."""
-    sessions_path.parent.mkdir(parents=True, exist_ok=True)
-    new_sessions = sessions_path.with_name(sessions_path.stem + ".writing.npz")
-    new_record = record_path.with_name(record_path.stem + ".writing.json")
-    np.savez_compressed(new_sessions, **arrays)
-    new_record.write_text(json.dumps(record))
-    record_path.unlink(missing_ok=True)
-    new_sessions.replace(sessions_path)
-    new_record.replace(record_path)
 
 
 def _scenarios(presets: Sequence[str] | Mapping[str, EnvConfig], device: str) -> dict[str, EnvConfig]:
@@ -270,35 +225,64 @@ def compare(
     out: Path | str | None = None,
     reference: str | None = DEFAULT_REFERENCE,
     rerun: Sequence[str] = (),
+    backend: str = "sequential",
+    workers: int | None = None,
+    address: str | None = None,
+    threads: int = 1,
 ) -> Comparison:
-    """Run the parts that are missing (see the module docstring), then :func:`merge` them.
+    """Run the cells that are missing (see the module docstring) on ``backend``, then :func:`merge`.
 
     :param agents: name → factory; default :data:`~benchmarks.agent_registry.REFERENCE_AGENTS`. Add
         your own: ``compare({**REFERENCE_AGENTS, "Mine": lambda ctx: MyAgent(ctx.train_env)})``.
     :param presets: preset names, or scenarios: name → :class:`recenv.EnvConfig`, as the ablation
         uses. Every env of a scenario (training env, logs, evaluation envs) is built from its
         config, with ``device`` in place of the config's.
-    :param seeds: the training seeds; the parts already stored are not run again, so a run in
-        pieces (``seeds=[0, 1]``, then ``[2, 3, 4]``) is merged by a last call with every seed.
+    :param seeds: the training seeds; the cells already stored are not run again, so a run in
+        pieces (``seeds=[0, 1]``, then ``[2, 3, 4]``), or one interrupted, is completed and merged
+        by a last call with every seed.
     :param out: the output folder; parts go to ``out/parts``. None: a temporary folder, deleted
         afterwards (nothing to resume from).
     :param reference: the agent the paired differences are taken against (None: only against
         the far-sighted reference, if it is among the agents).
     :param rerun: agents to train and evaluate again in every part even where stored (after a
         change to their code: a stored part cannot tell).
+    :param backend: ``"sequential"``, ``"pool"``, ``"ray"`` or ``"auto"``
+        (:mod:`benchmarks.backends`); the stored numbers are the same whichever runs the cells.
+    :param workers: processes of the pool, or CPUs of a local Ray instance (default: the
+        available cores). :param address: the Ray cluster to use (None: a local instance).
+    :param threads: torch threads of every cell, whatever the backend (results of some learners
+        depend on it; it is recorded with each cell, but a stored cell is reused whatever it was).
     """
     agents = dict(REFERENCE_AGENTS if agents is None else agents)
     scenarios = _scenarios(presets, device)
     if out is None:
         with tempfile.TemporaryDirectory(prefix="recenv-compare-") as folder:
-            return compare(agents, scenarios, seeds, budget, device, progress, folder, reference, rerun)
+            return compare(agents, scenarios, seeds, budget, device, progress, folder, reference, rerun,
+                           backend, workers, address, threads)
     out = Path(out)
-    bar = tqdm(total=len(scenarios) * len(seeds) * len(agents), desc="compare", unit="agent", disable=not progress)
+    backend, workers = resolve_backend(backend, workers, threads)
+    todo, kept = [], 0
     for scenario, config in scenarios.items():
         for seed in seeds:
-            run_part(agents, scenario, config, seed, budget, out, device, bar, rerun)
+            cells, stored = plan_part(agents, scenario, config, seed, budget, out, device, rerun)
+            todo += [dataclasses.replace(cell, threads=threads) for cell in cells]
+            kept += stored
+    if backend != "sequential":
+        # A scenario whose encoder is not trained yet trains it on first use: here, once, before the
+        # workers start (they find it in the cache), rather than in every worker at the same time.
+        for name in dict.fromkeys(cell.scenario for cell in todo):
+            DriftingUserVectorEnv(num_envs=1, config=scenarios[name])
+    where = "sequential" if backend == "sequential" else f"{backend}, {workers} workers"
+    bar = tqdm(total=len(todo) + kept, initial=kept, desc=f"compare ({where})", unit="cell", disable=not progress)
+    for result in run_cells(todo, agents, backend, workers, address):
+        _store(result, out)
+        bar.set_postfix_str(f"{result.cell} {result.entry['cell_seconds']:.0f} s", refresh=False)
+        bar.update(1)
     bar.close()
-    return merge(out, scenarios, list(seeds), list(agents), reference, budget, device)
+    result = merge(out, scenarios, list(seeds), list(agents), reference, budget, device)
+    result.config.update({"backend": backend, "workers": workers, "cell_threads": threads, "cells_run": len(todo),
+                          "cells_stored": kept})
+    return result
 
 
 def _load_runs(out: Path, scenario: str, seeds: Sequence[int], agents: Sequence[str], with_counterfactual: bool = True
@@ -380,7 +364,8 @@ def merge(
             for seed, record, run in zip(seeds, records, factual[name]):
                 result.per_seed.append({"preset": scenario, "agent": name, "seed": seed,
                                         "clicks_per_session": float(run.returns.mean()),
-                                        "train_seconds": record["agents"][name]["train_seconds"]})
+                                        "train_seconds": record["agents"][name]["train_seconds"],
+                                        "cell_seconds": record["agents"][name].get("cell_seconds")})
                 if record["agents"][name]["learning_curve"]:
                     result.learning_curves[f"{scenario}/{name}/seed{seed}"] = record["agents"][name]["learning_curve"]
             for against in dict.fromkeys(a for a in (reference, FARSIGHTED_REFERENCE)

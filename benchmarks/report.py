@@ -263,6 +263,14 @@ def _strict_json(value: Any) -> Any:
     return value
 
 
+def _backend(config: dict[str, Any]) -> str:
+    """`` (pool, 2 workers: 12 cells run, 7 stored)`` for a run that says how its cells ran."""
+    if "backend" not in config:
+        return ""
+    workers = "" if config["backend"] == "sequential" else f", {config['workers']} workers"
+    return f" ({config['backend']}{workers}: {config['cells_run']} cells run, {config['cells_stored']} stored)"
+
+
 def write_outputs(result: Comparison, out: Path, command: str, wall_seconds: float,
                   title: str = "Agent comparison on DriftingUser-v0", shift_scenario: str = "mixed",
                   summary: bool = False) -> str:
@@ -283,7 +291,8 @@ def write_outputs(result: Comparison, out: Path, command: str, wall_seconds: flo
         writer.writeheader()
         writer.writerows(result.differences)
     with open(out / "per_seed.csv", "w", newline="", encoding="utf-8") as file:
-        writer = csv.DictWriter(file, fieldnames=["preset", "agent", "seed", "clicks_per_session", "train_seconds"])
+        writer = csv.DictWriter(file, fieldnames=["preset", "agent", "seed", "clicks_per_session", "train_seconds",
+                                                  "cell_seconds"])
         writer.writeheader()
         writer.writerows(result.per_seed)
     report = {"command": command, "environment": info, "wall_seconds": wall_seconds, "config": result.config,
@@ -292,8 +301,9 @@ def write_outputs(result: Comparison, out: Path, command: str, wall_seconds: flo
               "shift_window": {"steps": SHIFT_WINDOW, "recovery_window": RECOVERY_WINDOW}}
     (out / "results.json").write_text(json.dumps(_strict_json(report), indent=2, allow_nan=False))
     text = (markdown_header(title, info, command)
-            + f"- Wall time: {sum(p['wall_seconds'] for p in result.config['parts']) / 60:.1f} min over "
-              f"{len(result.config['parts'])} parts (this call: {wall_seconds / 60:.1f} min); seeds {result.config['seeds']}; "
+            + f"- Time: {sum(p['wall_seconds'] for p in result.config['parts']) / 60:.1f} min of cells over "
+              f"{len(result.config['parts'])} parts; this call {wall_seconds / 60:.1f} min wall{_backend(result.config)}; "
+              f"seeds {result.config['seeds']}; "
               f"{result.config['budget']['eval_users']} held-out users per seed; {_budgets(result.config['budget'])}\n"
             + (f"\nClicks per session [95% CI]:\n\n{scenario_table(result.rows)}" if summary else "")
             + markdown_tables(result.rows, result.differences, result.config.get("reference")))
