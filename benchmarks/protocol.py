@@ -16,11 +16,15 @@ public views of the training env and logs (:func:`recenv.public_view.public_view
 through the public view of the evaluation envs: reading hidden things raises
 :class:`recenv.public_view.InformationPolicyError`. Privileged references are marked in every table.
 
-**Parts.** Each part writes its sessions (``parts/<scenario>/seed<s>.npz``) and what it trained
-(``.json``: seconds, learning curves, the settings it ran with) into the output folder. A run skips
-the parts already there with the same settings, so a comparison too long for one sitting is run in
-pieces (e.g. ``--seeds 0 1`` then ``--seeds 2 3 4``) and merged: :func:`merge` computes every
-number from the stored sessions (:mod:`benchmarks.metrics`, :mod:`benchmarks.statistics`).
+**Cells and parts.** The run is a grid of independent cells, one agent of one scenario and
+training seed (:mod:`benchmarks.cells`), run on a backend (:mod:`benchmarks.backends`: in this
+process, a pool of local processes, or Ray tasks) and handed back to this process, which files each
+into its part: the part's sessions (``parts/<scenario>/seed<s>.npz``) and record (``.json``:
+seconds, learning curves, the settings it ran with, each agent's cell key). A run skips the cells
+already stored under the same key, so a comparison too long for one sitting, or interrupted, is
+run in pieces (e.g. ``--seeds 0 1`` then ``--seeds 2 3 4``) and merged: :func:`merge` computes
+every number from the stored sessions (:mod:`benchmarks.metrics`, :mod:`benchmarks.statistics`),
+the same whatever backend ran the cells.
 """
 
 from __future__ import annotations

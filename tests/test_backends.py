@@ -111,3 +111,22 @@ def test_backend_choice_and_worker_counts():
         resolve_backend("dask", None)
     with pytest.raises(ValueError, match="at least 1"):
         resolve_backend("pool", 0)
+
+
+def test_the_schedule_projection_is_longest_first_onto_the_free_worker(tmp_path):
+    from benchmarks.cell_schedule import cell_seconds, lpt_makespan
+
+    times = [5, 4, 3, 3, 3]
+    assert lpt_makespan(times, 1) == 18 and lpt_makespan(times, 64) == 5
+    assert lpt_makespan(times, 2) == 10  # 5+3 | 4+3+3: LPT's answer (the best split, 9, is 5+4 | 3+3+3)
+    # A part with one cell that recorded its time and two stored before cells did (estimated).
+    part = tmp_path / "parts" / "mixed"
+    part.mkdir(parents=True)
+    (part / "seed3.json").write_text(json.dumps({"wall_seconds": 100.0, "agents": {
+        "A": {"train_seconds": 10.0, "cell_seconds": 30.0},
+        "B": {"train_seconds": 20.0},
+        "C": {"train_seconds": 0.0},
+    }}))
+    # 100 s in all: A's 30 measured, B and C trained 20 s, and share the other 50 s.
+    assert cell_seconds(tmp_path) == [("mixed", 3, "A", 30.0, True), ("mixed", 3, "B", 45.0, False),
+                                      ("mixed", 3, "C", 25.0, False)]
