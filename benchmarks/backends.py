@@ -83,17 +83,18 @@ def _run_pickled(cell: Cell, factory: bytes) -> CellResult:
 def _pool(cells: Sequence[Cell], factories: Mapping[str, AgentFactory], workers: int) -> Iterator[CellResult]:
     pickled = {name: cloudpickle.dumps(factories[name]) for name in {cell.agent for cell in cells}}
     # spawn, not fork: a forked child inherits torch's OpenMP pool, which hangs on first use.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(cells)), mp_context=context) as pool:
-        pending = {pool.submit(_run_pickled, cell, pickled[cell.agent]) for cell in cells}
-        try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield future.result()
-        finally:
-            for future in pending:
-                future.cancel()
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(cells)), mp_context=multiprocessing.get_context("spawn"))
+    pending = {pool.submit(_run_pickled, cell, pickled[cell.agent]) for cell in cells}
+    try:
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+    finally:
+        if pending:  # interrupted (Ctrl-C, a failed cell): stop the running cells now, not when they end
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_ray_cell(cell: Cell, factory: bytes) -> CellResult:

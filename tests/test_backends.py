@@ -5,6 +5,7 @@ import csv
 import json
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from benchmarks.agent_registry import REFERENCE_AGENTS, reads_budget
@@ -130,3 +131,21 @@ def test_the_schedule_projection_is_longest_first_onto_the_free_worker(tmp_path)
     # 100 s in all: A's 30 measured, B and C trained 20 s, and share the other 50 s.
     assert cell_seconds(tmp_path) == [("mixed", 3, "A", 30.0, True), ("mixed", 3, "B", 45.0, False),
                                       ("mixed", 3, "C", 25.0, False)]
+
+
+def test_a_cell_that_fails_in_a_worker_stops_the_pool_with_its_error(tmp_path):
+    def failing(ctx):
+        raise RuntimeError("this agent cannot be built")
+
+    agents = {"Random": AGENTS["Random"], "Failing": failing, "Oracle": AGENTS["Oracle"]}
+    with pytest.raises(RuntimeError, match="this agent cannot be built"):
+        _run(tmp_path, "pool", workers=2, agents=agents)
+    # What finished before the failure is stored whole (never a part whose record lies about its
+    # sessions), and a run without the failing agent completes from there.
+    for record_path in (tmp_path / "parts" / "mixed").glob("seed*.json"):
+        record = json.loads(record_path.read_text())
+        assert set(record["agents"]) <= {"Random", "Oracle"}
+        with np.load(record_path.with_suffix(".npz")) as sessions:
+            assert {key.split("/")[0] for key in sessions.files} == {f"a{e['index']}" for e in record["agents"].values()}
+    result = _run(tmp_path, "sequential", agents={"Random": AGENTS["Random"], "Oracle": AGENTS["Oracle"]})
+    assert result.config["cells_run"] == 4 - result.config["cells_stored"]
