@@ -144,8 +144,9 @@ class IdsObservation:
 class EncodedObservation:
     """``obs_mode="encoded"``: the LSTM state encoder's hidden state ``h``, updated incrementally.
 
-    At a reset the LSTM reads the user's warm-up past (one batched call for all reset users); at
-    every step it reads one ``[embedding, click]`` pair — the whole history is never re-run.
+    The LSTM reads each user's warm-up past once, when the simulator draws a batch of fresh users
+    into its pool (one call for the whole batch, :attr:`UserSimulator.summarize_warmup`), and at
+    every step one ``[embedding, click]`` pair — the whole history is never re-run.
     """
 
     def __init__(self, simulator: UserSimulator, horizon: int, encoder: NextClickLSTM):
@@ -155,13 +156,21 @@ class EncodedObservation:
         self.space = spaces.Box(low=-1.0, high=1.0, shape=(hidden + SESSION_CONTEXT_SIZE,), dtype=np.float32)
         self._embeddings = simulator.items.embeddings
         self._hidden, self._cell = encoder.initial_state(simulator.num_users, simulator.device)
+        simulator.summarize_warmup = self._encode_pasts
+
+    def _encode_pasts(self, warmup: Warmup) -> Tensor:
+        """The LSTM state ``(n, 2, H)`` (h, c) after each user's past."""
+        if warmup.items.shape[1] == 0:
+            hidden, cell = self.encoder.initial_state(warmup.items.shape[0], self._hidden.device)
+        else:
+            with torch.no_grad():
+                _, (hidden, cell) = self.encoder.encode(self._embeddings[warmup.items], warmup.clicks)
+        return torch.stack([hidden, cell], 1)
 
     def reset(self, index: Tensor, warmup: Warmup) -> None:
-        if warmup.items.shape[1] == 0:
-            hidden, cell = self.encoder.initial_state(len(index), self._hidden.device)
-        else:
-            _, (hidden, cell) = self.encoder.encode(self._embeddings[warmup.items], warmup.clicks)
-        self._hidden[index], self._cell[index] = hidden, cell
+        # Users from the pool arrive with their past encoded (in the pool's batch); others are encoded now.
+        summary = warmup.summary if warmup.summary is not None else self._encode_pasts(warmup)
+        self._hidden[index], self._cell[index] = summary[:, 0], summary[:, 1]
 
     @property
     def hidden(self) -> Tensor:

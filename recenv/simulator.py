@@ -14,12 +14,14 @@ satiation and any drift that happened during the warm-up carry over.
 
 Fresh users come from a *pool* generated in batches (at least ``pool_size`` at a time), because
 simulating the warm-up of one user at a time costs as much as that of a hundred. The pool is drawn
-from the simulator's own generator, so a seed still fixes everything.
+from the simulator's own generator, so a seed still fixes everything. An observation builder that
+summarizes the past (the LSTM encoder) does so for the whole batch when it is drawn
+(:attr:`UserSimulator.summarize_warmup`), for the same reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,10 +65,24 @@ def resolve_device(device: str | torch.device) -> torch.device:
 
 @dataclass
 class Warmup:
-    """The past interactions of freshly reset users: ``items`` ``(n, W)`` int64, ``clicks`` ``(n, W)``."""
+    """The past interactions of freshly reset users: ``items`` ``(n, W)`` int64, ``clicks`` ``(n, W)``.
+
+    ``summary``: what :attr:`UserSimulator.summarize_warmup` made of these pasts when the pool was
+    filled (the LSTM encoder's state, ``(n, ...)``), or None (no summarizer, or users not from the
+    pool: a persona's)."""
 
     items: Tensor
     clicks: Tensor
+    summary: Tensor | None = None
+
+    def rows(self, rows: slice) -> Warmup:
+        return Warmup(self.items[rows], self.clicks[rows], None if self.summary is None else self.summary[rows])
+
+    @staticmethod
+    def concat(parts: Sequence[Warmup]) -> Warmup:
+        summaries = [p.summary for p in parts]
+        summary = None if any(s is None for s in summaries) else torch.cat(summaries)
+        return Warmup(torch.cat([p.items for p in parts]), torch.cat([p.clicks for p in parts]), summary)
 
 
 @dataclass
@@ -100,15 +116,15 @@ class _FreshUsers:
         return len(self.state)
 
     def split(self, n: int) -> tuple[_FreshUsers, _FreshUsers]:
-        head = _FreshUsers(self.state.select(slice(0, n)), Warmup(self.warmup.items[:n], self.warmup.clicks[:n]))
-        tail = _FreshUsers(self.state.select(slice(n, None)), Warmup(self.warmup.items[n:], self.warmup.clicks[n:]))
+        head = _FreshUsers(self.state.select(slice(0, n)), self.warmup.rows(slice(0, n)))
+        tail = _FreshUsers(self.state.select(slice(n, None)), self.warmup.rows(slice(n, None)))
         return head, tail
 
     @staticmethod
     def concat(parts: list[_FreshUsers]) -> _FreshUsers:
         return _FreshUsers(
             UserState.concat([p.state for p in parts]),
-            Warmup(torch.cat([p.warmup.items for p in parts]), torch.cat([p.warmup.clicks for p in parts])),
+            Warmup.concat([p.warmup for p in parts]),
         )
 
 
@@ -165,6 +181,10 @@ class UserSimulator:
             torch.zeros((num_users, warmup_steps), device=self.device),
         )
         self._pool: _FreshUsers | None = None
+        # Set by an observation builder that summarizes each user's past (the LSTM encoder): called
+        # on every new batch of the pool, so that the pasts are encoded in large batches, not a few
+        # users at a time as they are reset.
+        self.summarize_warmup: Callable[[Warmup], Tensor] | None = None
         self._shift_steps = torch.full((num_users, 0), -1, dtype=torch.int64, device=self.device)
         self._shift_interests = torch.zeros((num_users, 0, self.items.latent_dim), device=self.device)
         # Counterfactuals: the session step whose random regime shift does not happen, per user (−1: none).
@@ -238,6 +258,8 @@ class UserSimulator:
             batch = max(needed, self.pool_size)
             prior = sample_prior_noise(self.generator, batch, self.items, self.params)
             generated = self._warm_up(interest_from_prior(prior, self.items, self.params))
+            if self.summarize_warmup is not None:  # e.g. the LSTM encoder: once for the whole batch
+                generated.warmup.summary = self.summarize_warmup(generated.warmup)
             self._pool = generated if self._pool is None else _FreshUsers.concat([self._pool, generated])
         taken, self._pool = self._pool.split(n)
         return taken
