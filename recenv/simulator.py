@@ -322,8 +322,12 @@ class UserSimulator:
             raise RuntimeError("the simulator has no users yet; call reset() first")
         return self.state
 
-    def step(self, item_ids: Tensor) -> StepOutcome:
-        """Show item ``item_ids[b]`` to user ``b`` (``(B,)`` int64, already validated)."""
+    def step(self, item_ids: Tensor, best_click_probability: bool = True) -> StepOutcome:
+        """Show item ``item_ids[b]`` to user ``b`` (``(B,)`` int64, already validated).
+
+        :param best_click_probability: also compute the best P(click) over all items (the myopic
+            oracle's, for evaluation; a tenth of a step's cost at 500 items); False: NaN instead.
+            No random draw depends on it."""
         state = self.require_state()
         params, items = self.params, self.items
         noise = sample_step_noise(self.generator, self.num_users, items, params)
@@ -334,7 +338,10 @@ class UserSimulator:
         logits = click_logits(state, item_ids, items, params)
         click = sample_click(logits, noise.click_uniform)
         # max σ(u) = σ(max u): one sigmoid per user instead of one per item.
-        best = torch.sigmoid(click_logits_all(state, items, params).amax(1))
+        if best_click_probability:
+            best = torch.sigmoid(click_logits_all(state, items, params).amax(1))
+        else:
+            best = torch.full_like(logits, float("nan"))
         new_state, shifted = apply_response(state, item_ids, click, noise, items, params)
         if self._shift_steps.shape[1]:
             due = self._shift_steps == new_state.step[:, None]  # (B, S)

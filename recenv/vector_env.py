@@ -113,6 +113,11 @@ class DriftingUserVectorEnv(DriftingUserBase, VectorEnv):
     - ``num_envs``: number of users N.
     - ``autoreset_mode``: ``"next_step"``, ``"same_step"`` or ``"disabled"``.
     - ``array_type``: ``"numpy"`` (default) or ``"torch"`` (tensors on ``device``, no copies to host).
+    - ``ground_truth``: True (default) for the ground-truth step info above, which evaluation
+      reads; False for none of it (``click_probability``, ``best_click_probability``,
+      ``patience``, ``regime_shift``; ``topic`` stays), and no best P(click) over all items computed
+      at each step: for training, where an agent may not read it anyway (the public view hides it).
+      The simulation is the same either way.
     - ``render_mode``: ``None``, ``"ansi"``, ``"rgb_array"`` or ``"human"``, the scalar env's views
       of the first ``render_users`` users (default ``min(num_envs, 4)``; only those are recorded).
       ``render()`` returns one view per user, as Gymnasium's vector envs do: a sequence of length
@@ -144,6 +149,7 @@ class DriftingUserVectorEnv(DriftingUserBase, VectorEnv):
         array_type: str = "numpy",
         render_mode: str | None = None,
         render_users: int | None = None,
+        ground_truth: bool = True,
         **settings: Any,
     ):
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
@@ -162,6 +168,10 @@ class DriftingUserVectorEnv(DriftingUserBase, VectorEnv):
         self.config = EnvConfig.build(config, **settings)
         self.render_mode = render_mode
         self.render_users = render_users
+        if not isinstance(ground_truth, bool):
+            raise TypeError(f"ground_truth must be a bool, got {ground_truth!r}")
+        self.ground_truth = ground_truth
+        self._info_keys = _STEP_INFO_KEYS if ground_truth else ("topic",)
         self.metadata = {**type(self).metadata, "autoreset_mode": _AUTORESET_MODES[autoreset_mode]}
         self.num_envs = num_envs
         self.array_type = array_type
@@ -231,7 +241,7 @@ class DriftingUserVectorEnv(DriftingUserBase, VectorEnv):
         simulator = self._simulator
         with torch.no_grad():
             item_ids = validate_items(actions, self.catalog.num_items, self.num_envs, self.device)
-            outcome = simulator.step(item_ids)
+            outcome = simulator.step(item_ids, best_click_probability=self.ground_truth)
             self._observer.step(item_ids, outcome.click)
             if self._sessions is not None:
                 self._record_step(item_ids, outcome)
@@ -247,7 +257,7 @@ class DriftingUserVectorEnv(DriftingUserBase, VectorEnv):
                     warmup = self._reset_users(index)
                     reward = torch.where(resetting, 0.0, reward)
                     terminated, truncated = terminated & ~resetting, truncated & ~resetting
-                    for key in _STEP_INFO_KEYS:
+                    for key in self._info_keys:
                         info[f"_{key}"] = self._out(~resetting)
                     info.update(self._warmup_info(warmup, index))
                 observation = self._observe()
@@ -363,7 +373,7 @@ class DriftingUserVectorEnv(DriftingUserBase, VectorEnv):
     def _step_info(self, outcome: StepOutcome) -> dict[str, Any]:
         info: dict[str, Any] = {}
         every_user = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
-        for key in _STEP_INFO_KEYS:
+        for key in self._info_keys:
             info[key] = self._out(getattr(outcome, key))
             info[f"_{key}"] = self._out(every_user)
         return info

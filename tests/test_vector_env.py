@@ -201,3 +201,24 @@ def test_same_seed_gives_every_agent_the_same_users_and_random_draws():
     # Same uniform u per user-step: click = u < p, so a higher p never loses a click.
     higher = p_a >= p_b
     assert np.all(c_a[higher] >= c_b[higher])
+
+
+def test_without_ground_truth_info_the_simulation_is_the_same_and_info_holds_only_public_keys():
+    full = gym.make_vec("DriftingUser-v0", num_envs=16, max_episode_steps=30)
+    lean = gym.make_vec("DriftingUser-v0", num_envs=16, max_episode_steps=30, ground_truth=False)
+    np.testing.assert_array_equal(full.reset(seed=5)[0], lean.reset(seed=5)[0])
+    rng = np.random.default_rng(0)
+    resets = 0
+    for _ in range(45):
+        actions = rng.integers(500, size=16)
+        expected, got = full.step(actions), lean.step(actions)
+        for a, b in zip(expected[:4], got[:4]):
+            np.testing.assert_array_equal(a, b)
+        info = got[4]
+        assert not {"click_probability", "best_click_probability", "patience", "regime_shift"} & set(info)
+        np.testing.assert_array_equal(info["topic"], expected[4]["topic"])
+        np.testing.assert_array_equal(info["_topic"], expected[4]["_topic"])
+        resets += int("warmup_items" in info)
+    assert resets > 0  # autoresets happened within the horizon, with their warm-up info
+    with pytest.raises(TypeError, match="ground_truth must be a bool"):
+        gym.make_vec("DriftingUser-v0", num_envs=2, ground_truth="no")
