@@ -11,7 +11,7 @@ from gymnasium.wrappers.vector import NumpyToTorch, RecordEpisodeStatistics
 import recenv
 from recenv.vector_env import batch_seed
 
-SETTINGS = dict(obs_mode="history", max_episode_steps=30)
+SETTINGS = {"obs_mode": "history", "max_episode_steps": 30}
 
 
 def _first_observations(seed, num_envs=3):
