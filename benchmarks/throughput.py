@@ -3,7 +3,9 @@
 
 One *user-step* is one recommendation shown to one user and answered (click or not), with the
 observation and info for it built and returned as numpy arrays (the default output) — autoresets
-included. Actions are uniformly random and drawn before timing starts.
+included. Actions are uniformly random and drawn before timing starts. The largest N is also
+timed with ``ground_truth=False`` (no ground-truth info: what training needs), and Gymnasium's
+``CartPole-v1`` through ``gym.make`` is timed in the same run as a reference.
 
 It also times a learner fed by each: Stable-Baselines3's PPO training on N users through SB3's own
 ``make_vec_env`` (a ``DummyVecEnv`` of N scalar envs) and through :class:`recenv.sb3.SB3VecEnv`
@@ -87,8 +89,26 @@ def measure_sync(num_envs: int, obs_mode: str, min_seconds: float, seed: int = 0
     return Measurement("sync", num_envs, "cpu", obs_mode, steps * num_envs, seconds)
 
 
-def measure_native(num_envs: int, device: str, obs_mode: str, min_seconds: float, seed: int = 0) -> Measurement:
-    envs = gym.make_vec(ENV_ID, num_envs=num_envs, device=device, obs_mode=obs_mode)
+def measure_cartpole(min_seconds: float, seed: int = 0) -> Measurement:
+    """Gymnasium's ``CartPole-v1`` through ``gym.make``, stepped the same way: the reference the
+    native env's speed is quoted against (measured in the same run, on the same machine)."""
+    env = gym.make("CartPole-v1")
+    env.reset(seed=seed)
+    actions = iter(np.random.default_rng(seed).integers(2, size=100_000_000))
+
+    def step() -> None:
+        _, _, terminated, truncated, _ = env.step(int(next(actions)))
+        if terminated or truncated:
+            env.reset()
+
+    steps, seconds = _timed(step, min_seconds, min_steps=200, warmup_steps=50)
+    env.close()
+    return Measurement("cartpole", 1, "cpu", "-", steps, seconds)
+
+
+def measure_native(num_envs: int, device: str, obs_mode: str, min_seconds: float, seed: int = 0,
+                   ground_truth: bool = True) -> Measurement:
+    envs = gym.make_vec(ENV_ID, num_envs=num_envs, device=device, obs_mode=obs_mode, ground_truth=ground_truth)
     envs.reset(seed=seed)
     rng = np.random.default_rng(seed)
     action_batches = [rng.integers(envs.single_action_space.n, size=num_envs) for _ in range(64)]
@@ -101,7 +121,7 @@ def measure_native(num_envs: int, device: str, obs_mode: str, min_seconds: float
     if device == "cuda":
         torch.cuda.synchronize()
     envs.close()
-    return Measurement("native", num_envs, device, obs_mode, steps * num_envs, seconds)
+    return Measurement("native" if ground_truth else "native-lean", num_envs, device, obs_mode, steps * num_envs, seconds)
 
 
 SB3_PPO_KINDS = {"sb3-ppo make_vec_env": "SB3 `make_vec_env` (DummyVecEnv of scalar envs)",
@@ -131,14 +151,19 @@ def measure_sb3_ppo(kind: str, num_envs: int, total_steps: int, seed: int = 0) -
 
 
 def run(sizes: Sequence[int], devices: Sequence[str], obs_modes: Sequence[str], sync_max: int, min_seconds: float) -> list[Measurement]:
-    plan: list[tuple] = []
+    plan: list[tuple] = [("cartpole", 1, "cpu", "-")]
     for obs_mode in obs_modes:
         plan.append(("single", 1, "cpu", obs_mode))
         plan += [("sync", n, "cpu", obs_mode) for n in sizes if n <= sync_max]
         plan += [("native", n, device, obs_mode) for device in devices for n in sizes]
+        plan += [("native-lean", n, device, obs_mode) for device in devices for n in sizes if n == max(sizes)]
     results = []
     for kind, n, device, obs_mode in tqdm(plan, desc="throughput", unit="config"):
-        if kind == "single":
+        if kind == "cartpole":
+            results.append(measure_cartpole(min_seconds))
+        elif kind == "native-lean":
+            results.append(measure_native(n, device, obs_mode, min_seconds, ground_truth=False))
+        elif kind == "single":
             results.append(measure_single(obs_mode, min_seconds))
         elif kind == "sync":
             results.append(measure_sync(n, obs_mode, min_seconds))
@@ -170,17 +195,21 @@ def markdown_table(results: Sequence[Measurement]) -> str:
     results = [r for r in results if r.kind not in SB3_PPO_KINDS]
     single = {r.obs_mode: r.user_steps_per_second for r in results if r.kind == "single"}
     sync = {(r.obs_mode, r.num_envs): r.user_steps_per_second for r in results if r.kind == "sync"}
-    names = {"single": "`gym.make` (scalar env)", "sync": "`SyncVectorEnv` of scalar envs", "native": "native vector env"}
+    cartpole = next((r.user_steps_per_second for r in results if r.kind == "cartpole"), None)
+    names = {"single": "`gym.make` (scalar env)", "sync": "`SyncVectorEnv` of scalar envs", "native": "native vector env",
+             "native-lean": "native vector env, `ground_truth=False`", "cartpole": "Gymnasium `CartPole-v1`, `gym.make`"}
     lines = [
-        "| env | N users | device | obs_mode | user-steps/s | × scalar env | × SyncVectorEnv (same N) |",
-        "|---|---:|---|---|---:|---:|---:|",
+        "| env | N users | device | obs_mode | user-steps/s | × scalar env | × SyncVectorEnv (same N) | × CartPole |",
+        "|---|---:|---|---|---:|---:|---:|---:|",
     ]
     for r in results:
         speed = r.user_steps_per_second
         vs_sync = sync.get((r.obs_mode, r.num_envs))
+        vs_single = f"{speed / single[r.obs_mode]:.1f}" if r.obs_mode in single else ""
+        vs_cartpole = "" if cartpole is None else f"{speed / cartpole:.2f}"
         lines.append(
-            f"| {names[r.kind]} | {r.num_envs} | {r.device} | {r.obs_mode} | {speed:,.0f} | "
-            f"{speed / single[r.obs_mode]:.1f} | {'' if r.kind != 'native' or vs_sync is None else f'{speed / vs_sync:.1f}'} |"
+            f"| {names[r.kind]} | {r.num_envs} | {r.device} | {r.obs_mode} | {speed:,.0f} | {vs_single} | "
+            f"{'' if not r.kind.startswith('native') or vs_sync is None else f'{speed / vs_sync:.1f}'} | {vs_cartpole} |"
         )
     return "\n".join(lines) + "\n"
 

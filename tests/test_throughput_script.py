@@ -9,10 +9,11 @@ from benchmarks import throughput
 def test_throughput_script_writes_markdown_csv_and_json(tmp_path):
     throughput.main(["--sizes", "1", "8", "--sync-max", "8", "--seconds", "0.05", "--obs-modes", "ids",
                      "--sb3-ppo-users", "2", "--sb3-ppo-steps", "256", "--out", str(tmp_path)])
-    rows = list(csv.DictReader(open(tmp_path / "throughput.csv")))
+    with open(tmp_path / "throughput.csv", newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
     assert [(r["kind"], r["num_envs"]) for r in rows] == [
-        ("single", "1"), ("sync", "1"), ("sync", "8"), ("native", "1"), ("native", "8"),
-        ("sb3-ppo make_vec_env", "2"), ("sb3-ppo SB3VecEnv", "2"),
+        ("cartpole", "1"), ("single", "1"), ("sync", "1"), ("sync", "8"), ("native", "1"), ("native", "8"),
+        ("native-lean", "8"), ("sb3-ppo make_vec_env", "2"), ("sb3-ppo SB3VecEnv", "2"),
     ]
     assert [int(r["user_steps"]) for r in rows[-2:]] == [256, 256]  # one PPO rollout of 128 steps x 2 users
     assert all(float(r["user_steps_per_second"]) > 0 for r in rows)
@@ -20,4 +21,5 @@ def test_throughput_script_writes_markdown_csv_and_json(tmp_path):
     assert report["environment"]["torch"] and "--sizes" in report["command"]
     text = (tmp_path / "throughput.md").read_text()
     assert "| native vector env | 8 | cpu | ids |" in text and "Hardware:" in text and "Command:" in text
+    assert "| native vector env, `ground_truth=False` | 8 | cpu | ids |" in text and "| Gymnasium `CartPole-v1`" in text
     assert "| `recenv.sb3.SB3VecEnv` over the native vector env | 2 | 256 |" in text
