@@ -140,7 +140,14 @@ class NextClickLSTM(nn.Module):
         :param state: ``(h, c)`` to start from, each ``(B, H)``; zeros if None.
         :return: hidden states after each interaction ``(B, L, H)`` and the final ``(h, c)``.
         """
-        items = self.item_projection(embeddings)
+        return self.encode_projected(self.item_projection(embeddings), clicks, state)
+
+    def encode_projected(
+        self, items: Tensor, clicks: Tensor, state: tuple[Tensor, Tensor] | None = None
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """:meth:`encode` from the items' projections ``item_projection(e)`` ``(B, L, P)`` instead of
+        their embeddings: a caller that steps many users over one catalog projects the catalog once
+        (:meth:`project_items`) and gathers rows, rather than projecting ``(B, D)`` embeddings each step."""
         clicks = clicks.unsqueeze(-1).to(items.dtype)
         inputs = torch.cat([items * clicks, items * (1.0 - clicks), clicks], dim=-1)
         if state is None:
@@ -153,6 +160,10 @@ class NextClickLSTM(nn.Module):
         """One interaction per user: ``(B, D)``, ``(B,)`` → the new ``(h, c)``."""
         _, new_state = self.encode(embedding.unsqueeze(1), click.unsqueeze(1), state)
         return new_state
+
+    def project_items(self, embeddings: Tensor) -> Tensor:
+        """``item_projection`` of a catalog's embeddings ``(N, D)`` → ``(N, P)``, for :meth:`encode_projected`."""
+        return self.item_projection(embeddings)
 
     def click_logits(self, hidden: Tensor, embeddings: Tensor) -> Tensor:
         """Logit of P(click | history, item).

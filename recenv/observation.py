@@ -154,7 +154,8 @@ class EncodedObservation:
         self.horizon = horizon
         hidden = encoder.hidden_size
         self.space = spaces.Box(low=-1.0, high=1.0, shape=(hidden + SESSION_CONTEXT_SIZE,), dtype=np.float32)
-        self._embeddings = simulator.items.embeddings
+        with torch.no_grad():  # the catalog projected once: steps gather rows instead of projecting
+            self._items = encoder.project_items(simulator.items.embeddings)
         self._hidden, self._cell = encoder.initial_state(simulator.num_users, simulator.device)
         simulator.summarize_warmup = self._encode_pasts
 
@@ -164,7 +165,7 @@ class EncodedObservation:
             hidden, cell = self.encoder.initial_state(warmup.items.shape[0], self._hidden.device)
         else:
             with torch.no_grad():
-                _, (hidden, cell) = self.encoder.encode(self._embeddings[warmup.items], warmup.clicks)
+                _, (hidden, cell) = self.encoder.encode_projected(self._items[warmup.items], warmup.clicks)
         return torch.stack([hidden, cell], 1)
 
     def reset(self, index: Tensor, warmup: Warmup) -> None:
@@ -178,7 +179,9 @@ class EncodedObservation:
         return self._hidden
 
     def step(self, item_ids: Tensor, clicks: Tensor) -> None:
-        self._hidden, self._cell = self.encoder.step(self._embeddings[item_ids], clicks, (self._hidden, self._cell))
+        _, (self._hidden, self._cell) = self.encoder.encode_projected(
+            self._items[item_ids].unsqueeze(1), clicks.unsqueeze(1), (self._hidden, self._cell)
+        )
 
     def observe(self, simulator: UserSimulator, out: Tensor | None = None) -> Tensor:
         if out is None:
