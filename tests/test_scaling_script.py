@@ -1,0 +1,41 @@
+"""benchmarks/scaling.py: generated catalogs, the per-user memory and slope arithmetic, and a tiny
+end-to-end run (timings are not asserted)."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from benchmarks import scaling
+
+
+def test_generated_catalogs_keep_the_shipped_topics_and_grow_to_any_size():
+    small, large = scaling.generated_catalog(300), scaling.generated_catalog(1_200)
+    assert (small.num_items, large.num_items) == (300, 1_200)
+    assert set(small.topic_names) <= set(large.topic_names)
+    base = scaling.generated_catalog(500)
+    # Item j of a large catalog is a noisy copy of shipped item j mod 500, with its topic.
+    assert [large.topic_names[t] for t in large.topics[500:1000]] == [base.topic_names[t] for t in base.topics]
+    cosine = np.sum(large.embeddings[500:1000] * base.embeddings, axis=1)
+    assert 0.8 < cosine.mean() < 0.99  # close to its source, not equal to it
+
+
+def test_memory_per_user_and_slopes_are_computed_by_hand():
+    rows = [{"num_users": 1, "resident_bytes": 1000}, {"num_users": 11, "resident_bytes": 3000},
+            {"num_users": 101, "resident_bytes": 21_000}]
+    per_user = scaling.memory_per_user(rows)
+    assert np.isnan(per_user[0]) and per_user[1:] == [200.0, 200.0]
+    assert scaling.slope([0, 1, 2], [3.0, 5.0, 7.0]) == pytest.approx((3.0, 2.0))
+
+
+def test_the_script_writes_its_tables_and_plot(tmp_path):
+    text = scaling.main(["--users", "1", "8", "--items", "500", "800", "--seconds", "0.05", "--out", str(tmp_path)])
+    with open(tmp_path / "scaling.csv", newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    assert [(r["curve"], r["num_users"], r["num_items"], r["ground_truth"]) for r in rows] == [
+        ("users", "1", "500", "True"), ("users", "8", "500", "True"),
+        ("items", "1024", "500", "True"), ("items", "1024", "500", "False"),
+        ("items", "1024", "800", "True"), ("items", "1024", "800", "False"),
+    ]
+    assert all(float(r["user_steps_per_second"]) > 0 and int(r["resident_bytes"]) > 0 for r in rows)
+    assert "per 1,000 items per user-step" in text and (tmp_path / "scaling.png").stat().st_size > 0
