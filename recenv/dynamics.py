@@ -48,6 +48,7 @@ __all__ = [
     "StepNoise",
     "UserState",
     "apply_response",
+    "best_click_logit",
     "browse_page",
     "click_logits",
     "click_logits_all",
@@ -231,6 +232,24 @@ def click_logits_all(state: UserState, items: ItemTable, params: UserModelParams
     if params.clickbait:
         logits = logits + params.clickbait_weight * items.clickbait
     return logits
+
+
+def best_click_logit(state: UserState, items: ItemTable, params: UserModelParams, workspace: list[Tensor]) -> Tensor:
+    """max over items of :func:`click_logits_all` → ``(B,)``, the same numbers, computed in
+    ``workspace`` (two ``(B, N)`` buffers, made on first use and reused while B stays): at large B
+    the fresh ``(B, N)`` temporaries of every step cost more in page faults than in arithmetic."""
+    shape = (state.interest.shape[0], items.latents.shape[0])
+    if not workspace or workspace[0].shape != shape:
+        workspace[:] = [torch.empty(shape, device=state.interest.device) for _ in range(2)]
+    logits, satiated = workspace
+    torch.mm(state.interest, items.latents.T, out=logits)
+    logits.mul_(params.affinity_weight).add_(params.click_bias)
+    if params.satiation:
+        torch.mm(state.satiation, items.latents.T, out=satiated)
+        logits.sub_(satiated.clamp_min_(0.0).mul_(params.satiation_weight))
+    if params.clickbait:
+        logits.add_(params.clickbait_weight * items.clickbait)
+    return logits.amax(1)
 
 
 def sample_click(logits: Tensor, click_uniform: Tensor) -> Tensor:

@@ -34,6 +34,7 @@ from recenv.dynamics import (
     ItemTable,
     UserState,
     apply_response,
+    best_click_logit,
     browse_page,
     click_logits,
     click_logits_all,
@@ -185,6 +186,7 @@ class UserSimulator:
         # on every new batch of the pool, so that the pasts are encoded in large batches, not a few
         # users at a time as they are reset.
         self.summarize_warmup: Callable[[Warmup], Tensor] | None = None
+        self._best_workspace: list[Tensor] = []  # the (B, N) buffers of the best P(click), reused every step
         self._shift_steps = torch.full((num_users, 0), -1, dtype=torch.int64, device=self.device)
         self._shift_interests = torch.zeros((num_users, 0, self.items.latent_dim), device=self.device)
         # Counterfactuals: the session step whose random regime shift does not happen, per user (−1: none).
@@ -339,7 +341,7 @@ class UserSimulator:
         click = sample_click(logits, noise.click_uniform)
         # max σ(u) = σ(max u): one sigmoid per user instead of one per item.
         if best_click_probability:
-            best = torch.sigmoid(click_logits_all(state, items, params).amax(1))
+            best = torch.sigmoid(best_click_logit(state, items, params, self._best_workspace))
         else:
             best = torch.full_like(logits, float("nan"))
         new_state, shifted = apply_response(state, item_ids, click, noise, items, params)

@@ -14,6 +14,7 @@ from recenv.dynamics import (
     StepNoise,
     UserState,
     apply_response,
+    best_click_logit,
     click_logits,
     click_logits_all,
     interest_from_prior,
@@ -281,3 +282,17 @@ def test_categorical_sampling_follows_softmax():
     draws = sample_categorical(logits, torch.rand(40_000, generator=generator))
     frequencies = torch.bincount(draws, minlength=3).float() / 40_000
     np.testing.assert_allclose(frequencies.numpy(), [0.1, 0.2, 0.7], atol=0.01)
+
+
+@pytest.mark.parametrize("switches", [{}, {"satiation": False}, {"clickbait": False}])
+def test_the_best_click_logit_in_reused_buffers_is_bitwise_the_max_of_all_logits(items, switches):
+    params = UserModelParams(**switches)
+    generator = torch.Generator().manual_seed(0)
+    workspace = []
+    for users in (37, 37, 300):  # the buffers are made, reused, then remade for another batch size
+        interest = torch.nn.functional.normalize(torch.randn(users, items.latent_dim, generator=generator), dim=1)
+        satiation = torch.rand(users, items.latent_dim, generator=generator) - 0.3
+        state = UserState(interest, satiation, torch.full((users,), 30.0), torch.zeros(users, dtype=torch.int64))
+        best = best_click_logit(state, items, params, workspace)
+        assert torch.equal(best, click_logits_all(state, items, params).amax(1))
+        assert workspace[0].shape == (users, items.latents.shape[0])
