@@ -129,6 +129,11 @@ class _PublicAccessors:
         observation, reward, terminated, truncated, info = self._outer.step(actions)
         return observation, reward, terminated, truncated, _strip_info(info)
 
+    def render(self) -> Any:
+        # Every render mode shows hidden state: the pictures the true interest, picture and text the patience.
+        raise _refuse("env", "render()", "its pictures and texts show the user's true interest and patience; "
+                      "render the env itself, for people")
+
     def __getattr__(self, name: str) -> Any:
         if name in _ENV_HIDDEN:
             raise _refuse("env", name, _ENV_HIDDEN[name])
@@ -182,11 +187,8 @@ class PublicEnv(_PublicAccessors, gym.Env):
         self.__dict__["_inner"] = inner
         self.__dict__["_outer"] = env
         self.metadata = inner.metadata
-        self.render_mode = inner.render_mode
+        self.render_mode = None  # render() is refused: it shows hidden state
         self.observation_space, self.action_space = inner.observation_space, inner.action_space
-
-    def render(self) -> Any:
-        return self._outer.render()
 
     def close(self) -> None:
         self._outer.close()

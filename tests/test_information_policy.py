@@ -151,3 +151,17 @@ def test_the_comparison_hands_non_privileged_factories_public_views(tmp_path):
         _ = seen["env"].catalog.quality
     with pytest.raises(InformationPolicyError):
         _ = seen["log"].click_probability
+
+
+@pytest.mark.parametrize("mode", ["ansi", "rgb_array"])
+def test_public_views_refuse_to_render_what_only_people_may_see(mode):
+    # The pictures show the true interest, pictures and texts the patience: hidden state.
+    scalar = recenv.DriftingUserEnv(config=CONFIG, render_mode=mode)
+    vector = recenv.DriftingUserVectorEnv(num_envs=2, config=CONFIG, render_mode=mode)
+    for env in (scalar, vector):
+        env.reset(seed=0)
+        assert env.render() is not None  # the env itself renders, for people
+        view = public_view(env)
+        assert view.render_mode is None
+        with pytest.raises(InformationPolicyError, match="render"):
+            view.render()
