@@ -48,7 +48,6 @@ __all__ = [
     "StepNoise",
     "UserState",
     "apply_response",
-    "best_click_logit",
     "browse_page",
     "click_logits",
     "click_logits_all",
@@ -224,21 +223,17 @@ def click_logits(state: UserState, item_ids: Tensor, items: ItemTable, params: U
     return logits
 
 
-def click_logits_all(state: UserState, items: ItemTable, params: UserModelParams) -> Tensor:
-    """u for every (user, item) pair → ``(B, N)``. σ of it is the privileged click probability."""
-    logits = params.affinity_weight * (state.interest @ items.latents.T) + params.click_bias
-    if params.satiation:
-        logits = logits - params.satiation_weight * (state.satiation @ items.latents.T).clamp_min(0.0)
-    if params.clickbait:
-        logits = logits + params.clickbait_weight * items.clickbait
-    return logits
+def click_logits_all(state: UserState, items: ItemTable, params: UserModelParams,
+                     workspace: list[Tensor] | None = None) -> Tensor:
+    """u for every (user, item) pair → ``(B, N)``. σ of it is the privileged click probability.
 
-
-def best_click_logit(state: UserState, items: ItemTable, params: UserModelParams, workspace: list[Tensor]) -> Tensor:
-    """max over items of :func:`click_logits_all` → ``(B,)``, the same numbers, computed in
-    ``workspace`` (two ``(B, N)`` buffers, made on first use and reused while B stays): at large B
-    the fresh ``(B, N)`` temporaries of every step cost more in page faults than in arithmetic."""
+    :param workspace: two ``(B, N)`` buffers to compute in, made on first use and reused while B
+        stays (the returned tensor is then one of them: valid until the next call); None: fresh ones.
+        At large B, fresh ``(B, N)`` temporaries every step cost more in page faults than in arithmetic.
+    """
     shape = (state.interest.shape[0], items.latents.shape[0])
+    if workspace is None:
+        workspace = []
     if not workspace or workspace[0].shape != shape:
         workspace[:] = [torch.empty(shape, device=state.interest.device) for _ in range(2)]
     logits, satiated = workspace
@@ -249,7 +244,7 @@ def best_click_logit(state: UserState, items: ItemTable, params: UserModelParams
         logits.sub_(satiated.clamp_min_(0.0).mul_(params.satiation_weight))
     if params.clickbait:
         logits.add_(params.clickbait_weight * items.clickbait)
-    return logits.amax(1)
+    return logits
 
 
 def sample_click(logits: Tensor, click_uniform: Tensor) -> Tensor:

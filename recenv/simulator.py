@@ -34,7 +34,6 @@ from recenv.dynamics import (
     ItemTable,
     UserState,
     apply_response,
-    best_click_logit,
     browse_page,
     click_logits,
     click_logits_all,
@@ -341,7 +340,7 @@ class UserSimulator:
         click = sample_click(logits, noise.click_uniform)
         # max σ(u) = σ(max u): one sigmoid per user instead of one per item.
         if best_click_probability:
-            best = torch.sigmoid(best_click_logit(state, items, params, self._best_workspace))
+            best = torch.sigmoid(click_logits_all(state, items, params, self._best_workspace).amax(1))
         else:
             best = torch.full_like(logits, float("nan"))
         new_state, shifted = apply_response(state, item_ids, click, noise, items, params)
