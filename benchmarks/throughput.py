@@ -64,18 +64,25 @@ def _timed(step, min_seconds: float, min_steps: int, warmup_steps: int) -> tuple
     return steps, time.perf_counter() - start
 
 
-def measure_single(obs_mode: str, min_seconds: float, seed: int = 0) -> Measurement:
-    env = gym.make(ENV_ID, obs_mode=obs_mode)
+def _one_env(env: gym.Env, min_seconds: float, seed: int) -> tuple[int, float]:
+    """Steps of one Gymnasium env with uniformly random actions (drawn before timing and cycled),
+    resetting when an episode ends: (steps, seconds)."""
     env.reset(seed=seed)
-    actions = iter(np.random.default_rng(seed).integers(env.action_space.n, size=10_000_000))
+    actions = np.random.default_rng(seed).integers(env.action_space.n, size=65_536).tolist()
+    counter = iter(range(10**12))
 
     def step() -> None:
-        _, _, terminated, truncated, _ = env.step(next(actions))
+        _, _, terminated, truncated, _ = env.step(actions[next(counter) % len(actions)])
         if terminated or truncated:
             env.reset()
 
-    steps, seconds = _timed(step, min_seconds, min_steps=200, warmup_steps=50)
+    timing = _timed(step, min_seconds, min_steps=200, warmup_steps=50)
     env.close()
+    return timing
+
+
+def measure_single(obs_mode: str, min_seconds: float, seed: int = 0) -> Measurement:
+    steps, seconds = _one_env(gym.make(ENV_ID, obs_mode=obs_mode), min_seconds, seed)
     return Measurement("single", 1, "cpu", obs_mode, steps, seconds)
 
 
@@ -92,17 +99,7 @@ def measure_sync(num_envs: int, obs_mode: str, min_seconds: float, seed: int = 0
 def measure_cartpole(min_seconds: float, seed: int = 0) -> Measurement:
     """Gymnasium's ``CartPole-v1`` through ``gym.make``, stepped the same way: the reference the
     native env's speed is quoted against (measured in the same run, on the same machine)."""
-    env = gym.make("CartPole-v1")
-    env.reset(seed=seed)
-    actions = iter(np.random.default_rng(seed).integers(2, size=100_000_000))
-
-    def step() -> None:
-        _, _, terminated, truncated, _ = env.step(int(next(actions)))
-        if terminated or truncated:
-            env.reset()
-
-    steps, seconds = _timed(step, min_seconds, min_steps=200, warmup_steps=50)
-    env.close()
+    steps, seconds = _one_env(gym.make("CartPole-v1"), min_seconds, seed)
     return Measurement("cartpole", 1, "cpu", "-", steps, seconds)
 
 
