@@ -97,6 +97,7 @@ def _lift(envs: VectorEnv, wrapper: SingleUserWrapper) -> VectorEnv:
 
 
 def _per_user(envs: VectorEnv, layer: gym.Wrapper) -> VectorEnv:
+    _check_numpy(envs, type(layer).__name__)
     if isinstance(layer, gym.ObservationWrapper):
         outer_space = layer.observation_space
 
@@ -104,7 +105,6 @@ def _per_user(envs: VectorEnv, layer: gym.Wrapper) -> VectorEnv:
             out = create_empty_array(outer_space, envs.num_envs)
             return concatenate(outer_space, [layer.observation(obs) for obs in iterate(envs.observation_space, batch)], out)
 
-        _check_numpy(envs, type(layer).__name__)
         return vector_wrappers.TransformObservation(envs, observations, single_observation_space=outer_space)
     if isinstance(layer, gym.ActionWrapper):
         outer_action_space = gym.vector.utils.batch_space(layer.action_space, envs.num_envs)
@@ -114,9 +114,7 @@ def _per_user(envs: VectorEnv, layer: gym.Wrapper) -> VectorEnv:
             converted = [layer.action(action) for action in iterate(outer_action_space, batch)]
             return concatenate(envs.single_action_space, converted, out)
 
-        _check_numpy(envs, type(layer).__name__)
         return vector_wrappers.TransformAction(envs, actions, single_action_space=layer.action_space)
-    _check_numpy(envs, type(layer).__name__)
     return vector_wrappers.TransformReward(
         envs, lambda rewards: np.asarray([layer.reward(reward) for reward in rewards.tolist()], dtype=rewards.dtype)
     )
