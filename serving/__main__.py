@@ -1,0 +1,3 @@
+from serving.command_line import main
+
+main()

@@ -1,0 +1,73 @@
+"""``recenv serve`` / ``python -m serving``: serve an agent over HTTP; ``recenv load-test``: measure it.
+
+Examples::
+
+    python -m serving                                   # the supervised LSTM, 127.0.0.1:8000
+    python -m serving --agent results/dqn.pt --port 8080
+    recenv load-test --requests 2000                    # see serving/load_test.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main", "serve"]
+
+
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--agent", default=None,
+                        help="a saved agent file (agent.save(path)); default: the supervised LSTM with the shipped encoder")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--device", default="cpu", help="where the agent runs: cpu (default), cuda, auto")
+    parser.add_argument("--max-sessions", type=int, default=10_000, help="live sessions kept (least recently used evicted)")
+    parser.add_argument("--idle-timeout", type=float, default=1800.0, help="seconds after which an unused session expires")
+    parser.add_argument("--max-history", type=int, default=1000, help="most interactions a history may hold")
+    parser.add_argument("--max-k", type=int, default=100, help="most items one recommendation may ask for")
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="torch threads (default 1: requests run in parallel threads, and one user's "
+                             "LSTM step or 500-item scoring is too small to split)")
+    parser.add_argument("--log-level", default="info")
+
+
+def serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from recenv.threads import choose_torch_threads
+    from serving.api import create_app
+    from serving.recommender import ServedRecommender
+    from serving.sessions import SessionStore
+
+    threads = choose_torch_threads(args.torch_threads)
+    recommender = (ServedRecommender.default(device=args.device) if args.agent is None
+                   else ServedRecommender.from_file(args.agent, device=args.device))
+    store = SessionStore(max_sessions=args.max_sessions, idle_timeout=args.idle_timeout, max_history=args.max_history)
+    app = create_app(recommender, store, max_k=args.max_k)
+    print(f"serving {recommender.kind} ({recommender.source}) on http://{args.host}:{args.port}/ "
+          f"(API under /v1, OpenAPI at /docs; {threads.describe()})", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "python -m serving") -> None:
+    """``python -m serving [options]``: serve (the only job of that entry point)."""
+    parser = argparse.ArgumentParser(prog=prog, description="Serve a trained recenv agent over HTTP.")
+    _serve_arguments(parser)
+    serve(parser.parse_args(argv))
+
+
+def recenv_command(argv: Sequence[str] | None = None) -> None:
+    """The ``recenv`` console script: ``recenv serve [...]`` and ``recenv load-test [...]``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"serve": "serve a trained agent over HTTP", "load-test": "measure a running or fresh service"}
+    if not argv or argv[0] not in commands:
+        listing = "\n".join(f"  {name:10} {what}" for name, what in commands.items())
+        print(f"usage: recenv COMMAND [options]\n\ncommands:\n{listing}", file=sys.stderr)
+        raise SystemExit(0 if argv and argv[0] in ("-h", "--help") else 2)
+    if argv[0] == "serve":
+        main(argv[1:], prog="recenv serve")
+    else:
+        from serving.load_test import main as load_test
+
+        load_test(argv[1:], prog="recenv load-test")

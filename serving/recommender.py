@@ -1,0 +1,222 @@
+"""The served recommender: an agent, loaded once, that ranks the catalog for a logged history.
+
+A service has no simulated user, only the history it was told about; :class:`ServedRecommender`
+turns a history into the agent's observation (:class:`serving.observer.HistoryObserver`, the same
+observation the env would give) and ranks items by the agent's own scores:
+
+=======================  ==========================================  ===================
+agent (file ``agent``)    score of an item                            shown items
+=======================  ==========================================  ===================
+SupervisedLSTMAgent       logit of the LSTM's P(click)                left out (its rule)
+DQNAgent                  Q(s, item)                                  kept
+PPOAgent                  the policy's logit                          kept
+QLearningAgent            Q(abstract state, item)                     kept
+SB3DQNAgent               SB3's Q-network output                      kept
+SB3PPOAgent               the SB3 policy's logit                      kept
+=======================  ==========================================  ===================
+
+The first item of a ranking is the agent's ``predict()`` choice for that observation (ties aside;
+for the supervised model, whose rule never re-shows an item in a session, the items shown this
+session are left out, as its ``predict()`` does). The other saved agents read more than the
+observation (their own encoder over the raw past, or the env), and are refused with a clear error.
+
+The default agent, with no file, is the supervised next-click LSTM with the shipped encoder of the
+default preset (``mixed``): the service works with no training.
+
+Only the catalog's public side is read (titles, topics, embeddings): a deployed recommender knows
+nothing of quality or clickbait (``docs/model.md`` §5).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents import DQNAgent, PPOAgent, QLearningAgent, SB3DQNAgent, SB3PPOAgent, SupervisedLSTMAgent
+from agents.persistence import saved_env_config
+from recenv import DriftingUserEnv, EnvConfig
+from recenv.public_view import public_view
+from recenv.weights_file import read_weights_file
+from serving.observer import HistoryObserver, ObserverState
+
+__all__ = ["SERVED_AGENTS", "ServedKind", "ServedRecommender", "UnservableAgentError"]
+
+
+class UnservableAgentError(ValueError):
+    """An agent file the service cannot serve (unknown kind, or an agent that reads more than its observation)."""
+
+
+def _as_numpy(scores: Any) -> np.ndarray:
+    if isinstance(scores, torch.Tensor):
+        return scores.detach().cpu().numpy()
+    return np.asarray(scores)
+
+
+def _sb3_observations(agent: Any, observations: np.ndarray) -> torch.Tensor:
+    return torch.as_tensor(observations, dtype=torch.float32, device=agent.model.device)
+
+
+def _sb3_q_values(agent: Any, observations: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return _as_numpy(agent.model.q_net(_sb3_observations(agent, observations)))
+
+
+def _sb3_policy_logits(agent: Any, observations: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        distribution = agent.model.policy.get_distribution(_sb3_observations(agent, observations))
+        return _as_numpy(distribution.distribution.logits)
+
+
+def _torch_scores(method: str) -> Callable[[Any, np.ndarray], np.ndarray]:
+    def scores(agent: Any, observations: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return _as_numpy(getattr(agent, method)(observations))
+
+    return scores
+
+
+@dataclass(frozen=True)
+class ServedKind:
+    """How one kind of agent is served.
+
+    :param agent_class: builds the agent from a (public) env; ``load(path)`` reads its file.
+    :param scores: ``(agent, observations (B, S)) → (B, N)``, higher is better.
+    :param score_name: what the score is, for the API's responses.
+    :param skips_shown: the agent never shows an item twice in a session (its rule, kept in serving).
+    """
+
+    agent_class: type
+    scores: Callable[[Any, np.ndarray], np.ndarray]
+    score_name: str
+    skips_shown: bool = False
+
+
+SERVED_AGENTS: dict[str, ServedKind] = {
+    "SupervisedLSTMAgent": ServedKind(SupervisedLSTMAgent, lambda a, o: a.click_logits(o), "click logit", skips_shown=True),
+    "DQNAgent": ServedKind(DQNAgent, _torch_scores("q_values"), "Q value"),
+    "PPOAgent": ServedKind(PPOAgent, _torch_scores("logits"), "policy logit"),
+    "QLearningAgent": ServedKind(QLearningAgent, lambda a, o: a.q_table[a.states(o)], "Q value"),
+    "SB3DQNAgent": ServedKind(SB3DQNAgent, _sb3_q_values, "Q value"),
+    "SB3PPOAgent": ServedKind(SB3PPOAgent, _sb3_policy_logits, "policy logit"),
+}
+"""Agent kind (the ``agent`` field of its file) → how it is served."""
+
+
+class ServedRecommender:
+    """One agent, loaded once, and what it needs to rank items for a logged history.
+
+    Build it with :meth:`default` or :meth:`from_file`. Thread-safe for concurrent requests: it
+    holds no per-session state (sessions hold theirs, :mod:`serving.sessions`).
+
+    :param agent: the agent (made for ``env``).
+    :param kind: the agent's kind, a key of :data:`SERVED_AGENTS`.
+    :param env: a scalar env of the agent's config: the catalog, the encoder and the observation's
+        shape come from its public view.
+    :param source: where the agent came from (a path, or ``"default"``), for the health endpoint.
+    """
+
+    def __init__(self, agent: Any, kind: str, env: DriftingUserEnv, source: str):
+        if kind not in SERVED_AGENTS:
+            raise UnservableAgentError(_unservable(kind))
+        self.agent = agent
+        self.kind = kind
+        self.served = SERVED_AGENTS[kind]
+        self.source = source
+        view = public_view(env)
+        self.config: EnvConfig = view.config
+        self.catalog = view.catalog  # the public catalog: no quality, no clickbait
+        self.num_items = int(self.catalog.num_items)
+        self.titles: tuple[str, ...] = tuple(self.catalog.titles or self.catalog.texts)
+        self.topic_names: tuple[str, ...] = tuple(self.catalog.topic_names)
+        self.item_topics = np.asarray(self.catalog.topics, dtype=np.int64)
+        encoder = view.encoder if self.config.obs_mode == "encoded" else None
+        self.observer = HistoryObserver(self.config.obs_mode, np.asarray(self.catalog.embeddings),
+                                        self.config.max_episode_steps, self.config.history_length, encoder)
+        self._latents: np.ndarray | None = None
+
+    # ---------------------------------------------------------------- construction
+
+    @classmethod
+    def default(cls, device: str = "cpu") -> ServedRecommender:
+        """The supervised next-click LSTM with the shipped encoder of the default preset."""
+        env = DriftingUserEnv(config=EnvConfig(device=device))
+        return cls(SupervisedLSTMAgent(public_view(env)), "SupervisedLSTMAgent", env, "default")
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], device: str = "cpu") -> ServedRecommender:
+        """A saved reference agent (``agent.save(path)``), with the env config recorded in its file.
+
+        :raises FileNotFoundError: no such file.
+        :raises UnservableAgentError: an agent kind the service cannot serve.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no agent file at {path}")
+        kind = read_weights_file(path, "agent").get("agent")
+        if kind not in SERVED_AGENTS:
+            raise UnservableAgentError(_unservable(kind, path))
+        config = dataclasses.replace(saved_env_config(path), device=device)
+        env = DriftingUserEnv(config=config)
+        agent = SERVED_AGENTS[kind].agent_class(public_view(env))
+        agent.load(path)
+        return cls(agent, kind, env, os.fspath(path))
+
+    # ---------------------------------------------------------------- ranking
+
+    def rank(self, observation: np.ndarray, shown: set[int], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k best items for one observation: ``(item ids (k,), their scores (k,))``, best first.
+
+        Items in ``shown`` are left out for agents whose rule never re-shows an item in a session
+        (unless every item was shown: then all are allowed again, as the agent's ``predict()`` does).
+        Ties go to the lower item id, as ``argmax`` does.
+        """
+        scores = np.asarray(self.served.scores(self.agent, observation[None]), dtype=np.float64)[0]
+        candidates = scores.copy()
+        if self.served.skips_shown and shown and len(shown) < self.num_items:
+            candidates[list(shown)] = -np.inf
+        order = np.argsort(-candidates, kind="stable")[:k]
+        return order, scores[order]
+
+    # ---------------------------------------------------------------- histories
+
+    def start(self, items: list[int], clicks: list[int]) -> ObserverState:
+        return self.observer.start(items, clicks)
+
+    def persona_history(self, persona: str, length: int) -> list[int]:
+        """The ``length`` catalog items closest to a persona text (cosine of latents, best first),
+        used as a new user's past, all clicked: the stated interests as a logged history. Embeds
+        the text with the catalog's own language model (local files only; loaded on first use)."""
+        latent = np.asarray(self.catalog.latent_of_text(persona), dtype=np.float64)
+        if self._latents is None:
+            self._latents = np.asarray(self.catalog.latents, dtype=np.float64)
+        closeness = self._latents @ latent
+        order = np.argsort(-closeness, kind="stable")[:length]
+        return [int(i) for i in order[::-1]]  # the closest item last: the most recent interaction
+
+    def interest_by_topic(self, state: ObserverState) -> list[dict[str, Any]] | None:
+        """The encoder's estimate of the user's interest: mean predicted P(click) of each topic's
+        items (``None`` for agents served without the encoder)."""
+        probabilities = self.observer.click_probabilities(state)
+        if probabilities is None:
+            return None
+        sums = np.bincount(self.item_topics, weights=probabilities, minlength=len(self.topic_names))
+        counts = np.maximum(np.bincount(self.item_topics, minlength=len(self.topic_names)), 1)
+        return [{"topic": name, "p_click": float(value)} for name, value in zip(self.topic_names, sums / counts)]
+
+    def describe(self) -> dict[str, Any]:
+        return {"agent": self.kind, "source": self.source, "score": self.served.score_name,
+                "obs_mode": self.config.obs_mode, "preset": self.config.preset, "num_items": self.num_items,
+                "catalog": self.catalog.fingerprint}
+
+
+def _unservable(kind: Any, path: Path | None = None) -> str:
+    where = f"{path} holds" if path is not None else "got"
+    return (f"{where} agent kind {kind!r}, which the service cannot serve; served kinds: {sorted(SERVED_AGENTS)} "
+            "(the others read more than their observation: their own encoder over the raw past, or the env)")
