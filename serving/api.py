@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import FastAPI, HTTPException, Path as PathParam, Query, Request, Response
+from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 
 from serving.metrics import CONTENT_TYPE_LATEST, ServiceMetrics
@@ -35,8 +36,8 @@ from serving.schemas import (
     FeedbackResult,
     Health,
     HistoryRequest,
-    RecommendedItem,
     Recommendations,
+    RecommendedItem,
     SessionCreated,
     SessionRequest,
     SessionView,

@@ -32,7 +32,8 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default="info")
 
 
-def serve(args: argparse.Namespace) -> None:
+def serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Load the agent once, then serve until interrupted; bad options end with the parser's error."""
     import uvicorn
 
     from recenv.threads import choose_torch_threads
@@ -40,10 +41,17 @@ def serve(args: argparse.Namespace) -> None:
     from serving.recommender import ServedRecommender
     from serving.sessions import SessionStore
 
-    threads = choose_torch_threads(args.torch_threads)
-    recommender = (ServedRecommender.default(device=args.device) if args.agent is None
-                   else ServedRecommender.from_file(args.agent, device=args.device))
-    store = SessionStore(max_sessions=args.max_sessions, idle_timeout=args.idle_timeout, max_history=args.max_history)
+    if args.max_k < 1:
+        parser.error(f"--max-k must be at least 1, got {args.max_k}")
+    if args.torch_threads < 1:
+        parser.error(f"--torch-threads must be at least 1, got {args.torch_threads}")
+    try:
+        store = SessionStore(max_sessions=args.max_sessions, idle_timeout=args.idle_timeout, max_history=args.max_history)
+        recommender = (ServedRecommender.default(device=args.device) if args.agent is None
+                       else ServedRecommender.from_file(args.agent, device=args.device))
+    except (ValueError, FileNotFoundError) as error:  # UnservableAgentError is a ValueError
+        parser.error(str(error))
+    threads = choose_torch_threads(args.torch_threads)  # only once serving: the caller's count is kept on errors
     app = create_app(recommender, store, max_k=args.max_k)
     print(f"serving {recommender.kind} ({recommender.source}) on http://{args.host}:{args.port}/ "
           f"(API under /v1, OpenAPI at /docs; {threads.describe()})", file=sys.stderr)
@@ -54,7 +62,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m serving") -> 
     """``python -m serving [options]``: serve (the only job of that entry point)."""
     parser = argparse.ArgumentParser(prog=prog, description="Serve a trained recenv agent over HTTP.")
     _serve_arguments(parser)
-    serve(parser.parse_args(argv))
+    serve(parser.parse_args(argv), parser)
 
 
 def recenv_command(argv: Sequence[str] | None = None) -> None:

@@ -71,7 +71,7 @@ class ServerThread:
         wait_until_healthy(self.base_url, self._startup_timeout, alive=self._thread.is_alive)
         return self.base_url
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
 
@@ -111,7 +111,7 @@ class ServerProcess:
         self._stderr.seek(0)
         return self._stderr.read().decode(errors="replace")[-2000:]
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
             try:
