@@ -29,6 +29,7 @@ from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 
+from recenv.embedding import ModelLoadError
 from serving.metrics import CONTENT_TYPE_LATEST, ServiceMetrics
 from serving.recommender import ServedRecommender
 from serving.schemas import (
@@ -70,11 +71,14 @@ def create_app(recommender: ServedRecommender, store: SessionStore | None = None
     @app.middleware("http")
     async def count_requests(request: Request, call_next):
         started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        metrics.observe(getattr(route, "path", "unmatched"), request.method, response.status_code,
-                        time.perf_counter() - started)
-        return response
+        status = 500  # counted as such if the app raises
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = request.scope.get("route")
+            metrics.observe(getattr(route, "path", "unmatched"), request.method, status, time.perf_counter() - started)
 
     # ---------------------------------------------------------------- checks
 
@@ -107,7 +111,10 @@ def create_app(recommender: ServedRecommender, store: SessionStore | None = None
     @app.post(f"/{API_VERSION}/sessions", status_code=201, response_model=SessionCreated)
     def create_session(body: SessionRequest) -> SessionCreated:
         if body.persona is not None:
-            items = recommender.persona_history(body.persona, PERSONA_PAST_LENGTH)
+            try:
+                items = recommender.persona_history(body.persona, min(PERSONA_PAST_LENGTH, store.max_history))
+            except (ModelLoadError, OSError) as error:
+                raise HTTPException(503, f"the language model that reads personas could not be loaded: {error}") from None
             clicks = [1] * len(items)
         else:
             check_history_length(len(body.items))
@@ -120,14 +127,13 @@ def create_app(recommender: ServedRecommender, store: SessionStore | None = None
     @app.get(f"/{API_VERSION}/sessions/{{session_id}}", response_model=SessionView)
     def read_session(session_id: SessionId) -> SessionView:
         session = live(session_id)
-        with session.lock:
-            past = session.past_length
-            return SessionView(
-                session_id=session.session_id, past_items=session.items[:past], past_clicks=session.clicks[:past],
-                items=session.items[past:], clicks=session.clicks[past:], session_steps=session.session_steps,
-                session_clicks=session.session_clicks,
-                interest_by_topic=recommender.interest_by_topic(session.observer_state),
-            )
+        with session.lock:  # a consistent copy; the encoder runs after, not holding up feedback
+            past, items, clicks, state = session.past_length, list(session.items), list(session.clicks), session.observer_state
+        return SessionView(
+            session_id=session.session_id, past_items=items[:past], past_clicks=clicks[:past], items=items[past:],
+            clicks=clicks[past:], session_steps=len(items) - past, session_clicks=sum(clicks[past:]),
+            interest_by_topic=recommender.interest_by_topic(state),
+        )
 
     @app.get(f"/{API_VERSION}/sessions/{{session_id}}/recommendations", response_model=Recommendations)
     def recommend(session_id: SessionId, k: int = Query(10, ge=1, le=max_k, description=f"how many items, 1 to {max_k}")) -> Recommendations:
@@ -143,12 +149,10 @@ def create_app(recommender: ServedRecommender, store: SessionStore | None = None
         check_items([body.item_id], "item_id")
         session = live(session_id)
         try:
-            store.record(session, body.item_id, int(body.clicked), recommender.observer.advance)
+            steps, clicks = store.record(session, body.item_id, int(body.clicked), recommender.observer.advance)
         except HistoryFullError as error:
             raise HTTPException(409, str(error)) from None
-        with session.lock:
-            return FeedbackResult(session_id=session.session_id, session_steps=session.session_steps,
-                                  session_clicks=session.session_clicks)
+        return FeedbackResult(session_id=session.session_id, session_steps=steps, session_clicks=clicks)
 
     @app.delete(f"/{API_VERSION}/sessions/{{session_id}}", status_code=204)
     def delete_session(session_id: SessionId) -> Response:

@@ -132,9 +132,12 @@ class SessionStore:
             if self._sessions.pop(session_id, None) is not None:
                 self._end(session_id, "deleted")
 
-    def record(self, session: ServedSession, item: int, click: int, advance: Callable[[Any, int, int], Any]) -> None:
+    def record(self, session: ServedSession, item: int, click: int,
+               advance: Callable[[Any, int, int], Any]) -> tuple[int, int]:
         """Append one interaction under the session's lock; ``advance(state, item, click)`` gives
-        the observer's next state. :raises HistoryFullError: the history is at ``max_history``."""
+        the observer's next state. Returns the session's steps and clicks right after it.
+
+        :raises HistoryFullError: the history is at ``max_history``."""
         with session.lock:
             if len(session.items) >= self.max_history:
                 raise HistoryFullError(
@@ -144,6 +147,7 @@ class SessionStore:
             session.observer_state = advance(session.observer_state, item, click)
             session.items.append(item)
             session.clicks.append(click)
+            return session.session_steps, session.session_clicks
 
     def purge_expired(self) -> int:
         """Drop every expired session now; returns how many."""

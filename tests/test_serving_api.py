@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from agents import DQNAgent
 from agents.persistence import save_agent_file
 from recenv import DriftingUserEnv, EnvConfig
+from recenv.embedding import ModelLoadError
 from recenv.public_view import public_view
 from serving import ServedRecommender, SessionStore, UnservableAgentError, create_app
 from serving.command_line import main as serve_command
@@ -377,3 +378,29 @@ def test_bad_serve_options_end_with_a_usage_error(capsys, argv, says):
     with pytest.raises(SystemExit) as exit_info:
         serve_command(argv)
     assert exit_info.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_a_persona_fits_a_short_history_limit(recommender):
+    client = TestClient(create_app(recommender, SessionStore(max_history=3)))
+    answer = client.post("/v1/sessions", json={"persona": "cooking"})
+    assert answer.status_code == 201 and answer.json()["past_length"] == 3
+
+
+def test_a_persona_model_that_cannot_load_is_a_503_that_says_so(client, recommender, monkeypatch):
+    def cannot_load(persona, length):
+        raise ModelLoadError("no local files for the model")
+
+    monkeypatch.setattr(recommender, "persona_history", cannot_load)
+    answer = client.post("/v1/sessions", json={"persona": "cooking"})
+    assert answer.status_code == 503 and "no local files for the model" in answer.json()["detail"]
+
+
+def test_a_failing_request_is_counted_as_a_500(client, recommender, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    session_id = new_session(client)
+    monkeypatch.setattr(recommender, "rank", broken)
+    assert client.get(f"/v1/sessions/{session_id}/recommendations").status_code == 500
+    text = client.get("/metrics").text
+    assert 'recenv_requests_total{method="GET",route="/v1/sessions/{session_id}/recommendations",status="500"} 1.0' in text
