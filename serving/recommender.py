@@ -46,7 +46,7 @@ from recenv.public_view import public_view
 from recenv.weights_file import read_weights_file
 from serving.observer import HistoryObserver, ObserverState
 
-__all__ = ["SERVED_AGENTS", "ServedKind", "ServedRecommender", "UnservableAgentError"]
+__all__ = ["SERVED_AGENTS", "ServedKind", "ServedRecommender", "UnservableAgentError", "session_memory"]
 
 
 class UnservableAgentError(ValueError):
@@ -170,17 +170,20 @@ class ServedRecommender:
 
     # ---------------------------------------------------------------- ranking
 
-    def rank(self, observation: np.ndarray, shown: set[int], k: int) -> tuple[np.ndarray, np.ndarray]:
+    def rank(self, observation: np.ndarray, session_items: list[int], k: int) -> tuple[np.ndarray, np.ndarray]:
         """The k best items for one observation: ``(item ids (k,), their scores (k,))``, best first.
 
-        Items in ``shown`` are left out for agents whose rule never re-shows an item in a session
-        (unless every item was shown: then all are allowed again, as the agent's ``predict()`` does).
+        :param session_items: the items shown this session, oldest first. Agents whose rule never
+            re-shows an item in a session leave them out, with the agent's own reset: once every item
+            has been shown, all are allowed again and the memory starts over
+            (:func:`agents.supervised_lstm.choose_unshown`).
+
         Ties go to the lower item id, as ``argmax`` does.
         """
         scores = np.asarray(self.served.scores(self.agent, observation[None]), dtype=np.float64)[0]
         candidates = scores.copy()
-        if self.served.skips_shown and shown and len(shown) < self.num_items:
-            candidates[list(shown)] = -np.inf
+        if self.served.skips_shown:
+            candidates[list(session_memory(session_items, self.num_items))] = -np.inf
         order = np.argsort(-candidates, kind="stable")[:k]
         return order, scores[order]
 
@@ -214,6 +217,17 @@ class ServedRecommender:
         return {"agent": self.kind, "source": self.source, "score": self.served.score_name,
                 "obs_mode": self.config.obs_mode, "preset": self.config.preset, "num_items": self.num_items,
                 "catalog": self.catalog.fingerprint}
+
+
+def session_memory(session_items: list[int], num_items: int) -> set[int]:
+    """The items a no-repeat agent still avoids after showing ``session_items``: it clears its
+    memory when every item has been shown, before choosing the next one."""
+    memory: set[int] = set()
+    for item in session_items:
+        if len(memory) == num_items:
+            memory.clear()
+        memory.add(item)
+    return set() if len(memory) == num_items else memory
 
 
 def _unservable(kind: Any, path: Path | None = None) -> str:

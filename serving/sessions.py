@@ -56,10 +56,6 @@ class ServedSession:
     def session_clicks(self) -> int:
         return sum(self.clicks[self.past_length:])
 
-    @property
-    def shown(self) -> set[int]:
-        """Items shown in this session (not the past)."""
-        return set(self.items[self.past_length:])
 
 
 class SessionStore:

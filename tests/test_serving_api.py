@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from agents import DQNAgent
 from agents.persistence import save_agent_file
+from agents.supervised_lstm import choose_unshown
 from recenv import DriftingUserEnv, EnvConfig
 from recenv.embedding import ModelLoadError
 from recenv.public_view import public_view
@@ -22,6 +23,7 @@ from serving import ServedRecommender, SessionStore, UnservableAgentError, creat
 from serving.command_line import main as serve_command
 from serving.command_line import recenv_command
 from serving.local_server import ServerThread
+from serving.recommender import session_memory
 
 
 class FakeClock:
@@ -349,7 +351,7 @@ def test_a_saved_dqn_is_served_from_its_file(tmp_path):
     served = ServedRecommender.from_file(path)
     assert served.kind == "DQNAgent" and served.served.score_name == "Q value"
     observation, _ = env.reset(seed=1)
-    items, scores = served.rank(observation, shown=set(), k=3)
+    items, scores = served.rank(observation, session_items=[], k=3)
     q = agent.q_values(observation[None]).detach().numpy()[0]
     assert items[0] == int(q.argmax()) and np.allclose(scores, np.sort(q)[::-1][:3], atol=1e-6)
 
@@ -404,3 +406,15 @@ def test_a_failing_request_is_counted_as_a_500(client, recommender, monkeypatch)
     assert client.get(f"/v1/sessions/{session_id}/recommendations").status_code == 500
     text = client.get("/metrics").text
     assert 'recenv_requests_total{method="GET",route="/v1/sessions/{session_id}/recommendations",status="500"} 1.0' in text
+
+
+def test_the_no_repeat_memory_starts_over_as_the_agent_s_does():
+    """choose_unshown clears a user's memory once every item was shown, before choosing the next;
+    the service's memory of a session's items is the agent's, as it takes effect on the next choice."""
+    shown = np.zeros((1, 3), dtype=bool)
+    chosen: list[int] = []
+    for _ in range(7):
+        in_effect = set() if shown.all() else set(np.flatnonzero(shown[0]).tolist())
+        assert session_memory(chosen, num_items=3) == in_effect, chosen
+        chosen.append(int(choose_unshown(np.array([[3.0, 2.0, 1.0]]), shown, None, np.random.default_rng(0))[0]))
+    assert chosen == [0, 1, 2, 0, 1, 2, 0]
