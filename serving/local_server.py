@@ -45,7 +45,7 @@ def wait_until_healthy(base_url: str, timeout: float, alive: Any = None) -> None
         if alive is not None and not alive():
             raise RuntimeError(f"the server at {base_url} stopped before answering")
         try:
-            if httpx.get(f"{base_url}/v1/health", timeout=1.0).status_code == 200:
+            if httpx.get(f"{base_url}/v1/health", timeout=1.0, trust_env=False).status_code == 200:
                 return
         except httpx.TransportError:
             pass

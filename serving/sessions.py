@@ -8,7 +8,8 @@ take the lock, and none is lost.
 :class:`SessionStore` keeps at most ``max_sessions`` sessions; one idle for ``idle_timeout``
 seconds expires. When the store is full, expired sessions go first, then the least recently used
 one (evicted). Requests for a session that expired, was evicted or deleted are told which (the
-store remembers that many ended ids, no more): memory stays bounded whatever the clients do.
+store remembers the last ``max_sessions`` ended ids, no more; older ones are "unknown"): memory
+stays bounded whatever the clients do.
 """
 
 from __future__ import annotations
@@ -115,7 +116,8 @@ class SessionStore:
                 self.expired += 1
                 session = None
             if session is None:
-                why = self._ended.get(session_id, "unknown (never created here)")
+                why = self._ended.get(session_id, "unknown (never created here, or ended so long ago that the store "
+                                                  "no longer remembers it)")
                 raise SessionGoneError(f"session {session_id!r} is {why}")
             session.last_used = now
             self._sessions.move_to_end(session_id)
