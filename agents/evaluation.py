@@ -36,7 +36,8 @@ class SessionRecords:
     :param clicks: 0/1 responses.
     :param click_probability: true P(click) of each shown item.
     :param best_click_probability: the best P(click) any item had at that step.
-    :param items: the shown items.
+    :param items: the shown items (with slates: the item the user chose, or the top one without a
+        click — what the history records).
     :param topics: topic of each shown item.
     :param regime_shift: whether the user's interest was redrawn at that step (after its click was
         drawn: the first step a shift at ``t`` affects is ``t + 1``).
@@ -168,12 +169,14 @@ def run_sessions(
         ended_at = np.full(n, -1)
         left = np.zeros(n, dtype=bool)
         step = 0
+        slate_size = envs.config.slate_size
         while active.any():
             actions, state = agent.predict(observation, state=state, episode_start=episode_start, deterministic=deterministic)
-            actions = np.asarray(actions, dtype=np.int64).reshape(n)
+            actions = np.asarray(actions, dtype=np.int64).reshape((n,) if slate_size == 1 else (n, slate_size))
             observation, reward, terminated, truncated, info = envs.step(actions)
             traces["clicks"].append(reward)
-            traces["items"].append(actions)
+            # With slates, the item the user chose (or the top one, without a click): what the history records.
+            traces["items"].append(actions if slate_size == 1 else info["recorded_item"])
             for key in ("click_probability", "best_click_probability", "topic", "regime_shift"):
                 traces["topics" if key == "topic" else key].append(info[key])
             done = active & (terminated | truncated)

@@ -33,6 +33,9 @@ OBS_MODES: tuple[str, ...] = ("encoded", "history", "ids")
 DEFAULT_MAX_EPISODE_STEPS = 200
 """The horizon T of ``DriftingUser-v0``: sessions are truncated after this many steps."""
 
+DEFAULT_SLATE_POSITION_DECAY = 0.5
+"""λ of the slate position effect: slot j's utility is lowered by ``λ·log2(1 + j)`` (slot 9: by 1.66)."""
+
 
 @dataclass(frozen=True)
 class EnvConfig:
@@ -48,6 +51,12 @@ class EnvConfig:
         :class:`recenv.UserModelParams`. :attr:`user_model` is the result.
     :param data_path: the data a real-data preset draws on (default for ``ml100k``: ``$RECENV_ML100K``).
     :param max_episode_steps: the horizon T; sessions are truncated after this many steps.
+    :param slate_size: k ≥ 1, items shown per step. 1 (default): one item, ``Discrete(N)``
+        actions and the click model of ``docs/model.md`` §2. k > 1: a slate, ``MultiDiscrete([N] * k)``
+        actions; the user picks at most one of its items by a conditional logit with a no-click
+        option (``docs/model.md`` §2, "Slates").
+    :param slate_position_decay: λ ≥ 0, the position effect: the item in slot j (0-based) has its
+        utility lowered by ``λ·log2(1 + j)`` (the first slot by 0, so k = 1 is unaffected).
 
     A user's past (the warm-up, ``docs/model.md`` §3):
 
@@ -79,6 +88,8 @@ class EnvConfig:
     params: UserModelParams | Mapping[str, Any] | None = None
     data_path: str | os.PathLike[str] | None = None
     max_episode_steps: int = DEFAULT_MAX_EPISODE_STEPS
+    slate_size: int = 1
+    slate_position_decay: float = DEFAULT_SLATE_POSITION_DECAY
     warmup_steps: int = 20
     warmup_organic_share: float = 0.5
     warmup_page_size: int = 50
@@ -114,6 +125,10 @@ class EnvConfig:
         _check_int("warmup_steps", self.warmup_steps, low=0)
         _check_int("warmup_page_size", self.warmup_page_size, low=1)
         _check_int("max_episode_steps", self.max_episode_steps, low=1)
+        _check_int("slate_size", self.slate_size, low=1)
+        decay = self.slate_position_decay
+        if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0.0 <= decay < float("inf"):
+            raise ValueError(f"slate_position_decay = {decay!r} is not allowed; expected a finite number >= 0")
         if self.user_pool_size is not None:
             _check_int("user_pool_size", self.user_pool_size, low=1)
         share = self.warmup_organic_share
@@ -159,6 +174,10 @@ class EnvConfig:
         model by ``None`` (a weights path is kept); :meth:`from_record` takes both back as arguments.
         """
         record = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("catalog", "encoder", "params")}
+        if self.slate_size == 1 and self.slate_position_decay == DEFAULT_SLATE_POSITION_DECAY:
+            # One item per step: the slate settings play no part, and records (agent files, the
+            # comparison's cell keys) stay those written before slates existed.
+            del record["slate_size"], record["slate_position_decay"]
         record["device"] = str(self.device)
         record["catalog_fingerprint"] = None if self.catalog is None else self.catalog.fingerprint
         if isinstance(self.params, UserModelParams):

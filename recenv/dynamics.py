@@ -20,6 +20,17 @@ After the response ``y``, in this order::
     4. regime shift       with probability h: θ ← θ' ~ population prior  (satiation is kept)
     5. patience           b ← b − 1 − δ·(1 − y) + y·g·(q_i − c_i);  leaves when b ≤ 0
 
+A slate ``(i_0, …, i_{k−1})`` (``slate_size=k``): the user picks at most one item by a conditional
+logit over the slate and a no-click option of utility 0, with a position effect::
+
+    u_j           = u_{i_j} − λ·log2(1 + j)         (−∞ for an item repeated from an earlier slot)
+    P(choose j)   = exp(u_j) / (1 + Σ_j' exp(u_j'))       P(no click) = 1 / (1 + Σ_j' exp(u_j'))
+
+then responds as above to the chosen item (y = 1), or with y = 0 to the top item when none was
+chosen, except that step 1 adds ``y·z_chosen + (ι/k)·Σ z_j`` over the other distinct slate items.
+For k = 1 this is exactly the one-item model. The myopic oracle's value is the best slate's
+``P(click) = σ(logsumexp_j(top-k u sorted + position effect_j))``.
+
 Browsing on their own (the warm-up's organic steps, and the organic histories that are compared with
 real logs): the user sees a page of items, opens one drawn with probability ∝ exp(u) over the page
 (the softmax of their click logits), clicks it with P = σ(u) and responds as above
@@ -48,15 +59,22 @@ __all__ = [
     "StepNoise",
     "UserState",
     "apply_response",
+    "best_slate_click_probability",
     "browse_page",
     "click_logits",
     "click_logits_all",
     "interest_from_prior",
     "normalize",
+    "repeated_in_slate",
     "sample_categorical",
     "sample_click",
     "sample_prior_noise",
+    "sample_slate_choice",
     "sample_step_noise",
+    "slate_choice_logits",
+    "slate_choice_probabilities",
+    "slate_position_effects",
+    "slate_satiation_increment",
 ]
 
 _EPS = 1e-8
@@ -260,6 +278,54 @@ def sample_categorical(logits: Tensor, uniform: Tensor) -> Tensor:
     return index.clamp_max(logits.shape[1] - 1)
 
 
+def slate_position_effects(slate_size: int, position_decay: float, device: torch.device | str | None = None) -> Tensor:
+    """``(k,)``: ``−λ·log2(1 + j)`` for slots j = 0..k−1, added to each slot's utility (0 for the first)."""
+    slots = torch.arange(slate_size, dtype=torch.float32, device=device)
+    return -position_decay * torch.log2(1.0 + slots)
+
+
+def repeated_in_slate(slates: Tensor) -> Tensor:
+    """``(B, k)`` bool: the slot shows an item already shown in an earlier slot of the same slate
+    (such a slot is empty: it cannot be chosen and does not satiate)."""
+    k = slates.shape[1]
+    earlier = torch.ones(k, k, dtype=torch.bool, device=slates.device).tril(-1)  # [j, j'] = j' < j
+    return ((slates[:, :, None] == slates[:, None, :]) & earlier).any(2)
+
+
+def slate_choice_logits(state: UserState, slates: Tensor, items: ItemTable, params: UserModelParams,
+                        position_effects: Tensor) -> Tensor:
+    """Utilities of the slots of each user's slate ``(B, k)``: ``u_i + position effect``, −inf for
+    a repeated item (``docs/model.md`` §2, "Slates")."""
+    logits = click_logits(state, slates, items, params) + position_effects
+    return logits.masked_fill(repeated_in_slate(slates), float("-inf"))
+
+
+def slate_choice_probabilities(logits: Tensor) -> Tensor:
+    """The conditional logit over a slate and a no-click option of utility 0: ``(B, k)`` slot
+    utilities → ``P(slot j chosen) = exp(u_j) / (1 + Σ_j' exp(u_j'))`` ``(B, k)`` (the rest, to 1,
+    is no click). For k = 1 it is σ(u), the click model of one item."""
+    with_no_click = torch.cat([torch.zeros_like(logits[:, :1]), logits], 1)
+    return torch.softmax(with_no_click, 1)[:, 1:]
+
+
+def sample_slate_choice(probabilities: Tensor, uniform: Tensor) -> Tensor:
+    """The chosen slot of each user, ``(B,)`` int64, −1 for no click: the first slot whose
+    cumulative probability exceeds ``uniform`` ``(B,)`` (so for k = 1: a click iff ``uniform < σ(u)``)."""
+    chosen = (probabilities.cumsum(1) <= uniform[:, None]).sum(1)
+    return torch.where(chosen == probabilities.shape[1], -1, chosen)
+
+
+def best_slate_click_probability(all_logits: Tensor, position_effects: Tensor) -> Tensor:
+    """The myopic oracle's value: the highest P(a click) any slate of k distinct items gives, ``(B,)``.
+
+    ``P(click) = S / (1 + S)`` with ``S = Σ_j exp(u_j + position effect_j)`` grows with S, and S is
+    largest with the k items of highest utility, the best in the first slot (the effects decrease
+    with the slot): ``σ(logsumexp_j(top-k u sorted + effects))``. For k = 1 it is ``σ(max u)``.
+    """
+    top = torch.topk(all_logits, position_effects.shape[0], dim=1).values  # sorted, highest first
+    return torch.sigmoid(torch.logsumexp(top + position_effects, 1))
+
+
 def interest_from_prior(noise: PriorNoise, items: ItemTable, params: UserModelParams) -> Tensor:
     """θ drawn from the population prior, from its variates → ``(B, k)`` unit-norm."""
     num_topics = items.num_topics
@@ -308,9 +374,13 @@ def apply_response(
     noise: StepNoise,
     items: ItemTable,
     params: UserModelParams,
+    satiation_increment: Tensor | None = None,
 ) -> tuple[UserState, Tensor]:
     """Steps 1–5 above for users shown ``item_ids`` ``(B,)`` who responded ``clicks`` ``(B,)`` (0/1).
 
+    :param satiation_increment: ``(B, k)`` what this step adds to satiation, in place of
+        ``(y + ι·(1−y))·z_i`` (a slate's: :func:`slate_satiation_increment`; ``item_ids`` is then
+        the item the user chose, or any shown item where there was no click).
     :return: the new state (a new object; the input is not modified) and the ``(B,)`` bool mask of
         users whose interest was redrawn by a regime shift.
     """
@@ -319,10 +389,12 @@ def apply_response(
     interest, satiation, patience = state.interest, state.satiation, state.patience
 
     if params.satiation:
-        worn = clicks
-        if params.impression_fatigue:
-            worn = clicks + params.impression_fatigue_weight * (1.0 - clicks)
-        satiation = params.satiation_decay * satiation + worn[:, None] * latents
+        if satiation_increment is None:
+            worn = clicks
+            if params.impression_fatigue:
+                worn = clicks + params.impression_fatigue_weight * (1.0 - clicks)
+            satiation_increment = worn[:, None] * latents
+        satiation = params.satiation_decay * satiation + satiation_increment
     if params.consumption_drift:
         pulled = normalize(interest + params.consumption_drift_rate * (latents - interest), fallback=interest)
         interest = torch.where(clicked, pulled, interest)
@@ -343,6 +415,24 @@ def apply_response(
         gain = params.quality_patience_gain * (items.quality[item_ids] - clickbait)
         patience = patience - 1.0 - params.no_click_patience_cost * (1.0 - clicks) + clicks * gain
     return UserState(interest, satiation, patience, state.step + 1), shifted
+
+
+def slate_satiation_increment(slates: Tensor, chosen: Tensor, items: ItemTable, params: UserModelParams) -> Tensor:
+    """What a slate adds to satiation, ``(B, k_latent)``: ``y·z_chosen + (ι/k)·Σ z_j`` over the
+    slate's other (distinct) items — a screen of k impressions wears like one impression, spread
+    over what it showed. For k = 1: ``(y + ι·(1−y))·z``, as one item.
+
+    :param chosen: ``(B,)`` the chosen slot, −1 for none.
+    """
+    k = slates.shape[1]
+    weights = torch.zeros(slates.shape, device=slates.device)
+    if params.impression_fatigue:
+        weights = weights + params.impression_fatigue_weight / k
+        weights = weights.masked_fill(repeated_in_slate(slates), 0.0)
+    clicked = chosen >= 0
+    rows = torch.arange(len(chosen), device=slates.device)
+    weights[rows[clicked], chosen[clicked]] = 1.0
+    return (weights[:, :, None] * items.latents[slates]).sum(1)
 
 
 def browse_page(

@@ -10,7 +10,7 @@ import torch
 from gymnasium import spaces
 
 from recenv.config import EnvConfig
-from recenv.env_base import DriftingUserBase, build_simulation, int_seed, validate_items
+from recenv.env_base import DriftingUserBase, build_simulation, int_seed, validate_items, validate_slates
 from recenv.rendering import SessionRecorder, SessionScreen, recent_items_text
 from recenv.reset_options import parse_reset_options
 
@@ -126,7 +126,9 @@ class DriftingUserEnv(DriftingUserBase, gym.Env[np.ndarray, np.int64]):
         self.config = EnvConfig.build(config, **settings)
         self.render_mode = render_mode
         self._simulator, self._observer = build_simulation(self.config, num_users=1)
-        self.action_space = spaces.Discrete(self.catalog.num_items)
+        k = self.config.slate_size
+        self.action_space = (spaces.Discrete(self.catalog.num_items) if k == 1
+                             else spaces.MultiDiscrete(np.full(k, self.catalog.num_items)))
         self.observation_space = self._observer.space
         self._generator_seeded = False
         self._episode_over: bool | None = None  # None: never reset
@@ -167,10 +169,12 @@ class DriftingUserEnv(DriftingUserBase, gym.Env[np.ndarray, np.int64]):
         if self._episode_over:
             raise RuntimeError("step() was called after the episode terminated; call env.reset() to start a new one")
         simulator = self._simulator
-        item_ids = validate_items(action, self.catalog.num_items, None, simulator.device)
+        k = self.config.slate_size
+        item_ids = (validate_items(action, self.catalog.num_items, None, simulator.device) if k == 1
+                    else validate_slates(action, self.catalog.num_items, k, None, simulator.device))
         with torch.inference_mode():
             outcome = simulator.step(item_ids)
-            self._observer.step(item_ids, outcome.click)
+            self._observer.step(outcome.recorded_item, outcome.click)
             observation = self._observation()
             # One transfer for all the scalars (matters on CUDA).
             values = torch.stack(
@@ -188,9 +192,13 @@ class DriftingUserEnv(DriftingUserBase, gym.Env[np.ndarray, np.int64]):
             "regime_shift": bool(shifted),
             "topic": int(topic),
         }
+        if k > 1:
+            info["chosen_slot"] = int(outcome.chosen_slot[0])
+            info["recorded_item"] = int(outcome.recorded_item[0])
+            info["slot_click_probability"] = outcome.slot_click_probability[0].cpu().numpy()
         if self._session is not None:
             self._session.record_step(
-                int(item_ids[0]), int(topic), click, patience, simulator.state.interest[0].cpu().numpy(),
+                int(outcome.recorded_item[0]), int(topic), click, patience, simulator.state.interest[0].cpu().numpy(),
                 regime_shift=bool(shifted), terminated=bool(terminated),
             )
         if self.render_mode == "human":

@@ -119,6 +119,39 @@ def validate_items(actions: Any, num_items: int, num_users: int | None, device: 
     return tensor
 
 
+def validate_slates(actions: Any, num_items: int, slate_size: int, num_users: int | None, device: torch.device) -> Tensor:
+    """Slates as an int64 tensor on ``device``: ``(num_users, k)``, or ``(1, k)`` for the scalar env
+    (``num_users=None``), which takes a sequence, array or tensor of k item indices.
+
+    An item repeated within a slate is allowed (a random ``MultiDiscrete`` sample may repeat one):
+    its later slots are empty (never chosen, no satiation; ``docs/model.md`` §2, "Slates").
+
+    :raises TypeError: not integers.
+    :raises ValueError: wrong shape, or an index outside ``[0, num_items)``.
+    """
+    allowed = f"integers in [0, {num_items - 1}]"
+    expected = (slate_size,) if num_users is None else (num_users, slate_size)
+    if isinstance(actions, Tensor):
+        tensor = actions.to(device)
+    else:
+        array = np.asarray(actions)
+        if array.dtype.kind not in "iu":
+            raise TypeError(f"a slate must hold {slate_size} integer item indices in [0, {num_items - 1}], "
+                            f"got dtype {array.dtype}")
+        tensor = torch.from_numpy(array.astype(np.int64, copy=False)).to(device)
+    if tensor.is_floating_point() or tensor.dtype == torch.bool or tensor.is_complex():
+        raise TypeError(f"a slate must hold integer item indices, got dtype {tensor.dtype}")
+    if tuple(tensor.shape) != expected:
+        who = "the action" if num_users is None else "actions"
+        raise ValueError(f"{who} must have shape {expected} (slate_size={slate_size} items"
+                         f"{'' if num_users is None else ' per user'}); got {tuple(tensor.shape)}")
+    tensor = tensor.long().reshape(-1, slate_size)
+    low, high = int(tensor.min()), int(tensor.max())
+    if low < 0 or high >= num_items:
+        raise ValueError(f"item {low if low < 0 else high} in a slate is out of range; allowed: {allowed}")
+    return tensor
+
+
 class DriftingUserBase:
     """The accessors of both environments, over ``self._simulator`` and ``self._observer``.
 

@@ -44,7 +44,8 @@ __all__ = [
     "public_view",
 ]
 
-GROUND_TRUTH_INFO_KEYS = ("click_probability", "best_click_probability", "patience", "regime_shift")
+GROUND_TRUTH_INFO_KEYS = ("click_probability", "best_click_probability", "patience", "regime_shift",
+                          "slot_click_probability")
 """Step ``info`` keys that only the simulator knows; the public views drop them (and their ``_`` masks)."""
 
 _POLICY = "docs/model.md §5 (the information policy)"

@@ -127,7 +127,7 @@ class SB3VecEnv(VecEnv):
         return _numpy(observation)
 
     def step_async(self, actions: np.ndarray) -> None:
-        self._actions = np.asarray(actions).reshape(self.num_envs)
+        self._actions = np.asarray(actions).reshape((self.num_envs, *self.action_space.shape))
 
     def step_wait(self) -> VecEnvStepReturn:
         if self._actions is None:

@@ -34,13 +34,19 @@ from recenv.dynamics import (
     ItemTable,
     UserState,
     apply_response,
+    best_slate_click_probability,
     browse_page,
     click_logits,
     click_logits_all,
     interest_from_prior,
     sample_click,
     sample_prior_noise,
+    sample_slate_choice,
     sample_step_noise,
+    slate_choice_logits,
+    slate_choice_probabilities,
+    slate_position_effects,
+    slate_satiation_increment,
 )
 from recenv.params import UserModelParams
 from recenv.presets import preset_catalog
@@ -96,6 +102,13 @@ class StepOutcome:
     :param topic: topic index of the shown item.
     :param patience: patience after the step.
     :param terminated: the user left (patience ran out).
+    :param recorded_item: the item the history records: the shown item; of a slate, the chosen one,
+        or the first slot's when none was chosen.
+    :param chosen_slot: slates only: the chosen slot, −1 for no click (``None`` for one item).
+    :param slot_click_probability: slates only: ``(B, k)`` P(each slot is chosen) under the choice model.
+
+    With a slate, ``click_probability`` is P(a click on the slate) and ``best_click_probability``
+    the best slate's; ``topic`` is the recorded item's.
     """
 
     click: Tensor
@@ -105,6 +118,9 @@ class StepOutcome:
     topic: Tensor
     patience: Tensor
     terminated: Tensor
+    recorded_item: Tensor
+    chosen_slot: Tensor | None = None
+    slot_click_probability: Tensor | None = None
 
 
 @dataclass
@@ -140,6 +156,8 @@ class UserSimulator:
     :param pool_size: fresh users generated per batch (default B, within [32, 1024]).
     :param warmup_organic_share: share of warm-up steps in which the user browses a page.
     :param warmup_page_size: items on the page a browsing user chooses from.
+    :param slate_size: k, items shown per step (:meth:`step` then takes ``(B, k)`` slates).
+    :param slate_position_decay: λ of the slate position effect.
     """
 
     def __init__(
@@ -153,6 +171,8 @@ class UserSimulator:
         pool_size: int | None = None,
         warmup_organic_share: float = EnvConfig.warmup_organic_share,
         warmup_page_size: int = EnvConfig.warmup_page_size,
+        slate_size: int = 1,
+        slate_position_decay: float = EnvConfig.slate_position_decay,
     ):
         for name, value, low in (("num_users", num_users, 1), ("history_length", history_length, 1), ("warmup_steps", warmup_steps, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -168,6 +188,8 @@ class UserSimulator:
         # Warm-ups cost least per user in batches of about a thousand (measured on CPU).
         self.pool_size = pool_size if pool_size is not None else min(max(32, num_users), 1024)
         self.items = ItemTable.from_catalog(catalog, self.device)
+        self.slate_size = slate_size
+        self.position_effects = slate_position_effects(slate_size, slate_position_decay, self.device)
         self.generator = torch.Generator(device=self.device)
         self.state: UserState | None = None
         # The last K interactions of each user (the warm-up's, then the session's), oldest first.
@@ -204,6 +226,8 @@ class UserSimulator:
             pool_size=config.user_pool_size,
             warmup_organic_share=config.warmup_organic_share,
             warmup_page_size=config.warmup_page_size,
+            slate_size=config.slate_size,
+            slate_position_decay=config.slate_position_decay,
         )
 
     # ---------------------------------------------------------------- seeding and resets
@@ -324,7 +348,8 @@ class UserSimulator:
         return self.state
 
     def step(self, item_ids: Tensor, best_click_probability: bool = True) -> StepOutcome:
-        """Show item ``item_ids[b]`` to user ``b`` (``(B,)`` int64, already validated).
+        """Show item ``item_ids[b]`` to user ``b`` (``(B,)`` int64, already validated), or, with
+        slates, slate ``item_ids[b]`` (``(B, k)``).
 
         :param best_click_probability: also compute the best P(click) over all items (the myopic
             oracle's, for evaluation; a tenth of a step's cost at 500 items); False: NaN instead.
@@ -336,14 +361,30 @@ class UserSimulator:
         if bool(suppressed.any()):
             # The variates are drawn as always, so every later draw is the same as without suppression.
             noise.shift_uniform = torch.where(suppressed, torch.ones_like(noise.shift_uniform), noise.shift_uniform)
-        logits = click_logits(state, item_ids, items, params)
-        click = sample_click(logits, noise.click_uniform)
-        # max σ(u) = σ(max u): one sigmoid per user instead of one per item.
+        chosen = slot_probability = increment = None
+        if item_ids.dim() == 1:
+            logits = click_logits(state, item_ids, items, params)
+            click = sample_click(logits, noise.click_uniform)
+            click_probability = torch.sigmoid(logits)
+            recorded = item_ids
+        else:  # a slate: the same uniform decides the choice (common random numbers across k)
+            slot_probability = slate_choice_probabilities(
+                slate_choice_logits(state, item_ids, items, params, self.position_effects))
+            chosen = sample_slate_choice(slot_probability, noise.click_uniform)
+            click = (chosen >= 0).to(slot_probability.dtype)
+            click_probability = slot_probability.sum(1)
+            recorded = item_ids.gather(1, chosen.clamp_min(0)[:, None])[:, 0]
+            if params.satiation:
+                increment = slate_satiation_increment(item_ids, chosen, items, params)
         if best_click_probability:
-            best = torch.sigmoid(click_logits_all(state, items, params, self._best_workspace).amax(1))
+            all_logits = click_logits_all(state, items, params, self._best_workspace)
+            if chosen is None:  # max σ(u) = σ(max u): one sigmoid per user instead of one per item.
+                best = torch.sigmoid(all_logits.amax(1))
+            else:
+                best = best_slate_click_probability(all_logits, self.position_effects)
         else:
-            best = torch.full_like(logits, float("nan"))
-        new_state, shifted = apply_response(state, item_ids, click, noise, items, params)
+            best = torch.full_like(click, float("nan"))
+        new_state, shifted = apply_response(state, recorded, click, noise, items, params, satiation_increment=increment)
         if self._shift_steps.shape[1]:
             due = self._shift_steps == new_state.step[:, None]  # (B, S)
             if bool(due.any()):
@@ -352,18 +393,21 @@ class UserSimulator:
                 new_state.interest = torch.where(hit[:, None], target, new_state.interest)
                 shifted = shifted | hit
         self.state = new_state
-        self.recent_items = torch.cat([self.recent_items[:, 1:], item_ids[:, None]], 1)
+        self.recent_items = torch.cat([self.recent_items[:, 1:], recorded[:, None]], 1)
         self.recent_clicks = torch.cat([self.recent_clicks[:, 1:], click[:, None]], 1)
         self.session_clicks = self.session_clicks + click
         terminated = new_state.patience <= 0 if params.patience else torch.zeros_like(shifted)
         return StepOutcome(
             click=click,
-            click_probability=torch.sigmoid(logits),
+            click_probability=click_probability,
             best_click_probability=best,
             regime_shift=shifted,
-            topic=items.topics[item_ids],
+            topic=items.topics[recorded],
             patience=new_state.patience.clone(),  # the state is updated in place on resets
             terminated=terminated,
+            recorded_item=recorded,
+            chosen_slot=chosen,
+            slot_click_probability=slot_probability,
         )
 
     def suppress_regime_shifts(self, steps: Tensor) -> None:

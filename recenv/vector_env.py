@@ -15,7 +15,7 @@ from torch import Tensor
 
 from recenv.buffers import RecycledArrays
 from recenv.config import EnvConfig
-from recenv.env_base import DriftingUserBase, build_simulation, int_seed, validate_items
+from recenv.env_base import DriftingUserBase, build_simulation, int_seed, validate_items, validate_slates
 from recenv.rendering import SessionRecorder, SessionScreen, UserViews, recent_items_text, tile_frames
 from recenv.reset_options import ResetOptions, parse_reset_options
 from recenv.simulator import StepOutcome, Warmup
@@ -23,6 +23,10 @@ from recenv.simulator import StepOutcome, Warmup
 __all__ = ["DriftingUserVectorEnv", "batch_seed"]
 
 _STEP_INFO_KEYS = ("click_probability", "best_click_probability", "patience", "regime_shift", "topic")
+_SLATE_INFO_KEYS = ("chosen_slot", "recorded_item")
+"""Slates only, public: which slot the user chose (−1: none) and the item the history records."""
+_SLATE_GROUND_TRUTH_KEYS = ("slot_click_probability",)
+"""Slates only, ground truth: ``(N, k)`` P(each slot is chosen)."""
 _AUTORESET_MODES = {
     "next_step": AutoresetMode.NEXT_STEP,
     "same_step": AutoresetMode.SAME_STEP,
@@ -70,7 +74,9 @@ class DriftingUserVectorEnv(DriftingUserBase, VectorEnv):
 
     ## Action Space
 
-    ``MultiDiscrete([N] * num_envs)``: one item index per user.
+    ``MultiDiscrete([N] * num_envs)``: one item index per user; with ``slate_size=k > 1``,
+    ``MultiDiscrete`` of shape ``(num_envs, k)``: a slate per user (``single_action_space``:
+    ``MultiDiscrete([N] * k)``).
 
     ## Observation Space
 
@@ -172,13 +178,20 @@ class DriftingUserVectorEnv(DriftingUserBase, VectorEnv):
             raise TypeError(f"ground_truth must be a bool, got {ground_truth!r}")
         self.ground_truth = ground_truth
         self._info_keys = _STEP_INFO_KEYS if ground_truth else ("topic",)
+        if self.config.slate_size > 1:
+            self._info_keys += _SLATE_INFO_KEYS + (_SLATE_GROUND_TRUTH_KEYS if ground_truth else ())
         self.metadata = {**type(self).metadata, "autoreset_mode": _AUTORESET_MODES[autoreset_mode]}
         self.num_envs = num_envs
         self.array_type = array_type
         self._simulator, self._observer = build_simulation(self.config, num_users=num_envs)
         self.device = self._simulator.device
-        self.single_action_space = Discrete(self.catalog.num_items)
-        self.action_space = MultiDiscrete(np.full(num_envs, self.catalog.num_items))
+        k = self.config.slate_size
+        if k == 1:
+            self.single_action_space = Discrete(self.catalog.num_items)
+            self.action_space = MultiDiscrete(np.full(num_envs, self.catalog.num_items))
+        else:
+            self.single_action_space = MultiDiscrete(np.full(k, self.catalog.num_items))
+            self.action_space = MultiDiscrete(np.full((num_envs, k), self.catalog.num_items))
         self.single_observation_space = self._observer.space
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self._observation_arrays = RecycledArrays(self.observation_space.shape, self.observation_space.dtype)
@@ -240,11 +253,13 @@ class DriftingUserVectorEnv(DriftingUserBase, VectorEnv):
             raise RuntimeError("step() was called before reset(); call envs.reset() first")
         simulator = self._simulator
         with torch.no_grad():
-            item_ids = validate_items(actions, self.catalog.num_items, self.num_envs, self.device)
+            k = self.config.slate_size
+            item_ids = (validate_items(actions, self.catalog.num_items, self.num_envs, self.device) if k == 1
+                        else validate_slates(actions, self.catalog.num_items, k, self.num_envs, self.device))
             outcome = simulator.step(item_ids, best_click_probability=self.ground_truth)
-            self._observer.step(item_ids, outcome.click)
+            self._observer.step(outcome.recorded_item, outcome.click)
             if self._sessions is not None:
-                self._record_step(item_ids, outcome)
+                self._record_step(outcome.recorded_item, outcome)
             terminated = outcome.terminated
             truncated = (simulator.state.step >= self.max_episode_steps) & ~terminated
             reward = outcome.click

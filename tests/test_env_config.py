@@ -47,6 +47,7 @@ def _configs(tmp_path) -> dict[str, EnvConfig]:
             preset="abrupt", params=UserModelParams(initial_patience=12.0), obs_mode="encoded",
             encoder=str(_encoder_file(tmp_path, UserModelParams(initial_patience=12.0))), warmup_steps=5, history_length=3, max_episode_steps=25, device="cpu",
         ),
+        "slates": EnvConfig(slate_size=3, slate_position_decay=0.8, device="cpu"),
         "real data": EnvConfig(
             preset="ml100k", data_path=str(write_recbole(tmp_path / "ml-100k")), obs_mode="ids", device="cpu",
             params={"regime_shift_prob": 0.1},
@@ -64,7 +65,7 @@ def test_the_configs_under_test_cover_every_field(tmp_path):
     assert changed == set(FIELDS)
 
 
-@pytest.mark.parametrize("name", ["custom catalog", "encoder file", "real data"])
+@pytest.mark.parametrize("name", ["custom catalog", "encoder file", "real data", "slates"])
 def test_envs_take_the_same_keywords_and_expose_them_as_config(tmp_path, name):
     config = _configs(tmp_path)[name]
     scalar = recenv.DriftingUserEnv(**config.settings())
