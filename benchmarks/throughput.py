@@ -5,7 +5,9 @@ One *user-step* is one recommendation shown to one user and answered (click or n
 observation and info for it built and returned as numpy arrays (the default output) — autoresets
 included. Actions are uniformly random and drawn before timing starts. N = 1,024 and the largest N
 are also timed with ``ground_truth=False`` (no ground-truth info: what training needs), and Gymnasium's
-``CartPole-v1`` through ``gym.make`` is timed in the same run as a reference.
+``CartPole-v1`` through ``gym.make`` is timed in the same run as a reference. Slates
+(``--slate-sizes``, default 10) are timed at N = 1,024: one user-step is then one slate of k items
+shown and answered (random slates, drawn before timing).
 
 It also times a learner fed by each: Stable-Baselines3's PPO training on N users through SB3's own
 ``make_vec_env`` (a ``DummyVecEnv`` of N scalar envs) and through :class:`recenv.sb3.SB3VecEnv`
@@ -48,6 +50,7 @@ class Measurement:
     obs_mode: str
     user_steps: int
     seconds: float
+    slate_size: int = 1
 
     @property
     def user_steps_per_second(self) -> float:
@@ -104,11 +107,14 @@ def measure_cartpole(min_seconds: float, seed: int = 0) -> Measurement:
 
 
 def measure_native(num_envs: int, device: str, obs_mode: str, min_seconds: float, seed: int = 0,
-                   ground_truth: bool = True) -> Measurement:
-    envs = gym.make_vec(ENV_ID, num_envs=num_envs, device=device, obs_mode=obs_mode, ground_truth=ground_truth)
+                   ground_truth: bool = True, slate_size: int = 1) -> Measurement:
+    envs = gym.make_vec(ENV_ID, num_envs=num_envs, device=device, obs_mode=obs_mode, ground_truth=ground_truth,
+                        slate_size=slate_size)
     envs.reset(seed=seed)
     rng = np.random.default_rng(seed)
-    action_batches = [rng.integers(envs.single_action_space.n, size=num_envs) for _ in range(64)]
+    num_items = envs.unwrapped.catalog.num_items
+    shape = (num_envs,) if slate_size == 1 else (num_envs, slate_size)
+    action_batches = [rng.integers(num_items, size=shape) for _ in range(64)]
     counter = iter(range(10**12))
 
     def step() -> None:
@@ -118,7 +124,8 @@ def measure_native(num_envs: int, device: str, obs_mode: str, min_seconds: float
     if device == "cuda":
         torch.cuda.synchronize()
     envs.close()
-    return Measurement("native" if ground_truth else "native-lean", num_envs, device, obs_mode, steps * num_envs, seconds)
+    return Measurement("native" if ground_truth else "native-lean", num_envs, device, obs_mode, steps * num_envs, seconds,
+                       slate_size)
 
 
 SB3_PPO_KINDS = {"sb3-ppo make_vec_env": "SB3 `make_vec_env` (DummyVecEnv of scalar envs)",
@@ -147,25 +154,32 @@ def measure_sb3_ppo(kind: str, num_envs: int, total_steps: int, seed: int = 0) -
     return Measurement(kind, num_envs, "cpu", "encoded", int(model.num_timesteps), seconds)
 
 
-def run(sizes: Sequence[int], devices: Sequence[str], obs_modes: Sequence[str], sync_max: int, min_seconds: float) -> list[Measurement]:
-    plan: list[tuple] = [("cartpole", 1, "cpu", "-")]
+SLATE_USERS = 1024
+"""N of the slate rows (default)."""
+
+
+def run(sizes: Sequence[int], devices: Sequence[str], obs_modes: Sequence[str], sync_max: int, min_seconds: float,
+        slate_sizes: Sequence[int] = (10,), slate_users: int = SLATE_USERS) -> list[Measurement]:
+    plan: list[tuple] = [("cartpole", 1, "cpu", "-", 1)]
     for obs_mode in obs_modes:
-        plan.append(("single", 1, "cpu", obs_mode))
-        plan += [("sync", n, "cpu", obs_mode) for n in sizes if n <= sync_max]
-        plan += [("native", n, device, obs_mode) for device in devices for n in sizes]
-        plan += [("native-lean", n, device, obs_mode) for device in devices for n in sizes if n in (1024, max(sizes))]
+        plan.append(("single", 1, "cpu", obs_mode, 1))
+        plan += [("sync", n, "cpu", obs_mode, 1) for n in sizes if n <= sync_max]
+        plan += [("native", n, device, obs_mode, 1) for device in devices for n in sizes]
+        plan += [("native-lean", n, device, obs_mode, 1) for device in devices for n in sizes if n in (1024, max(sizes))]
+        for k in slate_sizes:
+            plan += [(kind, slate_users, device, obs_mode, k) for device in devices for kind in ("native", "native-lean")]
     results = []
-    for kind, n, device, obs_mode in tqdm(plan, desc="throughput", unit="config"):
+    for kind, n, device, obs_mode, k in tqdm(plan, desc="throughput", unit="config"):
         if kind == "cartpole":
             results.append(measure_cartpole(min_seconds))
         elif kind == "native-lean":
-            results.append(measure_native(n, device, obs_mode, min_seconds, ground_truth=False))
+            results.append(measure_native(n, device, obs_mode, min_seconds, ground_truth=False, slate_size=k))
         elif kind == "single":
             results.append(measure_single(obs_mode, min_seconds))
         elif kind == "sync":
             results.append(measure_sync(n, obs_mode, min_seconds))
         else:
-            results.append(measure_native(n, device, obs_mode, min_seconds))
+            results.append(measure_native(n, device, obs_mode, min_seconds, slate_size=k))
     return results
 
 
@@ -204,9 +218,11 @@ def markdown_table(results: Sequence[Measurement]) -> str:
         vs_sync = sync.get((r.obs_mode, r.num_envs))
         vs_single = f"{speed / single[r.obs_mode]:.1f}" if r.obs_mode in single else ""
         vs_cartpole = "" if cartpole is None else f"{speed / cartpole:.2f}"
+        name = names[r.kind] + ("" if r.slate_size == 1 else f", slates of {r.slate_size}")
         lines.append(
-            f"| {names[r.kind]} | {r.num_envs} | {r.device} | {r.obs_mode} | {speed:,.0f} | {vs_single} | "
-            f"{'' if not r.kind.startswith('native') or vs_sync is None else f'{speed / vs_sync:.1f}'} | {vs_cartpole} |"
+            f"| {name} | {r.num_envs} | {r.device} | {r.obs_mode} | {speed:,.0f} | {vs_single} | "
+            f"{'' if not r.kind.startswith('native') or vs_sync is None or r.slate_size > 1 else f'{speed / vs_sync:.1f}'} | "
+            f"{vs_cartpole} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -238,6 +254,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=None, help="numbers of users N (default 1 64 1024 8192)")
     parser.add_argument("--devices", nargs="+", default=None, help="devices of the native vector env (default: cpu, and cuda when present)")
     parser.add_argument("--obs-modes", nargs="+", default=["encoded", "history"], help="observation modes to measure")
+    parser.add_argument("--slate-sizes", type=int, nargs="*", default=[10],
+                        help="slate sizes k timed at --slate-users users (default 10; none: no slate rows)")
+    parser.add_argument("--slate-users", type=int, default=SLATE_USERS, help=f"N of the slate rows (default {SLATE_USERS})")
     parser.add_argument("--sync-max", type=int, default=1024, help="largest N for SyncVectorEnv (it builds N envs)")
     parser.add_argument("--seconds", type=float, default=None, help="minimum timed seconds per configuration")
     parser.add_argument("--sb3-ppo-users", type=int, default=16, help="users N that SB3's PPO trains on")
@@ -249,7 +268,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     seconds = args.seconds if args.seconds is not None else (0.5 if args.quick else 3.0)
     print(choose_torch_threads().describe(), flush=True)
-    results = run(sizes, devices, args.obs_modes, args.sync_max, seconds)
+    if any(k < 2 for k in args.slate_sizes):
+        parser.error(f"--slate-sizes takes slate sizes k >= 2, got {args.slate_sizes}")
+    results = run(sizes, devices, args.obs_modes, args.sync_max, seconds, args.slate_sizes, args.slate_users)
     sb3_steps = args.sb3_ppo_steps if args.sb3_ppo_steps is not None else (4096 if args.quick else 16384)
     if sb3_steps > 0:
         for kind in tqdm(SB3_PPO_KINDS, desc="SB3 PPO", unit="feed"):
