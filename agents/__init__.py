@@ -4,7 +4,10 @@ Baselines: :class:`RandomAgent`, :class:`PopularityAgent`, :class:`StaticProfile
 :class:`SupervisedLSTMAgent` (the next-click LSTM, no repeats within a session, argmax or
 softmax), :class:`GRU4RecAgent` (a GRU4Rec-style next-item model trained on the logs, configured
 by :class:`GRU4RecConfig`), and the privileged references :class:`OracleAgent` (myopic) and
-:class:`FarsightedOracleAgent` (greedy on clicks per unit of patience). Learners:
+:class:`FarsightedOracleAgent` (greedy on clicks per unit of patience). Slate baselines, for
+``EnvConfig(slate_size=k)`` (:mod:`agents.slate_baselines`, k distinct items per step):
+:class:`RandomSlateAgent`, :class:`GreedySlateAgent`, :class:`StaticProfileSlateAgent` and the
+privileged :class:`OracleSlateAgent` and :class:`FarsightedOracleSlateAgent`. Learners:
 :class:`QLearningAgent`, :class:`TopicQLearningAgent`, :class:`DQNAgent`, :class:`RecurrentDQNAgent`, :class:`PPOAgent`, :class:`SB3DQNAgent`, :class:`SB3PPOAgent` (the SB3
 learners train on the native vector env through :class:`recenv.sb3.SB3VecEnv`). :func:`run_sessions`
 evaluates any of them — or any SB3 model — on held-out users (non-privileged ones through the env's
@@ -26,6 +29,13 @@ from agents.recurrent_dqn import RecurrentDQNAgent, RecurrentDQNConfig
 from agents.sb3_dqn import SB3DQNAgent, SB3DQNConfig
 from agents.sb3_ppo import SB3PPOAgent, SB3PPOConfig
 from agents.sequence_recommender import GRU4RecAgent, GRU4RecConfig
+from agents.slate_baselines import (
+    FarsightedOracleSlateAgent,
+    GreedySlateAgent,
+    OracleSlateAgent,
+    RandomSlateAgent,
+    StaticProfileSlateAgent,
+)
 from agents.static_profile import StaticProfileAgent
 from agents.supervised_lstm import SupervisedLSTMAgent
 from agents.topic_q_learning import TopicQLearningAgent, TopicQLearningConfig, TopicRankerAgent
@@ -36,17 +46,21 @@ __all__ = [
     "DQNAgent",
     "DQNConfig",
     "FarsightedOracleAgent",
+    "FarsightedOracleSlateAgent",
     "GRU4RecAgent",
     "GRU4RecConfig",
+    "GreedySlateAgent",
     "LongTermValueAgent",
     "LongTermValueConfig",
     "OracleAgent",
+    "OracleSlateAgent",
     "PPOAgent",
     "PPOConfig",
     "PopularityAgent",
     "QLearningAgent",
     "QLearningConfig",
     "RandomAgent",
+    "RandomSlateAgent",
     "RecurrentDQNAgent",
     "RecurrentDQNConfig",
     "SB3DQNAgent",
@@ -55,6 +69,7 @@ __all__ = [
     "SB3PPOConfig",
     "SessionRecords",
     "StaticProfileAgent",
+    "StaticProfileSlateAgent",
     "SupervisedLSTMAgent",
     "TopicQLearningAgent",
     "TopicQLearningConfig",

@@ -5,6 +5,10 @@ training env and, if it learns, trains it there for its share of the :class:`Bud
 (:class:`Context`). A factory's context holds the public views of the training env and logs
 (:mod:`recenv.public_view`) unless the factory is declared privileged (:func:`privileged`): only
 the references that must read the simulator's hidden side are.
+
+:data:`REFERENCE_AGENTS` show one item per step; :data:`SLATE_AGENTS` show a slate of k items (the
+scenarios of ``python -m benchmarks.compare --slate-size k``), k read from the training env's
+``config.slate_size``.
 """
 
 from __future__ import annotations
@@ -19,22 +23,27 @@ from agents import (
     DQNAgent,
     DQNConfig,
     FarsightedOracleAgent,
+    FarsightedOracleSlateAgent,
+    GreedySlateAgent,
     GRU4RecAgent,
     GRU4RecConfig,
     LongTermValueAgent,
     LongTermValueConfig,
     OracleAgent,
+    OracleSlateAgent,
     PopularityAgent,
     PPOAgent,
     PPOConfig,
     QLearningAgent,
     QLearningConfig,
     RandomAgent,
+    RandomSlateAgent,
     SB3DQNAgent,
     SB3DQNConfig,
     SB3PPOAgent,
     SB3PPOConfig,
     StaticProfileAgent,
+    StaticProfileSlateAgent,
     SupervisedLSTMAgent,
 )
 from agents.recurrent_dqn import RecurrentDQNAgent, RecurrentDQNConfig
@@ -203,6 +212,20 @@ REFERENCE_AGENTS: dict[str, AgentFactory] = {
     "SB3-PPO": _sb3_ppo,
 }
 """The reference agents by name; :func:`benchmarks.protocol.compare` takes any dict of this shape."""
+
+SLATE_AGENTS: dict[str, AgentFactory] = {
+    "RandomSlate": _no_budget(lambda ctx: RandomSlateAgent(ctx.train_env, seed=ctx.seed)),
+    "GreedySlate": _no_budget(lambda ctx: GreedySlateAgent(ctx.train_env)),
+    "StaticProfileSlate": _no_budget(lambda ctx: StaticProfileSlateAgent(ctx.train_env)),
+    "OracleSlate": privileged(_no_budget(lambda ctx: OracleSlateAgent(ctx.train_env))),
+    "FarsightedOracleSlate": privileged(_no_budget(lambda ctx: FarsightedOracleSlateAgent(ctx.train_env))),
+    # Learners that show slates go here as their one-item counterparts do above: a factory that
+    # builds the agent on ctx.train_env (a slate env) and trains it for its budget field, e.g.
+    # "SlateQ": a factory declared @reads_budget("<its field>") calling learn(ctx.train_env, steps).
+}
+"""The slate baselines by name (:mod:`agents.slate_baselines`), for scenarios with ``slate_size`` > 1:
+none of them learns or reads the logs. ``"GreedySlate"`` is the slate comparison's default reference
+(:data:`benchmarks.protocol.SLATE_REFERENCE`)."""
 
 
 def agent_from_import_path(path: str) -> AgentFactory:

@@ -5,12 +5,19 @@ same held-out users, over several training seeds, for each preset.
     python -m benchmarks.compare                       # every preset, 5 seeds (hours: run it in parts)
     python -m benchmarks.compare --presets mixed --seeds 0 1   # one part of it; rerun to resume
     python -m benchmarks.compare --agent my_pkg.my_module:MyAgent
+    python -m benchmarks.compare --quick --slate-size 10   # slates of 10 items: scenario mixed-slate10
 
 This module is the command line. The protocol (and its resumable parts) is in
 :mod:`benchmarks.protocol`, the agents in :mod:`benchmarks.agent_registry`, the metrics in
 :mod:`benchmarks.metrics`, the statistics in :mod:`benchmarks.statistics`, and the outputs
 (``results.csv``, ``differences.csv``, ``per_seed.csv``, ``results.json``, ``results.md`` and the
 plots, in ``--out``) in :mod:`benchmarks.report`.
+
+``--slate-size k`` (k > 1) runs the presets with a slate of k items per step
+(:func:`benchmarks.protocol.slate_scenarios`: scenarios ``<preset>-slate<k>``) and the slate
+agents (:data:`benchmarks.agent_registry.SLATE_AGENTS`, among which ``--agents`` chooses; ``--agent``
+adds your own, which must then show slates), compared with ``GreedySlate`` unless ``--reference``
+says otherwise. ``--slate-size 1`` (the default) is the one-item comparison.
 """
 
 from __future__ import annotations
@@ -22,10 +29,26 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from benchmarks.agent_registry import REFERENCE_AGENTS, AgentFactory, Budget, agent_from_import_path
+from benchmarks.agent_registry import (
+    REFERENCE_AGENTS,
+    SLATE_AGENTS,
+    AgentFactory,
+    Budget,
+    agent_from_import_path,
+)
 from benchmarks.backends import BACKENDS
 from benchmarks.environment_info import command_line
-from benchmarks.protocol import DEFAULT_REFERENCE, DEFAULT_SEEDS, FULL, QUICK, compare
+from benchmarks.protocol import (
+    DEFAULT_REFERENCE,
+    DEFAULT_SEEDS,
+    FARSIGHTED_REFERENCE,
+    FULL,
+    QUICK,
+    SLATE_FARSIGHTED_REFERENCE,
+    SLATE_REFERENCE,
+    compare,
+    slate_scenarios,
+)
 from benchmarks.report import write_outputs
 from recenv.presets import SYNTHETIC_PRESETS
 from recenv.threads import choose_torch_threads
@@ -67,9 +90,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, help="output folder")
 
 
-def resolve_run(args: argparse.Namespace,
-                parser: argparse.ArgumentParser) -> tuple[dict[str, AgentFactory], list[int], Budget]:
-    """Agents, training seeds and budget that the shared options ask for."""
+def resolve_run(args: argparse.Namespace, parser: argparse.ArgumentParser,
+                registry: dict[str, AgentFactory] = REFERENCE_AGENTS,
+                default_reference: str = DEFAULT_REFERENCE) -> tuple[dict[str, AgentFactory], list[int], Budget]:
+    """Agents (``--agents`` chooses among ``registry``), training seeds and budget that the shared
+    options ask for; ``args.reference`` defaults to ``default_reference`` when it is among the agents."""
     if args.torch_threads is not None and args.torch_threads < 1:
         parser.error("--torch-threads must be at least 1")
     print(choose_torch_threads(args.torch_threads).describe(), flush=True)
@@ -87,16 +112,16 @@ def resolve_run(args: argparse.Namespace,
             parser.error(f"--budget takes FIELD=STEPS with FIELD one of {sorted(fields)}, got {item!r}")
         budget = replace(budget, **{name: int(value)})
     seeds = args.seeds or ([0] if args.quick else list(DEFAULT_SEEDS))
-    unknown = sorted(set(args.agents or []) - set(REFERENCE_AGENTS))
+    unknown = sorted(set(args.agents or []) - set(registry))
     if unknown:
-        parser.error(f"unknown agent(s) {unknown}; known: {list(REFERENCE_AGENTS)}")
-    agents = {name: REFERENCE_AGENTS[name] for name in (args.agents or REFERENCE_AGENTS)}
+        parser.error(f"unknown agent(s) {unknown}; known: {list(registry)}")
+    agents = {name: registry[name] for name in (args.agents or registry)}
     for path in args.agent:
         agents[path.rpartition(":")[2]] = agent_from_import_path(path)
     if args.reference is not None and args.reference not in agents:
         parser.error(f"--reference {args.reference!r} is not among the agents {list(agents)}")
     if args.reference is None:
-        args.reference = DEFAULT_REFERENCE if DEFAULT_REFERENCE in agents else None
+        args.reference = default_reference if default_reference in agents else None
     return agents, seeds, budget
 
 
@@ -106,15 +131,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     add_run_arguments(parser)
     parser.add_argument("--presets", nargs="+", choices=tuple(SYNTHETIC_PRESETS), default=None,
                         help="default: all (quick: mixed)")
+    parser.add_argument("--slate-size", type=int, default=1, metavar="K",
+                        help=f"items shown per step (default 1). K > 1: the presets with slates of K items "
+                             f"(scenarios '<preset>-slateK') and the slate agents {list(SLATE_AGENTS)} "
+                             f"(--agents chooses among them; default reference {SLATE_REFERENCE})")
     args = parser.parse_args(argv)
-    agents, seeds, budget = resolve_run(args, parser)
+    if args.slate_size < 1:
+        parser.error(f"--slate-size must be at least 1, got {args.slate_size}")
+    slates = args.slate_size > 1
+    agents, seeds, budget = resolve_run(args, parser, *((SLATE_AGENTS, SLATE_REFERENCE) if slates else ()))
     presets = args.presets or (["mixed"] if args.quick else list(SYNTHETIC_PRESETS))
-    out = args.out or Path("results/compare-quick" if args.quick else "results/compare")
+    scenarios = slate_scenarios(presets, args.slate_size) if slates else presets
+    out = args.out or Path(("results/compare-quick" if args.quick else "results/compare")
+                           + (f"-slate{args.slate_size}" if slates else ""))
 
     started = time.perf_counter()
-    result = compare(agents, presets, seeds, budget, args.device, out=out, reference=args.reference,
+    result = compare(agents, scenarios, seeds, budget, args.device, out=out, reference=args.reference,
                      rerun=args.rerun, backend=args.backend, workers=args.workers, address=args.address,
-                     threads=args.torch_threads or 1)
+                     threads=args.torch_threads or 1,
+                     farsighted_reference=SLATE_FARSIGHTED_REFERENCE if slates else FARSIGHTED_REFERENCE)
     text = write_outputs(result, out, command_line("benchmarks.compare", argv), time.perf_counter() - started)
     print(text)
     print(f"wrote {out}/results.md, results.csv, differences.csv, per_seed.csv, results.json and the plots")

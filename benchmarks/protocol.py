@@ -16,6 +16,16 @@ public views of the training env and logs (:func:`recenv.public_view.public_view
 through the public view of the evaluation envs: reading hidden things raises
 :class:`recenv.public_view.InformationPolicyError`. Privileged references are marked in every table.
 
+**Slates.** A scenario whose config has ``slate_size`` k > 1 (:func:`slate_scenarios`, named
+``<preset>-slate<k>``) runs the same protocol with slate agents
+(:data:`~benchmarks.agent_registry.SLATE_AGENTS`), compared with :data:`SLATE_REFERENCE` and
+:data:`SLATE_FARSIGHTED_REFERENCE`. Its training env and evaluation envs show slates; its logs are
+the one-item logs of the same users: the logging policies show one item per step, and the simulator
+runs a one-item step for them whatever ``slate_size`` says (the users and their dynamics are the
+same, only the recommender's screen differs), so a slate scenario's log equals that of its config
+with ``slate_size=1`` (``tests/test_slate_comparison.py`` checks it). The slate baselines do not
+read logs.
+
 **Cells and parts.** The run is a grid of independent cells, one agent of one scenario and
 training seed (:mod:`benchmarks.cells`), run on a backend (:mod:`benchmarks.backends`: in this
 process, a pool of local processes, or Ray tasks) and handed back to this process, which files each
@@ -66,6 +76,10 @@ DEFAULT_REFERENCE = "StaticProfile"
 """The agent every other is compared with, paired per user, unless another is named."""
 FARSIGHTED_REFERENCE = "FarsightedOracle"
 """The far-sighted privileged reference: the gap to it is reported for every agent."""
+SLATE_REFERENCE = "GreedySlate"
+"""The default reference of slate scenarios (:data:`~benchmarks.agent_registry.SLATE_AGENTS`)."""
+SLATE_FARSIGHTED_REFERENCE = "FarsightedOracleSlate"
+"""The far-sighted privileged reference of slate scenarios."""
 QUICK = Budget(q_learning=40_000, dqn=40_000, sb3_dqn=15_000, custom=40_000, logged_users=1_000, eval_users=300,
                recurrent_dqn=40_000, long_term_value=40_000, ppo=40_000, sb3_ppo=15_000, topic_q_learning=40_000)
 FULL = Budget(q_learning=400_000, dqn=500_000, sb3_dqn=100_000, custom=500_000, logged_users=5_000, eval_users=2_000,
@@ -213,6 +227,17 @@ def _part_lock(sessions_path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def slate_scenarios(presets: Sequence[str], slate_size: int) -> dict[str, EnvConfig]:
+    """The presets' scenarios with a slate of ``slate_size`` items per step: ``"<preset>-slate<k>"`` →
+    ``EnvConfig(preset=preset, slate_size=k)``, for :func:`compare` (``presets=``).
+
+    :raises ValueError: ``slate_size`` < 2 (one item per step is the presets themselves).
+    """
+    if isinstance(slate_size, bool) or not isinstance(slate_size, int) or slate_size < 2:
+        raise ValueError(f"slate_size = {slate_size!r}: slate scenarios need an int >= 2 (1 is the presets themselves)")
+    return {f"{preset}-slate{slate_size}": EnvConfig(preset=preset, slate_size=slate_size) for preset in presets}
+
+
 def _scenarios(presets: Sequence[str] | Mapping[str, EnvConfig], device: str) -> dict[str, EnvConfig]:
     if isinstance(presets, Mapping):
         return {name: config.replace(device=device) for name, config in presets.items()}
@@ -233,6 +258,7 @@ def compare(
     workers: int | None = None,
     address: str | None = None,
     threads: int = 1,
+    farsighted_reference: str | None = FARSIGHTED_REFERENCE,
 ) -> Comparison:
     """Run the cells that are missing (see the module docstring) on ``backend``, then :func:`merge`.
 
@@ -248,6 +274,8 @@ def compare(
         afterwards (nothing to resume from).
     :param reference: the agent the paired differences are taken against (None: only against
         the far-sighted reference, if it is among the agents).
+    :param farsighted_reference: the far-sighted reference every agent is also compared with, if
+        it is among the agents (slate scenarios: :data:`SLATE_FARSIGHTED_REFERENCE`).
     :param rerun: agents to train and evaluate again in every part even where stored (after a
         change to their code: a stored part cannot tell).
     :param backend: ``"sequential"``, ``"pool"``, ``"ray"`` or ``"auto"``
@@ -262,7 +290,7 @@ def compare(
     if out is None:
         with tempfile.TemporaryDirectory(prefix="recenv-compare-") as folder:
             return compare(agents, scenarios, seeds, budget, device, progress, folder, reference, rerun,
-                           backend, workers, address, threads)
+                           backend, workers, address, threads, farsighted_reference)
     out = Path(out)
     backend, workers = resolve_backend(backend, workers, threads)
     todo, kept = [], 0
@@ -283,7 +311,7 @@ def compare(
         bar.set_postfix_str(f"{result.cell} {result.entry['cell_seconds']:.0f} s", refresh=False)
         bar.update(1)
     bar.close()
-    result = merge(out, scenarios, list(seeds), list(agents), reference, budget, device)
+    result = merge(out, scenarios, list(seeds), list(agents), reference, budget, device, farsighted_reference)
     result.config.update({"backend": backend, "workers": workers, "cell_threads": threads, "cells_run": len(todo),
                           "cells_stored": kept})
     return result
@@ -328,13 +356,14 @@ def merge(
     reference: str | None = DEFAULT_REFERENCE,
     budget: Budget | None = None,
     device: str = "cpu",
+    farsighted_reference: str | None = FARSIGHTED_REFERENCE,
 ) -> Comparison:
     """Every number of the comparison, from the stored parts of ``seeds`` for each scenario.
 
     Rows: :func:`benchmarks.metrics.summarise` per scenario and agent, plus ``privileged``,
     ``train_seconds`` (mean over seeds), ``share_of_best_reference`` (clicks as a share of the best
     privileged reference's clicks on the same users). Differences: per scenario and agent, the
-    paired difference in clicks per session to ``reference`` and to the far-sighted reference
+    paired difference in clicks per session to ``reference`` and to ``farsighted_reference``
     (:func:`benchmarks.statistics.paired_difference`: bootstrap over users and training seeds).
     """
     out = Path(out)
@@ -372,7 +401,7 @@ def merge(
                                         "cell_seconds": record["agents"][name].get("cell_seconds")})
                 if record["agents"][name]["learning_curve"]:
                     result.learning_curves[f"{scenario}/{name}/seed{seed}"] = record["agents"][name]["learning_curve"]
-            for against in dict.fromkeys(a for a in (reference, FARSIGHTED_REFERENCE)
+            for against in dict.fromkeys(a for a in (reference, farsighted_reference)
                                          if a is not None and a in agents and a != name):
                 difference = paired_difference(returns[name], returns[against])
                 result.differences.append({"preset": scenario, "agent": name, "against": against,
