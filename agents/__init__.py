@@ -9,7 +9,8 @@ by :class:`GRU4RecConfig`), and the privileged references :class:`OracleAgent` (
 :class:`RandomSlateAgent`, :class:`GreedySlateAgent`, :class:`StaticProfileSlateAgent` and the
 privileged :class:`OracleSlateAgent` and :class:`FarsightedOracleSlateAgent`. Learners:
 :class:`QLearningAgent`, :class:`TopicQLearningAgent`, :class:`DQNAgent`, :class:`RecurrentDQNAgent`, :class:`PPOAgent`, :class:`SB3DQNAgent`, :class:`SB3PPOAgent` (the SB3
-learners train on the native vector env through :class:`recenv.sb3.SB3VecEnv`). :func:`run_sessions`
+learners train on the native vector env through :class:`recenv.sb3.SB3VecEnv`), and for slates
+:class:`SlateQAgent` (SlateQ: item-level long-term values combined under the choice model). :func:`run_sessions`
 evaluates any of them — or any SB3 model — on held-out users (non-privileged ones through the env's
 public view); :func:`run_counterfactual_sessions` replays the same users with their first regime
 shift scripted off.
@@ -36,6 +37,7 @@ from agents.slate_baselines import (
     RandomSlateAgent,
     StaticProfileSlateAgent,
 )
+from agents.slate_q import SlateQAgent, SlateQConfig
 from agents.static_profile import StaticProfileAgent
 from agents.supervised_lstm import SupervisedLSTMAgent
 from agents.topic_q_learning import TopicQLearningAgent, TopicQLearningConfig, TopicRankerAgent
@@ -68,6 +70,8 @@ __all__ = [
     "SB3PPOAgent",
     "SB3PPOConfig",
     "SessionRecords",
+    "SlateQAgent",
+    "SlateQConfig",
     "StaticProfileAgent",
     "StaticProfileSlateAgent",
     "SupervisedLSTMAgent",

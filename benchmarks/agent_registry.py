@@ -47,6 +47,7 @@ from agents import (
     SupervisedLSTMAgent,
 )
 from agents.recurrent_dqn import RecurrentDQNAgent, RecurrentDQNConfig
+from agents.slate_q import SlateQAgent, SlateQConfig
 from agents.topic_q_learning import TopicQLearningAgent, TopicQLearningConfig, TopicRankerAgent
 from recenv import DriftingUserVectorEnv
 
@@ -68,6 +69,7 @@ class Budget:
     ppo: int
     sb3_ppo: int
     topic_q_learning: int
+    slate_q: int = 0  # slate scenarios only (SlateQ); 0 where a budget predates slates
 
 
 @dataclass
@@ -152,6 +154,12 @@ def _dqn_warm_start(ctx: Context) -> Any:
     return DQNAgent(ctx.train_env, config, device=ctx.device).learn(ctx.train_env, ctx.budget.dqn, progress=ctx.progress)
 
 
+@reads_budget("slate_q")
+def _slate_q(ctx: Context) -> Any:
+    agent = SlateQAgent(ctx.train_env, SlateQConfig(seed=ctx.seed), device=ctx.device)
+    return agent.learn(ctx.train_env, ctx.budget.slate_q, progress=ctx.progress)
+
+
 @reads_budget("long_term_value")
 def _long_term_value(ctx: Context) -> Any:
     agent = LongTermValueAgent(ctx.train_env, LongTermValueConfig(seed=ctx.seed), device=ctx.device)
@@ -219,9 +227,7 @@ SLATE_AGENTS: dict[str, AgentFactory] = {
     "StaticProfileSlate": _no_budget(lambda ctx: StaticProfileSlateAgent(ctx.train_env)),
     "OracleSlate": privileged(_no_budget(lambda ctx: OracleSlateAgent(ctx.train_env))),
     "FarsightedOracleSlate": privileged(_no_budget(lambda ctx: FarsightedOracleSlateAgent(ctx.train_env))),
-    # Learners that show slates go here as their one-item counterparts do above: a factory that
-    # builds the agent on ctx.train_env (a slate env) and trains it for its budget field, e.g.
-    # "SlateQ": a factory declared @reads_budget("<its field>") calling learn(ctx.train_env, steps).
+    "SlateQ": _slate_q,
 }
 """The slate baselines by name (:mod:`agents.slate_baselines`), for scenarios with ``slate_size`` > 1:
 none of them learns or reads the logs. ``"GreedySlate"`` is the slate comparison's default reference

@@ -81,9 +81,11 @@ SLATE_REFERENCE = "GreedySlate"
 SLATE_FARSIGHTED_REFERENCE = "FarsightedOracleSlate"
 """The far-sighted privileged reference of slate scenarios."""
 QUICK = Budget(q_learning=40_000, dqn=40_000, sb3_dqn=15_000, custom=40_000, logged_users=1_000, eval_users=300,
-               recurrent_dqn=40_000, long_term_value=40_000, ppo=40_000, sb3_ppo=15_000, topic_q_learning=40_000)
+               recurrent_dqn=40_000, long_term_value=40_000, ppo=40_000, sb3_ppo=15_000, topic_q_learning=40_000,
+               slate_q=40_000)
 FULL = Budget(q_learning=400_000, dqn=500_000, sb3_dqn=100_000, custom=500_000, logged_users=5_000, eval_users=2_000,
-              recurrent_dqn=500_000, long_term_value=1_000_000, ppo=500_000, sb3_ppo=200_000, topic_q_learning=400_000)
+              recurrent_dqn=500_000, long_term_value=1_000_000, ppo=500_000, sb3_ppo=200_000, topic_q_learning=400_000,
+              slate_q=250_000)
 """The protocol's two sizes: ``QUICK`` (``--quick``, a few minutes on 2 CPU cores) and ``FULL`` (the README tables)."""
 
 

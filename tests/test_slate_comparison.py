@@ -40,7 +40,7 @@ def test_slate_scenarios_are_the_presets_with_slates():
 
 def test_the_slate_registry_names_its_agents_and_its_privileged_references():
     assert list(SLATE_AGENTS) == ["RandomSlate", "GreedySlate", "StaticProfileSlate", "OracleSlate",
-                                  "FarsightedOracleSlate"]
+                                  "FarsightedOracleSlate", "SlateQ"]
     assert {name for name, factory in SLATE_AGENTS.items() if is_privileged(factory)} == {
         "OracleSlate", "FarsightedOracleSlate"}
     assert protocol.SLATE_REFERENCE in SLATE_AGENTS and protocol.SLATE_FARSIGHTED_REFERENCE in SLATE_AGENTS
