@@ -139,6 +139,7 @@ def run_sessions(
     deterministic: bool = True,
     progress: bool = True,
     suppressed_shift_steps: np.ndarray | None = None,
+    generator_states: list[dict[str, Any]] | None = None,
 ) -> SessionRecords:
     """Play one session for each of ``num_users`` held-out users and record it.
 
@@ -150,6 +151,10 @@ def run_sessions(
         env's ``env.config``, or ``agent.env_config``.
     :param batch_size: users simulated at once (users are split into batches with seeds
         ``seed, seed + 1, ...``).
+    :param generator_states: the states of the agent's random generators at the start of each
+        batch: an empty list is filled (one entry per batch); a filled one is restored at the start
+        of each batch. :func:`run_counterfactual_sessions` replays the factual run's, so that a
+        batch's draws do not depend on how many steps the batches before it took.
     :param suppressed_shift_steps: ``(num_users,)``: the session step whose random regime shift
         does not happen for each user (−1: none); see :func:`run_counterfactual_sessions`.
     """
@@ -158,6 +163,11 @@ def run_sessions(
     for batch_index, start in enumerate(range(0, num_users, batch_size)):
         n = min(batch_size, num_users - start)
         envs = DriftingUserVectorEnv(num_envs=n, config=config, autoreset_mode="disabled", array_type="numpy")
+        if generator_states is not None:
+            if batch_index < len(generator_states):
+                _restore_generator_states(agent, generator_states[batch_index])
+            else:
+                generator_states.append(_generator_states(agent))
         if hasattr(agent, "bind"):
             agent.bind(envs if getattr(agent, "privileged", False) else public_view(envs))
         observation, _ = envs.reset(seed=seed + batch_index)
@@ -236,15 +246,20 @@ def run_counterfactual_sessions(
 
     The second run uses the same seed (so the same users and the same random draws, the suppressed
     shift's included) and starts the agent's random generators (its ``numpy`` and ``torch``
-    generator attributes) where the first run started them, so it differs from the first only
-    through the shift. An agent with randomness kept elsewhere is not rewound: the placebo of
+    generator attributes) at each batch where the first run started them at that batch, so it
+    differs from the first only through the shift. An agent with randomness kept elsewhere is not rewound: the placebo of
     :func:`benchmarks.metrics.shift_effect` shows such a leak as a gap at shift-free steps.
 
     :returns: ``(factual, counterfactual)``; users without a shift are replayed unchanged.
     """
-    states = _generator_states(agent)
-    factual = run_sessions(agent, num_users, seed, config, batch_size, deterministic, progress)
-    _restore_generator_states(agent, states)
+    # The agent's generators as they were at the start of each batch of the factual run: the
+    # replay restores them batch by batch (a batch runs until its last user leaves, and that can
+    # change with a suppressed shift: without this, a random agent's later batches would draw
+    # other numbers in the replay, and differ before any shift).
+    states: list[dict[str, Any]] = []
+    factual = run_sessions(agent, num_users, seed, config, batch_size, deterministic, progress,
+                           generator_states=states)
     counterfactual = run_sessions(agent, num_users, seed, config, batch_size, deterministic, progress,
+                                  generator_states=states,
                                   suppressed_shift_steps=first_shift_steps(factual))
     return factual, counterfactual
