@@ -125,6 +125,17 @@ class SessionRecords:
                 setattr(records, name, np.split(np.asarray(arrays[prefix + name]), np.cumsum(lengths)[:-1]))
         return records
 
+    def add_batch(self, traces: dict[str, list[np.ndarray]], ended_at: np.ndarray, left: np.ndarray) -> None:
+        """Append a batch of B sessions from their per-step traces (field name → one ``(B,)`` array
+        per step): user u's session is its first ``ended_at[u] + 1`` steps; ``left[u]``: it ended
+        because the user left."""
+        stacked = {key: np.stack(values, 1) for key, values in traces.items()}
+        for user in range(len(ended_at)):
+            length = ended_at[user] + 1
+            for key, values in stacked.items():
+                getattr(self, key).append(values[user, :length].copy())
+            self.left.append(bool(left[user]))
+
     def extend(self, other: SessionRecords) -> None:
         for name in (*self._TRACES, "left"):
             getattr(self, name).extend(getattr(other, name))
@@ -195,12 +206,7 @@ def run_sessions(
             active &= ~done
             episode_start = np.zeros(n, dtype=bool)
             step += 1
-        stacked = {k: np.stack(v, 1) for k, v in traces.items()}
-        for user in range(n):
-            length = ended_at[user] + 1
-            for key, values in stacked.items():
-                getattr(records, key).append(values[user, :length].copy())
-            records.left.append(bool(left[user]))
+        records.add_batch(traces, ended_at, left)
         bar.update(n)
         envs.close()
     bar.close()

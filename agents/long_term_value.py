@@ -105,7 +105,7 @@ from agents.persistence import load_agent_file, save_agent_file
 from agents.training_log import TrainingEpisodes, TrainingLog, linear_schedule, work_bar
 from recenv.observation import SESSION_CONTEXT_SIZE, session_clock
 
-__all__ = ["AfterstateValues", "LongTermValueAgent", "LongTermValueConfig", "SessionMemory", "long_term_q"]
+__all__ = ["AfterstateValues", "ClickModelValueAgent", "LongTermValueAgent", "LongTermValueConfig", "SessionMemory", "long_term_q"]
 
 _CLICK_HEAD = ("user_projection", "item_projection", "item_bias", "user_bias")
 """The parts of the next-click LSTM that score items (the LSTM itself stays in the env)."""
@@ -310,7 +310,95 @@ class _ReplayBuffer:
                 self.terminated[index], self.next_actions[index])
 
 
-class LongTermValueAgent(BaseAgent):
+class ClickModelValueAgent(BaseAgent):
+    """What :class:`LongTermValueAgent` and :class:`agents.slate_q.SlateQAgent` share: a copy of the
+    env's public next-click LSTM as the click model (its head optionally fine-tuned, the LSTM
+    frozen), :class:`AfterstateValues` W and their target copy, and the agent file holding both.
+
+    A subclass sets ``kind`` (its file's ``agent``), ``config_class``, and the W options of
+    :meth:`_value_options`; it may check more of the env in :meth:`_check_env` (called before
+    anything is built).
+    """
+
+    kind: str
+    config_class: type
+
+    def __init__(self, env: Any, config: Any, device: str = "auto"):
+        super().__init__(env)
+        from recenv.simulator import resolve_device
+
+        if self.obs_mode != "encoded":
+            raise ValueError(f"{type(self).__name__} reads LSTM states: use obs_mode='encoded', not {self.obs_mode!r}")
+        self._check_env()
+        self.config = config
+        self.device = resolve_device(device)
+        self.observation_size = int(np.prod(self.observation_space.shape))
+        self._env_encoder = unwrap_env(env).encoder
+        if self._env_encoder.hidden_size + SESSION_CONTEXT_SIZE != self.observation_size:
+            raise ValueError("observations must be the encoder's hidden state followed by the session context")
+        self._item_embeddings = torch.as_tensor(np.array(self.catalog.embeddings), dtype=torch.float32)
+        torch.manual_seed(config.seed)  # network initialisation (nn.Module init draws from the global torch RNG)
+        self._build()
+        self.rng = np.random.default_rng(config.seed)
+        self.log = TrainingLog()
+
+    def _check_env(self) -> None:
+        """More checks of the env the agent is made for (``self.env_config``); none by default."""
+
+    def _value_options(self) -> dict[str, bool]:
+        """``item_no_click_value`` and ``item_bias`` of :class:`AfterstateValues`."""
+        raise NotImplementedError
+
+    def _build(self) -> None:
+        """A fresh click model (a copy of the env's encoder) and fresh W networks."""
+        c = self.config
+        self.click_model = copy.deepcopy(self._env_encoder).to(self.device)
+        self.click_model.requires_grad_(False)
+        for name in _CLICK_HEAD:  # the LSTM stays frozen: the env, not the agent, runs it
+            getattr(self.click_model, name).requires_grad_(c.fine_tune_click_model)
+        self.item_embeddings = self._item_embeddings.to(self.device)
+        self.values = AfterstateValues(self.observation_size, self._item_embeddings, c.hidden_size, c.item_size,
+                                       c.memory_size, **self._value_options()).to(self.device)
+        self.target_values = copy.deepcopy(self.values)
+
+    def _tensor(self, array: Any) -> Tensor:
+        return torch.as_tensor(np.asarray(array), dtype=torch.float32, device=self.device).reshape(len(array), -1)
+
+    def _click_head_parameters(self) -> list[nn.Parameter]:
+        return [p for name in _CLICK_HEAD for p in getattr(self.click_model, name).parameters()]
+
+    # ---------------------------------------------------------------- persistence
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """W's weights, the (possibly fine-tuned) click head, config and catalog (safe to load)."""
+        values = {name: tensor.detach().cpu() for name, tensor in self.values.state_dict().items()}
+        head = {name: tensor.detach().cpu() for name, tensor in self.click_model.state_dict().items()
+                if name.split(".")[0] in _CLICK_HEAD}
+        return save_agent_file(path, self.kind, self.catalog, self.observation_space.shape, self.env_config,
+                               config=asdict(self.config), values=values, click_head=head, **self._file_extras())
+
+    def _file_extras(self) -> dict[str, Any]:
+        """More fields of the agent file (checked by :meth:`_check_file`)."""
+        return {}
+
+    def _check_file(self, path: str | os.PathLike[str], payload: dict[str, Any]) -> None:
+        """Refuse a file that does not fit this agent beyond its kind, catalog and observations."""
+
+    def load(self, path: str | os.PathLike[str]) -> Any:
+        payload = load_agent_file(path, self.kind, self.catalog, self.observation_space.shape)
+        self._check_file(path, payload)
+        self.config = self.config_class(**payload["config"])
+        self.rng = np.random.default_rng(self.config.seed)
+        self._build()
+        self.values.load_state_dict(payload["values"])
+        self.target_values = copy.deepcopy(self.values)
+        missing, unexpected = self.click_model.load_state_dict(payload["click_head"], strict=False)
+        if unexpected or any(name.split(".")[0] in _CLICK_HEAD for name in missing):
+            raise ValueError(f"{path}: the click head does not fit the env's encoder")
+        return self
+
+
+class LongTermValueAgent(ClickModelValueAgent):
     """Greedy on ``Q(s, i) = P(click)·(1 + γ·W1) + (1 − P(click))·γ·W0`` (see the module docstring).
 
     :meth:`predict` keeps each user's session memory in SB3's recurrent ``state`` (a
@@ -324,40 +412,16 @@ class LongTermValueAgent(BaseAgent):
     :param device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
     """
 
+    kind = "LongTermValueAgent"
+    config_class = LongTermValueConfig
+
     def __init__(self, env: Any, config: LongTermValueConfig = LongTermValueConfig(), device: str = "auto"):
-        super().__init__(env)
-        from recenv.simulator import resolve_device
+        super().__init__(env, config, device)
 
-        if self.obs_mode != "encoded":
-            raise ValueError(f"LongTermValueAgent reads LSTM states: use obs_mode='encoded', not {self.obs_mode!r}")
-        self.config = config
-        self.device = resolve_device(device)
-        self.observation_size = int(np.prod(self.observation_space.shape))
-        self._env_encoder = unwrap_env(env).encoder
-        if self._env_encoder.hidden_size + SESSION_CONTEXT_SIZE != self.observation_size:
-            raise ValueError("observations must be the encoder's hidden state followed by the session context")
-        self._item_embeddings = torch.as_tensor(np.array(self.catalog.embeddings), dtype=torch.float32)
-        torch.manual_seed(config.seed)  # network initialisation (nn.Module init draws from the global torch RNG)
-        self._build()
-        self.rng = np.random.default_rng(config.seed)
-        self.log = TrainingLog()
-
-    def _build(self) -> None:
-        """A fresh click model (a copy of the env's encoder) and fresh W networks."""
-        c = self.config
-        self.click_model = copy.deepcopy(self._env_encoder).to(self.device)
-        self.click_model.requires_grad_(False)
-        for name in _CLICK_HEAD:  # the LSTM stays frozen: the env, not the agent, runs it
-            getattr(self.click_model, name).requires_grad_(c.fine_tune_click_model)
-        self.item_embeddings = self._item_embeddings.to(self.device)
-        self.values = AfterstateValues(self.observation_size, self._item_embeddings, c.hidden_size, c.item_size,
-                                       c.memory_size, c.item_no_click_value, c.item_bias).to(self.device)
-        self.target_values = copy.deepcopy(self.values)
+    def _value_options(self) -> dict[str, bool]:
+        return {"item_no_click_value": self.config.item_no_click_value, "item_bias": self.config.item_bias}
 
     # ---------------------------------------------------------------- the decomposition
-
-    def _tensor(self, array: Any) -> Tensor:
-        return torch.as_tensor(np.asarray(array), dtype=torch.float32, device=self.device).reshape(len(array), -1)
 
     def click_logits(self, observation: Tensor) -> Tensor:
         """Logit of P(click) for every item, ``(B, N)``, from the hidden-state part of observations."""
@@ -427,7 +491,7 @@ class LongTermValueAgent(BaseAgent):
         buffer = _ReplayBuffer(c.buffer_size, self.observation_size, self.num_items, c.memory_size > 0, self.device)
         generator = torch.Generator(device=self.device).manual_seed(c.seed)
         optimizer = torch.optim.Adam(self.values.parameters(), lr=c.learning_rate)
-        head = [p for name in _CLICK_HEAD for p in getattr(self.click_model, name).parameters()]
+        head = self._click_head_parameters()
         click_optimizer = torch.optim.Adam(head, lr=c.click_learning_rate) if c.fine_tune_click_model else None
         self.log.start(tensorboard_dir)
 
@@ -522,28 +586,6 @@ class LongTermValueAgent(BaseAgent):
                 self.log.record(steps, started, bar=bar, epsilon=epsilon, **scalars)
         bar.close()
         self.log.close()
-        return self
-
-    # ---------------------------------------------------------------- persistence
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """W's weights, the (possibly fine-tuned) click head, config and catalog (safe to load)."""
-        values = {name: tensor.detach().cpu() for name, tensor in self.values.state_dict().items()}
-        head = {name: tensor.detach().cpu() for name, tensor in self.click_model.state_dict().items()
-                if name.split(".")[0] in _CLICK_HEAD}
-        return save_agent_file(path, "LongTermValueAgent", self.catalog, self.observation_space.shape, self.env_config,
-                               config=asdict(self.config), values=values, click_head=head)
-
-    def load(self, path: str | os.PathLike[str]) -> LongTermValueAgent:
-        payload = load_agent_file(path, "LongTermValueAgent", self.catalog, self.observation_space.shape)
-        self.config = LongTermValueConfig(**payload["config"])
-        self.rng = np.random.default_rng(self.config.seed)
-        self._build()
-        self.values.load_state_dict(payload["values"])
-        self.target_values = copy.deepcopy(self.values)
-        missing, unexpected = self.click_model.load_state_dict(payload["click_head"], strict=False)
-        if unexpected or any(name.split(".")[0] in _CLICK_HEAD for name in missing):
-            raise ValueError(f"{path}: the click head does not fit the env's encoder")
         return self
 
     def __repr__(self) -> str:

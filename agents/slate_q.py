@@ -111,21 +111,18 @@ one-item decomposition of :mod:`agents.long_term_value` with W0 item-independent
 
 from __future__ import annotations
 
-import copy
 import os
 import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from agents.base import BaseAgent, require_vector_env, unwrap_env
-from agents.long_term_value import _CLICK_HEAD, AfterstateValues
-from agents.persistence import load_agent_file, save_agent_file
-from agents.training_log import TrainingEpisodes, TrainingLog, linear_schedule, work_bar
+from agents.base import require_vector_env, unwrap_env
+from agents.long_term_value import AfterstateValues, ClickModelValueAgent
+from agents.training_log import TrainingEpisodes, linear_schedule, work_bar
 from recenv.dynamics import slate_choice_probabilities, slate_position_effects
 from recenv.observation import SESSION_CONTEXT_SIZE, session_clock
 
@@ -354,7 +351,7 @@ class _SlateReplayBuffer:
                 next_shown, self.terminated[index])
 
 
-class SlateQAgent(BaseAgent):
+class SlateQAgent(ClickModelValueAgent):
     """SlateQ: greedy slates under ``Q(s, A) = Σ_j P(j | s, A)·Q̄(s, i_j) + P(⊥ | s, A)·Q̄(s, ⊥)``
     (see the module docstring).
 
@@ -369,44 +366,26 @@ class SlateQAgent(BaseAgent):
     :param device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
     """
 
-    def __init__(self, env: Any, config: SlateQConfig = SlateQConfig(), device: str = "auto"):
-        super().__init__(env)
-        from recenv.simulator import resolve_device
+    kind = "SlateQAgent"
+    config_class = SlateQConfig
 
-        if self.obs_mode != "encoded":
-            raise ValueError(f"SlateQAgent reads LSTM states: use obs_mode='encoded', not {self.obs_mode!r}")
+    def __init__(self, env: Any, config: SlateQConfig = SlateQConfig(), device: str = "auto"):
+        super().__init__(env, config, device)
+
+    def _check_env(self) -> None:
         self.slate_size = int(self.env_config.slate_size)
         if self.num_items < self.slate_size:
             raise ValueError(f"a slate of {self.slate_size} distinct items needs at least as many items, got {self.num_items}")
-        self.config = config
-        self.device = resolve_device(device)
-        self.observation_size = int(np.prod(self.observation_space.shape))
-        self._env_encoder = unwrap_env(env).encoder
-        if self._env_encoder.hidden_size + SESSION_CONTEXT_SIZE != self.observation_size:
-            raise ValueError("observations must be the encoder's hidden state followed by the session context")
-        self._item_embeddings = torch.as_tensor(np.array(self.catalog.embeddings), dtype=torch.float32)
-        torch.manual_seed(config.seed)  # network initialisation (nn.Module init draws from the global torch RNG)
-        self._build()
-        self.rng = np.random.default_rng(config.seed)
-        self.log = TrainingLog()
+
+    def _value_options(self) -> dict[str, bool]:
+        return {"item_no_click_value": False, "item_bias": False}  # SlateQ's item-independent null value
 
     def _build(self) -> None:
         """A fresh click model (a copy of the env's encoder), fresh W networks, the position effects."""
-        c = self.config
-        self.click_model = copy.deepcopy(self._env_encoder).to(self.device)
-        self.click_model.requires_grad_(False)
-        for name in _CLICK_HEAD:  # the LSTM stays frozen: the env, not the agent, runs it
-            getattr(self.click_model, name).requires_grad_(c.fine_tune_click_model)
-        self.item_embeddings = self._item_embeddings.to(self.device)
-        self.values = AfterstateValues(self.observation_size, self._item_embeddings, c.hidden_size, c.item_size,
-                                       c.memory_size, item_no_click_value=False, item_bias=False).to(self.device)
-        self.target_values = copy.deepcopy(self.values)
+        super()._build()
         self.position_effects = slate_position_effects(self.slate_size, self.env_config.slate_position_decay, self.device)
 
     # ---------------------------------------------------------------- the decomposition
-
-    def _tensor(self, array: Any) -> Tensor:
-        return torch.as_tensor(np.asarray(array), dtype=torch.float32, device=self.device).reshape(len(array), -1)
 
     def click_logits(self, observation: Tensor) -> Tensor:
         """The item utilities v(s, ·) (click logits), ``(B, N)``, from the hidden-state part of observations."""
@@ -573,7 +552,7 @@ class SlateQAgent(BaseAgent):
                                     c.no_repeats, self.device)
         generator = torch.Generator(device=self.device).manual_seed(c.seed)
         optimizer = torch.optim.Adam(self.values.parameters(), lr=c.learning_rate)
-        head = [p for name in _CLICK_HEAD for p in getattr(self.click_model, name).parameters()]
+        head = self._click_head_parameters()
         click_optimizer = torch.optim.Adam(head, lr=c.click_learning_rate) if c.fine_tune_click_model else None
         self.log.start(tensorboard_dir)
 
@@ -664,27 +643,12 @@ class SlateQAgent(BaseAgent):
 
     # ---------------------------------------------------------------- persistence
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """W's weights, the (possibly fine-tuned) click head, config and catalog (safe to load)."""
-        values = {name: tensor.detach().cpu() for name, tensor in self.values.state_dict().items()}
-        head = {name: tensor.detach().cpu() for name, tensor in self.click_model.state_dict().items()
-                if name.split(".")[0] in _CLICK_HEAD}
-        return save_agent_file(path, "SlateQAgent", self.catalog, self.observation_space.shape, self.env_config,
-                               config=asdict(self.config), slate_size=self.slate_size, values=values, click_head=head)
+    def _file_extras(self) -> dict[str, Any]:
+        return {"slate_size": self.slate_size}
 
-    def load(self, path: str | os.PathLike[str]) -> SlateQAgent:
-        payload = load_agent_file(path, "SlateQAgent", self.catalog, self.observation_space.shape)
+    def _check_file(self, path: str | os.PathLike[str], payload: dict[str, Any]) -> None:
         if int(payload["slate_size"]) != self.slate_size:
             raise ValueError(f"{path} makes slates of {payload['slate_size']} items; this agent's env shows {self.slate_size}")
-        self.config = SlateQConfig(**payload["config"])
-        self.rng = np.random.default_rng(self.config.seed)
-        self._build()
-        self.values.load_state_dict(payload["values"])
-        self.target_values = copy.deepcopy(self.values)
-        missing, unexpected = self.click_model.load_state_dict(payload["click_head"], strict=False)
-        if unexpected or any(name.split(".")[0] in _CLICK_HEAD for name in missing):
-            raise ValueError(f"{path}: the click head does not fit the env's encoder")
-        return self
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(num_items={self.num_items}, slate_size={self.slate_size}, "

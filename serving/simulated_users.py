@@ -189,12 +189,7 @@ def run_sessions_over_http(
             raise
         finally:
             envs.close()
-        stacked = {key: np.stack(values, 1) for key, values in traces.items()}
-        for user in range(n):
-            length = ended_at[user] + 1
-            for key, values in stacked.items():
-                getattr(records, key).append(values[user, :length].copy())
-            records.left.append(bool(left[user]))
+        records.add_batch(traces, ended_at, left)
         bar.update(n)
     bar.close()
     return records

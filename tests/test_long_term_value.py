@@ -5,6 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from click_value_helpers import click_logits, randomise
 
 from agents import LongTermValueAgent, LongTermValueConfig, run_sessions
 from agents.long_term_value import SessionMemory, _ReplayBuffer, long_term_q
@@ -35,20 +36,6 @@ def observations(env):
     return np.concatenate(rows)
 
 
-def _click_logits(env, observations):
-    hidden = torch.as_tensor(observations[:, :-2], dtype=torch.float32)
-    embeddings = torch.as_tensor(np.array(env.catalog.embeddings), dtype=torch.float32)
-    with torch.no_grad():
-        return env.encoder.click_logits_all(hidden, embeddings).numpy()
-
-
-def _randomise(values, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for parameter in values.parameters():
-            parameter.copy_(torch.randn(parameter.shape, generator=generator))
-
-
 def test_the_decomposition_on_hand_built_numbers():
     p = torch.tensor([0.5, 0.8, 0.5, 0.0])
     w1 = torch.tensor([10.0, 0.0, 2.0, 7.0])
@@ -63,7 +50,7 @@ def test_the_decomposition_on_hand_built_numbers():
 
 def test_decompose_returns_the_parts_q_is_made_of(env, observations):
     agent = LongTermValueAgent(env, SMALL, device="cpu")
-    _randomise(agent.values)
+    randomise(agent.values)
     parts = agent.decompose(observations)
     np.testing.assert_array_equal(agent.predict(observations)[0], parts["q"].argmax(1))
     assert set(parts) == {"click_probability", "value_click", "value_no_click", "q"}
@@ -73,24 +60,24 @@ def test_decompose_returns_the_parts_q_is_made_of(env, observations):
         1 - parts["click_probability"]) * 0.99 * parts["value_no_click"]
     np.testing.assert_allclose(parts["q"], expected, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(parts["q"], agent.q_values(observations).detach().numpy(), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(parts["click_probability"], 1 / (1 + np.exp(-_click_logits(env, observations))),
+    np.testing.assert_allclose(parts["click_probability"], 1 / (1 + np.exp(-click_logits(env, observations))),
                                rtol=1e-5, atol=1e-6)
     single = agent.decompose(observations[0])
     np.testing.assert_allclose(single["q"], parts["q"][0], rtol=1e-5, atol=1e-4)
 
 
 def test_with_zero_continuation_values_it_ranks_exactly_like_the_click_model(env, observations):
-    click_model_choice = _click_logits(env, observations).argmax(1)
+    click_model_choice = click_logits(env, observations).argmax(1)
     fresh = LongTermValueAgent(env, SMALL, device="cpu")  # W ≡ 0 at the start
     assert np.all(fresh.decompose(observations)["value_click"] == 0)
     np.testing.assert_array_equal(fresh.predict(observations)[0], click_model_choice)
     # γ = 0 is myopic whatever W says ...
     myopic = LongTermValueAgent(env, replace(SMALL, gamma=0.0), device="cpu")
-    _randomise(myopic.values)
+    randomise(myopic.values)
     np.testing.assert_array_equal(myopic.predict(observations)[0], click_model_choice)
     # ... and with γ > 0 the same W changes the choice.
     farsighted = LongTermValueAgent(env, replace(SMALL, gamma=0.99), device="cpu")
-    _randomise(farsighted.values)
+    randomise(farsighted.values)
     assert (farsighted.predict(observations)[0] != click_model_choice).mean() > 0.5
 
 
@@ -108,7 +95,7 @@ def test_a_short_learn_fills_the_log_and_trains_both_parts(env, observations, bo
     assert np.abs(parts["value_click"]).max() > 0.01  # W was trained away from 0 ...
     assert np.abs(parts["click_probability"] - before_click).max() > 1e-4  # ... and the click head fine-tuned
     # The env's own encoder is never touched by fine-tuning.
-    np.testing.assert_allclose(1 / (1 + np.exp(-_click_logits(env, observations))), before_click, rtol=1e-5)
+    np.testing.assert_allclose(1 / (1 + np.exp(-click_logits(env, observations))), before_click, rtol=1e-5)
 
 
 def test_without_fine_tuning_the_click_model_stays_as_shipped(env, observations):
@@ -139,7 +126,7 @@ def test_the_replay_buffer_derives_the_next_memory_from_the_click():
 def test_the_session_memory_counts_the_clicks_it_reads_off_the_session_clock():
     env = public_view(DriftingUserVectorEnv(num_envs=32, config=CONFIG))
     agent = LongTermValueAgent(env, SMALL, device="cpu")
-    _randomise(agent.values)
+    randomise(agent.values)
     observation, _ = env.reset(seed=7)
     rng = np.random.default_rng(1)
     state, expected = None, np.zeros((32, env.catalog.num_items))
@@ -164,7 +151,7 @@ def test_the_session_memory_counts_the_clicks_it_reads_off_the_session_clock():
 
 def test_save_then_load_gives_the_same_actions(env, observations, tmp_path):
     agent = LongTermValueAgent(env, SMALL, device="cpu")
-    _randomise(agent.values, seed=1)
+    randomise(agent.values, seed=1)
     with torch.no_grad():
         agent.click_model.user_bias.bias.add_(0.7)  # a fine-tuned click head travels with the file
     path = agent.save(tmp_path / "ltv.pt")

@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from click_value_helpers import click_logits, randomise
 
 from agents import run_sessions
 from agents.long_term_value import long_term_q
@@ -49,20 +50,6 @@ def observations(env):
     return np.concatenate(rows)
 
 
-def _click_logits(env, observations):
-    hidden = torch.as_tensor(observations[:, :-2], dtype=torch.float32)
-    embeddings = torch.as_tensor(np.array(env.catalog.embeddings), dtype=torch.float32)
-    with torch.no_grad():
-        return env.encoder.click_logits_all(hidden, embeddings).numpy()
-
-
-def _randomise(values, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for parameter in values.parameters():
-            parameter.copy_(torch.randn(parameter.shape, generator=generator))
-
-
 def _distinct(slates):
     return all(len(set(row)) == len(row) for row in np.asarray(slates).reshape(-1, np.shape(slates)[-1]).tolist())
 
@@ -86,7 +73,7 @@ def test_the_slate_value_on_hand_built_numbers():
 
 def test_the_agent_s_slate_value_is_the_formula_on_its_own_parts(env, observations):
     agent = SlateQAgent(env, SMALL, device="cpu")
-    _randomise(agent.values)
+    randomise(agent.values)
     parts = agent.item_values(observations)
     rng = np.random.default_rng(1)
     slates = np.stack([rng.choice(env.catalog.num_items, K, replace=False) for _ in range(len(observations))])
@@ -96,7 +83,7 @@ def test_the_agent_s_slate_value_is_the_formula_on_its_own_parts(env, observatio
     expected = ((attraction * parts["click_value"][rows, slates]).sum(1) + parts["no_click_value"]) / (1 + attraction.sum(1))
     np.testing.assert_allclose(agent.slate_values(observations, slates), expected, rtol=1e-4)
     assert np.ptp(parts["no_click_value"]) > 0 and np.ptp(parts["click_value"]) > 0
-    np.testing.assert_allclose(parts["utility"], _click_logits(env, observations), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(parts["utility"], click_logits(env, observations), rtol=1e-5, atol=1e-5)
     # A repeated item empties its slot, as in the env.
     repeated = slates.copy()
     repeated[:, 1] = repeated[:, 0]
@@ -131,18 +118,18 @@ def test_the_exact_optimiser_finds_the_best_slate_and_the_heuristics_do_not_beat
 
 
 def test_with_zero_continuation_values_the_slate_is_the_click_model_s_top_k(env, observations):
-    top_k = np.argsort(-_click_logits(env, observations), axis=1, kind="stable")[:, :K]
+    top_k = np.argsort(-click_logits(env, observations), axis=1, kind="stable")[:, :K]
     for method in SLATE_OPTIMIZERS:
         fresh = SlateQAgent(env, replace(SMALL, slate_optimizer=method), device="cpu")  # W ≡ 0 at the start
         assert np.all(fresh.item_values(observations)["click_value"] == 1.0)
         np.testing.assert_array_equal(fresh.predict(observations)[0], top_k, err_msg=method)
     # γ = 0 is myopic whatever W says ...
     myopic = SlateQAgent(env, replace(SMALL, gamma=0.0), device="cpu")
-    _randomise(myopic.values)
+    randomise(myopic.values)
     np.testing.assert_array_equal(myopic.predict(observations)[0], top_k)
     # ... and with γ > 0 the same W changes the slates.
     farsighted = SlateQAgent(env, SMALL, device="cpu")
-    _randomise(farsighted.values)
+    randomise(farsighted.values)
     assert (farsighted.predict(observations)[0] != top_k).any(1).mean() > 0.5
 
 
@@ -151,7 +138,7 @@ def test_with_zero_continuation_values_the_slate_is_the_click_model_s_top_k(env,
 
 def test_slates_are_k_distinct_items_in_the_action_space(env, observations):
     agent = SlateQAgent(env, replace(SMALL, start_epsilon=1.0), device="cpu")
-    _randomise(agent.values)
+    randomise(agent.values)
     slates, state = agent.predict(observations)
     assert slates.shape == (len(observations), K) and slates.dtype == np.int64 and _distinct(slates)
     assert isinstance(state, SlateSessionMemory)
@@ -172,7 +159,7 @@ def test_the_session_memory_counts_the_chosen_items():
     base = DriftingUserVectorEnv(num_envs=32, config=CONFIG)
     env = public_view(base)
     agent = SlateQAgent(env, SMALL, device="cpu")
-    _randomise(agent.values)
+    randomise(agent.values)
     agent.bind(env)  # which item was chosen: the history's recorded item
     blind = SlateQAgent(env, SMALL, device="cpu")  # no env bound: the click spread by the choice model
     observation, _ = env.reset(seed=7)
@@ -207,7 +194,7 @@ def test_no_item_is_shown_twice_in_a_session():
     state, shown = None, np.zeros((8, env.catalog.num_items), dtype=bool)
     for step in range(8):
         slates, state = fresh.predict(observation, state=state, episode_start=np.full(8, step == 0))
-        expected = np.argsort(-np.where(shown, -np.inf, _click_logits(env, observation)), axis=1, kind="stable")[:, :K]
+        expected = np.argsort(-np.where(shown, -np.inf, click_logits(env, observation)), axis=1, kind="stable")[:, :K]
         np.testing.assert_array_equal(slates, expected)
         assert not shown[np.arange(8)[:, None], slates].any()
         shown[np.arange(8)[:, None], slates] = True
@@ -256,13 +243,13 @@ def test_a_short_learn_gives_finite_losses_and_trains_both_parts(env, observatio
     after = agent.item_values(observations)
     assert np.abs(after["click_value"] - 1.0).max() > 1e-3  # W was trained away from 0 ...
     assert np.abs(after["utility"] - before["utility"]).max() > 1e-4  # ... and the click head fine-tuned
-    np.testing.assert_allclose(_click_logits(env, observations), before["utility"], rtol=1e-5)  # not the env's
+    np.testing.assert_allclose(click_logits(env, observations), before["utility"], rtol=1e-5)  # not the env's
     assert _distinct(agent.predict(observations)[0])
 
 
 def test_save_then_load_gives_the_same_slates(env, observations, tmp_path):
     agent = SlateQAgent(env, replace(SMALL, slate_optimizer="greedy"), device="cpu")
-    _randomise(agent.values, seed=1)
+    randomise(agent.values, seed=1)
     with torch.no_grad():
         agent.click_model.user_bias.bias.add_(0.7)  # a fine-tuned click head travels with the file
     path = agent.save(tmp_path / "slate_q.pt")
@@ -281,7 +268,7 @@ def test_save_then_load_gives_the_same_slates(env, observations, tmp_path):
 def test_it_runs_on_the_public_view_under_the_harness(env):
     assert isinstance(env, PublicVectorEnv)
     agent = SlateQAgent(env, SMALL, device="cpu")
-    _randomise(agent.values)
+    randomise(agent.values)
     records = run_sessions(agent, 8, seed=1, config=CONFIG, progress=False)
     assert len(records) == 8 and records.returns.sum() > 0
 
@@ -293,7 +280,7 @@ def test_one_item_slates_are_the_one_item_decomposition():
     observation, _ = env.reset(seed=0)
     actions, _ = agent.predict(observation)
     assert actions.shape == (8,) and env.action_space.contains(actions)
-    np.testing.assert_array_equal(actions, _click_logits(env, observation).argmax(1))
+    np.testing.assert_array_equal(actions, click_logits(env, observation).argmax(1))
     assert env.single_action_space.contains(agent.predict(observation[0])[0])
     agent.learn(env, 600, progress=False)
     assert np.isfinite(agent.log.history[-1]["loss"])
