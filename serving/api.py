@@ -98,9 +98,9 @@ def create_app(recommender: ServedRecommender, store: SessionStore | None = None
         except SessionGoneError as error:
             raise HTTPException(404, str(error)) from None
 
-    def recommendations(observation, session_items: list[int], k: int, session_id: str | None,
-                        steps: int) -> Recommendations:
-        items, scores = recommender.rank(observation, session_items, k)
+    def recommendations(observation, session_items: list[int], session_clicks: list[int], k: int,
+                        session_id: str | None, steps: int) -> Recommendations:
+        items, scores = recommender.rank(observation, session_items, k, session_clicks)
         return Recommendations(session_id=session_id, session_steps=steps, score=recommender.served.score_name, items=[
             RecommendedItem(item_id=int(i), title=recommender.titles[i], topic=recommender.topic_names[recommender.item_topics[i]],
                             score=float(s))
@@ -142,8 +142,9 @@ def create_app(recommender: ServedRecommender, store: SessionStore | None = None
         with session.lock:
             observation = recommender.observer.observe(session.observer_state, session.items, session.clicks,
                                                        session.session_steps, session.session_clicks)
-            shown, steps = session.items[session.past_length:], session.session_steps
-        return recommendations(observation, shown, k, session.session_id, steps)
+            past = session.past_length
+            shown, clicks, steps = session.items[past:], session.clicks[past:], session.session_steps
+        return recommendations(observation, shown, clicks, k, session.session_id, steps)
 
     @app.post(f"/{API_VERSION}/sessions/{{session_id}}/feedback", response_model=FeedbackResult)
     def feedback(session_id: SessionId, body: Feedback) -> FeedbackResult:
@@ -177,7 +178,7 @@ def create_app(recommender: ServedRecommender, store: SessionStore | None = None
             state = recommender.observer.advance(state, item, click)
         observation = recommender.observer.observe(state, body.items, body.clicks, body.session_length,
                                                    sum(body.clicks[past:]))
-        return recommendations(observation, body.items[past:], body.k, None, body.session_length)
+        return recommendations(observation, body.items[past:], body.clicks[past:], body.k, None, body.session_length)
 
     # ---------------------------------------------------------------- operations
 

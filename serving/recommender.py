@@ -11,14 +11,17 @@ SupervisedLSTMAgent       logit of the LSTM's P(click)                left out (
 DQNAgent                  Q(s, item)                                  kept
 PPOAgent                  the policy's logit                          kept
 QLearningAgent            Q(abstract state, item)                     kept
+LongTermValueAgent        Q(s, item) with the session's click counts  kept
 SB3DQNAgent               SB3's Q-network output                      kept
 SB3PPOAgent               the SB3 policy's logit                      kept
 =======================  ==========================================  ===================
 
 The first item of a ranking is the agent's ``predict()`` choice for that observation (ties aside;
 for the supervised model, whose rule never re-shows an item in a session, the items shown this
-session are left out, as its ``predict()`` does). The other saved agents read more than the
-observation (their own encoder over the raw past, or the env), and are refused with a clear error.
+session are left out, as its ``predict()`` does; the long-term value agent gets the memory it keeps
+in-process, how often each item was clicked this session, counted from the feedback). The other
+saved agents read more than the observation and the session's feedback (their own encoder over the
+raw past, or the env), and are refused with a clear error.
 
 The default agent, with no file, is the supervised next-click LSTM with the shipped encoder of the
 default preset (``mixed``): the service works with no training.
@@ -39,7 +42,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents import DQNAgent, PPOAgent, QLearningAgent, SB3DQNAgent, SB3PPOAgent, SupervisedLSTMAgent
+from agents import (
+    DQNAgent,
+    LongTermValueAgent,
+    PPOAgent,
+    QLearningAgent,
+    SB3DQNAgent,
+    SB3PPOAgent,
+    SupervisedLSTMAgent,
+)
 from agents.persistence import saved_env_config
 from recenv import DriftingUserEnv, EnvConfig
 from recenv.public_view import public_view
@@ -63,23 +74,32 @@ def _sb3_observations(agent: Any, observations: np.ndarray) -> torch.Tensor:
     return torch.as_tensor(observations, dtype=torch.float32, device=agent.model.device)
 
 
-def _sb3_q_values(agent: Any, observations: np.ndarray) -> np.ndarray:
+def _sb3_q_values(agent: Any, observations: np.ndarray, clicked_items: list[int]) -> np.ndarray:
     with torch.no_grad():
         return _as_numpy(agent.model.q_net(_sb3_observations(agent, observations)))
 
 
-def _sb3_policy_logits(agent: Any, observations: np.ndarray) -> np.ndarray:
+def _sb3_policy_logits(agent: Any, observations: np.ndarray, clicked_items: list[int]) -> np.ndarray:
     with torch.no_grad():
         distribution = agent.model.policy.get_distribution(_sb3_observations(agent, observations))
         return _as_numpy(distribution.distribution.logits)
 
 
-def _torch_scores(method: str) -> Callable[[Any, np.ndarray], np.ndarray]:
-    def scores(agent: Any, observations: np.ndarray) -> np.ndarray:
+def _torch_scores(method: str) -> Callable[[Any, np.ndarray, list[int]], np.ndarray]:
+    def scores(agent: Any, observations: np.ndarray, clicked_items: list[int]) -> np.ndarray:
         with torch.no_grad():
             return _as_numpy(getattr(agent, method)(observations))
 
     return scores
+
+
+def _long_term_values(agent: Any, observations: np.ndarray, clicked_items: list[int]) -> np.ndarray:
+    """Q(s, ·) with the session memory the agent keeps in-process: how often each item was clicked
+    this session (:class:`agents.long_term_value.SessionMemory`), here counted from the feedback."""
+    clicked = np.zeros((1, agent.num_items), dtype=np.float32)
+    np.add.at(clicked[0], np.asarray(clicked_items, dtype=np.int64), 1.0)
+    with torch.no_grad():
+        return _as_numpy(agent.q_values(observations, clicked))
 
 
 @dataclass(frozen=True)
@@ -87,22 +107,24 @@ class ServedKind:
     """How one kind of agent is served.
 
     :param agent_class: builds the agent from a (public) env; ``load(path)`` reads its file.
-    :param scores: ``(agent, observations (B, S)) → (B, N)``, higher is better.
+    :param scores: ``(agent, observations (1, S), items clicked this session) → (1, N)``, higher is better.
     :param score_name: what the score is, for the API's responses.
     :param skips_shown: the agent never shows an item twice in a session (its rule, kept in serving).
     """
 
     agent_class: type
-    scores: Callable[[Any, np.ndarray], np.ndarray]
+    scores: Callable[[Any, np.ndarray, list[int]], np.ndarray]
     score_name: str
     skips_shown: bool = False
 
 
 SERVED_AGENTS: dict[str, ServedKind] = {
-    "SupervisedLSTMAgent": ServedKind(SupervisedLSTMAgent, lambda a, o: a.click_logits(o), "click logit", skips_shown=True),
+    "SupervisedLSTMAgent": ServedKind(SupervisedLSTMAgent, lambda a, o, _: a.click_logits(o), "click logit",
+                                      skips_shown=True),
     "DQNAgent": ServedKind(DQNAgent, _torch_scores("q_values"), "Q value"),
     "PPOAgent": ServedKind(PPOAgent, _torch_scores("logits"), "policy logit"),
-    "QLearningAgent": ServedKind(QLearningAgent, lambda a, o: a.q_table[a.states(o)], "Q value"),
+    "QLearningAgent": ServedKind(QLearningAgent, lambda a, o, _: a.q_table[a.states(o)], "Q value"),
+    "LongTermValueAgent": ServedKind(LongTermValueAgent, _long_term_values, "long-term value Q"),
     "SB3DQNAgent": ServedKind(SB3DQNAgent, _sb3_q_values, "Q value"),
     "SB3PPOAgent": ServedKind(SB3PPOAgent, _sb3_policy_logits, "policy logit"),
 }
@@ -170,17 +192,22 @@ class ServedRecommender:
 
     # ---------------------------------------------------------------- ranking
 
-    def rank(self, observation: np.ndarray, session_items: list[int], k: int) -> tuple[np.ndarray, np.ndarray]:
+    def rank(self, observation: np.ndarray, session_items: list[int], k: int,
+             session_clicks: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The k best items for one observation: ``(item ids (k,), their scores (k,))``, best first.
 
         :param session_items: the items shown this session, oldest first. Agents whose rule never
             re-shows an item in a session leave them out, with the agent's own reset: once every item
             has been shown, all are allowed again and the memory starts over
             (:func:`agents.supervised_lstm.choose_unshown`).
+        :param session_clicks: 0/1 per item of ``session_items`` (for agents that remember what was
+            clicked this session; default: none clicked).
 
         Ties go to the lower item id, as ``argmax`` does.
         """
-        scores = np.asarray(self.served.scores(self.agent, observation[None]), dtype=np.float64)[0]
+        clicks = [0] * len(session_items) if session_clicks is None else session_clicks
+        clicked_items = [item for item, click in zip(session_items, clicks) if click]
+        scores = np.asarray(self.served.scores(self.agent, observation[None], clicked_items), dtype=np.float64)[0]
         candidates = scores.copy()
         if self.served.skips_shown:
             candidates[list(session_memory(session_items, self.num_items))] = -np.inf
@@ -233,4 +260,4 @@ def session_memory(session_items: list[int], num_items: int) -> set[int]:
 def _unservable(kind: Any, path: Path | None = None) -> str:
     where = f"{path} holds" if path is not None else "got"
     return (f"{where} agent kind {kind!r}, which the service cannot serve; served kinds: {sorted(SERVED_AGENTS)} "
-            "(the others read more than their observation: their own encoder over the raw past, or the env)")
+            "(the others read more than their observation and the session's feedback: their own encoder over the raw past, or the env)")

@@ -73,3 +73,18 @@ def test_a_service_error_names_its_detail(one_torch_thread):
             _call(client, "GET", "/v1/sessions/nope/recommendations", 200, params={"k": 1})
         with pytest.raises(ServiceError, match="422.*unknown item id"):
             _call(client, "POST", "/v1/sessions", 201, json={"items": [10**6], "clicks": [1]})
+
+
+def test_a_saved_long_term_value_agent_gets_its_session_memory_from_the_feedback(one_torch_thread, tmp_path):
+    """W drawn at random (a fresh agent's W is 0, and would hide the memory): the served agent
+    counts this session's clicks from the feedback, as the in-process agent counts them from its
+    own actions and the session clock."""
+    from click_value_helpers import randomise
+
+    agent = agents.LongTermValueAgent(public_view(DriftingUserEnv()))
+    randomise(agent.values, seed=1)
+    recommender = ServedRecommender.from_file(agent.save(tmp_path / "long_term_value.pt"))
+    assert recommender.kind == "LongTermValueAgent"
+    served, local, _ = served_and_local(recommender)
+    assert_same_sessions(served, local)
+    assert served.returns.sum() > 0  # clicks, so the memory was used
