@@ -107,7 +107,7 @@ def validate_items(actions: Any, num_items: int, num_users: int | None, device: 
         array = np.asarray(actions)
         if array.dtype.kind not in "iu":
             raise TypeError(f"actions must be integer item indices in [0, {num_items - 1}], got dtype {array.dtype}")
-        tensor = torch.from_numpy(array.astype(np.int64, copy=False)).to(device)
+        tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.int64)).to(device)
     if tensor.is_floating_point() or tensor.dtype == torch.bool or tensor.is_complex():
         raise TypeError(f"actions must be integer item indices in [0, {num_items - 1}], got dtype {tensor.dtype}")
     if tensor.shape != (num_users,):
@@ -138,7 +138,7 @@ def validate_slates(actions: Any, num_items: int, slate_size: int, num_users: in
         if array.dtype.kind not in "iu":
             raise TypeError(f"a slate must hold {slate_size} integer item indices in [0, {num_items - 1}], "
                             f"got dtype {array.dtype}")
-        tensor = torch.from_numpy(array.astype(np.int64, copy=False)).to(device)
+        tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.int64)).to(device)
     if tensor.is_floating_point() or tensor.dtype == torch.bool or tensor.is_complex():
         raise TypeError(f"a slate must hold integer item indices, got dtype {tensor.dtype}")
     if tuple(tensor.shape) != expected:

@@ -222,3 +222,86 @@ def test_bad_slate_settings_are_refused():
         EnvConfig(slate_size=0)
     with pytest.raises(ValueError, match="slate_position_decay"):
         EnvConfig(slate_position_decay=-1.0)
+
+
+# ---------------------------------------------------------------- the existing contracts, with slates
+
+
+@pytest.mark.parametrize("obs_mode", ["encoded", "history", "ids"])
+def test_the_checkers_pass_without_warnings_with_slates(obs_mode):
+    import warnings
+
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    from recenv.rendering import NoWindowWarning
+
+    env = gym.make("DriftingUser-v0", obs_mode=obs_mode, slate_size=6)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.simplefilter("ignore", NoWindowWarning)  # check_env builds a human-mode env; no display here
+        check_env(env.unwrapped)
+        sb3_check_env(env.unwrapped)
+    assert [str(w.message) for w in caught] == []
+
+
+def test_next_step_and_same_step_autoresets_with_slates():
+    params = {"initial_patience": 2.5, "click_bias": -100.0}  # every user leaves on step 2
+    slates = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]])
+    envs = DriftingUserVectorEnv(num_envs=3, params=params, device="cpu", obs_mode="ids", slate_size=3)
+    envs.reset(seed=0)
+    envs.step(slates)
+    _, _, terminated, _, _ = envs.step(slates)
+    assert terminated.all()
+    obs, reward, terminated, truncated, info = envs.step(slates)
+    assert not terminated.any() and not truncated.any() and (reward == 0).all()
+    assert not info["_chosen_slot"].any() and info["_warmup_items"].all()
+    np.testing.assert_array_equal(obs[:, :10], info["warmup_items"][:, -10:])  # fresh history, slates ignored
+
+    same = DriftingUserVectorEnv(num_envs=3, params=params, device="cpu", obs_mode="ids", slate_size=3,
+                                 autoreset_mode="same_step")
+    same.reset(seed=0)
+    same.step(slates)
+    obs, _, terminated, _, info = same.step(slates[::-1])
+    assert terminated.all() and info["_final_obs"].all()
+    final = np.stack(info["final_obs"])
+    assert final[:, 9].tolist() == [7, 4, 1]  # no click: the top slot is what the history recorded
+    assert (obs[:, :10] == info["warmup_items"][:, -10:]).all()
+
+
+def test_async_vectorization_seeded_repeats_and_no_nan_with_slates():
+    envs = gym.make_vec("DriftingUser-v0", num_envs=2, vectorization_mode="async", obs_mode="ids", slate_size=4)
+    envs.reset(seed=0)
+    for _ in range(5):
+        obs, reward, *_ = envs.step(envs.action_space.sample())
+    assert obs.shape == (2, 22) and reward.shape == (2,)
+    envs.close()
+
+    def rollout(seed, preset):
+        envs = DriftingUserVectorEnv(num_envs=16, device="cpu", slate_size=4, preset=preset)
+        observations = [envs.reset(seed=seed)[0]]
+        rng = np.random.default_rng(0)
+        for _ in range(60):
+            observation, reward, *_, info = envs.step(rng.integers(500, size=(16, 4)))
+            assert np.isfinite(reward).all() and np.isfinite(info["slot_click_probability"]).all()
+            observations.append(observation)
+        return np.stack(observations)
+
+    for preset in ("none", "smooth", "abrupt", "mixed"):
+        first = rollout(1, preset)
+        assert np.isfinite(first).all()
+        assert np.array_equal(first, rollout(1, preset))
+    assert not np.array_equal(rollout(1, "mixed"), rollout(2, "mixed"))
+
+
+def test_without_ground_truth_the_slate_simulation_is_the_same():
+    full = gym.make_vec("DriftingUser-v0", num_envs=16, max_episode_steps=30, slate_size=5)
+    lean = gym.make_vec("DriftingUser-v0", num_envs=16, max_episode_steps=30, slate_size=5, ground_truth=False)
+    np.testing.assert_array_equal(full.reset(seed=5)[0], lean.reset(seed=5)[0])
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        slates = rng.integers(500, size=(16, 5))
+        expected, got = full.step(slates), lean.step(slates)
+        for a, b in zip(expected[:4], got[:4]):
+            np.testing.assert_array_equal(a, b)
+        assert not {"click_probability", "best_click_probability", "slot_click_probability"} & set(got[4])
+        np.testing.assert_array_equal(got[4]["chosen_slot"], expected[4]["chosen_slot"])

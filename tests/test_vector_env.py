@@ -222,3 +222,15 @@ def test_without_ground_truth_info_the_simulation_is_the_same_and_info_holds_onl
     assert resets > 0  # autoresets happened within the horizon, with their warm-up info
     with pytest.raises(TypeError, match="ground_truth must be a bool"):
         gym.make_vec("DriftingUser-v0", num_envs=2, ground_truth="no")
+
+
+def test_actions_in_a_strided_or_reversed_numpy_view_are_taken_as_given():
+    actions = np.arange(16)
+    envs, copy = DriftingUserVectorEnv(num_envs=8, device="cpu"), DriftingUserVectorEnv(num_envs=8, device="cpu")
+    envs.reset(seed=0)
+    copy.reset(seed=0)
+    for a, b in zip(envs.step(actions[::-2]), copy.step(actions[::-2].copy())):
+        if isinstance(a, dict):
+            np.testing.assert_array_equal(a["topic"], b["topic"])
+        else:
+            np.testing.assert_array_equal(a, b)
