@@ -297,26 +297,6 @@ def _resident_mb(pid: int | None) -> float | None:
     return None
 
 
-def _server_pid(port: int) -> int | None:
-    """The pid of this process's child serving on ``port`` (``python -m serving --port PORT``), or None."""
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return None
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            arguments = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError, IndexError):
-            continue
-        if parent == os.getpid() and b"serving" in arguments and str(port).encode() in arguments:
-            return int(entry)
-    return None
-
-
 @dataclass
 class LevelResult:
     """One concurrency level: the load's numbers, its errors and the sessions' check."""
@@ -725,7 +705,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m serving.load_
         server = ServerProcess(server_arguments, torch_threads=args.server_threads)
         print(f"starting a fresh server: {shlex.join(server.command)}", file=sys.stderr)
         with server as url:
-            report, results = _run(args, url, command, fresh=True, server_pid=_server_pid(server.port))
+            report, results = _run(args, url, command, fresh=True, server_pid=server.pid)
             if report["errors"]:
                 report["server_stderr_tail"] = server.stderr_tail()
 

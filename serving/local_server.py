@@ -104,6 +104,11 @@ class ServerProcess:
             raise RuntimeError(f"{error}; its stderr:\n{self.stderr_tail()}") from None
         return self.base_url
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (None before ``with``)."""
+        return None if self._process is None else self._process.pid
+
     def stderr_tail(self) -> str:
         """The last 2,000 characters the server wrote to stderr."""
         if self._stderr is None:
