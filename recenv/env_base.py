@@ -101,21 +101,12 @@ def validate_items(actions: Any, num_items: int, num_users: int | None, device: 
         if not 0 <= actions < num_items:
             raise ValueError(f"action {actions} is out of range; allowed: {allowed}")
         return torch.tensor([int(actions)], dtype=torch.int64, device=device)
-    if isinstance(actions, Tensor):
-        tensor = actions.to(device)
-    else:
-        array = np.asarray(actions)
-        if array.dtype.kind not in "iu":
-            raise TypeError(f"actions must be integer item indices in [0, {num_items - 1}], got dtype {array.dtype}")
-        tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.int64)).to(device)
-    if tensor.is_floating_point() or tensor.dtype == torch.bool or tensor.is_complex():
-        raise TypeError(f"actions must be integer item indices in [0, {num_items - 1}], got dtype {tensor.dtype}")
+    tensor = _index_tensor(actions, device, f"actions must be integer item indices in [0, {num_items - 1}]")
     if tensor.shape != (num_users,):
         raise ValueError(f"actions must have shape ({num_users},), one item per user; got {tuple(tensor.shape)}")
     tensor = tensor.long()
-    low, high = int(tensor.min()), int(tensor.max())
-    if low < 0 or high >= num_items:
-        raise ValueError(f"action {low if low < 0 else high} is out of range; allowed: {allowed}")
+    if (bad := _out_of_range(tensor, num_items)) is not None:
+        raise ValueError(f"action {bad} is out of range; allowed: {allowed}")
     return tensor
 
 
@@ -131,25 +122,42 @@ def validate_slates(actions: Any, num_items: int, slate_size: int, num_users: in
     """
     allowed = f"integers in [0, {num_items - 1}]"
     expected = (slate_size,) if num_users is None else (num_users, slate_size)
-    if isinstance(actions, Tensor):
-        tensor = actions.to(device)
-    else:
-        array = np.asarray(actions)
-        if array.dtype.kind not in "iu":
-            raise TypeError(f"a slate must hold {slate_size} integer item indices in [0, {num_items - 1}], "
-                            f"got dtype {array.dtype}")
-        tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.int64)).to(device)
-    if tensor.is_floating_point() or tensor.dtype == torch.bool or tensor.is_complex():
-        raise TypeError(f"a slate must hold integer item indices, got dtype {tensor.dtype}")
+    tensor = _index_tensor(actions, device, f"a slate must hold {slate_size} integer item indices in [0, {num_items - 1}]")
     if tuple(tensor.shape) != expected:
         who = "the action" if num_users is None else "actions"
         raise ValueError(f"{who} must have shape {expected} (slate_size={slate_size} items"
                          f"{'' if num_users is None else ' per user'}); got {tuple(tensor.shape)}")
     tensor = tensor.long().reshape(-1, slate_size)
-    low, high = int(tensor.min()), int(tensor.max())
-    if low < 0 or high >= num_items:
-        raise ValueError(f"item {low if low < 0 else high} in a slate is out of range; allowed: {allowed}")
+    if (bad := _out_of_range(tensor, num_items)) is not None:
+        raise ValueError(f"item {bad} in a slate is out of range; allowed: {allowed}")
     return tensor
+
+
+def _index_tensor(actions: Any, device: torch.device, refusal: str) -> Tensor:
+    """Actions (an array, a sequence or a tensor) as an integer tensor on ``device``, in contiguous
+    memory (torch refuses the negative strides of a reversed numpy view).
+
+    :raises TypeError: ``"<refusal>, got dtype ..."`` for floats, bools or anything not integers.
+    """
+    if isinstance(actions, Tensor):
+        tensor = actions.to(device)
+    else:
+        array = np.asarray(actions)
+        if array.dtype.kind not in "iu":
+            raise TypeError(f"{refusal}, got dtype {array.dtype}")
+        tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.int64)).to(device)
+    if tensor.is_floating_point() or tensor.dtype == torch.bool or tensor.is_complex():
+        raise TypeError(f"{refusal}, got dtype {tensor.dtype}")
+    return tensor
+
+
+def _out_of_range(tensor: Tensor, num_items: int) -> int | None:
+    """An index of ``tensor`` outside ``[0, num_items)`` (the lowest if one is negative, else the
+    highest), or None."""
+    low, high = int(tensor.min()), int(tensor.max())
+    if low < 0:
+        return low
+    return high if high >= num_items else None
 
 
 class DriftingUserBase:
