@@ -25,7 +25,7 @@ from recenv.catalog import Catalog
 from recenv.params import UserModelParams
 from recenv.presets import DEFAULT_PRESET, PRESET_NAMES, REAL_DATA_PRESETS, make_params
 
-__all__ = ["DEFAULT_MAX_EPISODE_STEPS", "EnvConfig", "OBS_MODES"]
+__all__ = ["DEFAULT_MAX_EPISODE_STEPS", "OBS_MODES", "SLATE_HISTORIES", "EnvConfig"]
 
 OBS_MODES: tuple[str, ...] = ("encoded", "history", "ids")
 """The observation modes (see :mod:`recenv.observation`); the first is the default."""
@@ -35,6 +35,9 @@ DEFAULT_MAX_EPISODE_STEPS = 200
 
 DEFAULT_SLATE_POSITION_DECAY = 0.5
 """λ of the slate position effect: slot j's utility is lowered by ``λ·log2(1 + j)`` (slot 9: by 1.66)."""
+
+SLATE_HISTORIES: tuple[str, ...] = ("chosen", "shown")
+"""What the history records of a slate (``slate_history``); the first is the default."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,12 @@ class EnvConfig:
         option (``docs/model.md`` §2, "Slates").
     :param slate_position_decay: λ ≥ 0, the position effect: the item in slot j (0-based) has its
         utility lowered by ``λ·log2(1 + j)`` (the first slot by 0, so k = 1 is unaffected).
+    :param slate_history: what the history (every observation mode) records of a slate, k > 1
+        only: ``"chosen"`` (default) one interaction per step, the chosen item with click 1 or the
+        first slot's with click 0; ``"shown"`` the whole slate, k interactions per step in slot
+        order, click 1 on the chosen slot and 0 on the items shown and skipped. With ``"shown"``,
+        ``"encoded"`` observes through an encoder trained on logs of such slates
+        (``docs/model.md`` §2, "Slates").
 
     A user's past (the warm-up, ``docs/model.md`` §3):
 
@@ -90,6 +99,7 @@ class EnvConfig:
     max_episode_steps: int = DEFAULT_MAX_EPISODE_STEPS
     slate_size: int = 1
     slate_position_decay: float = DEFAULT_SLATE_POSITION_DECAY
+    slate_history: str = SLATE_HISTORIES[0]
     warmup_steps: int = 20
     warmup_organic_share: float = 0.5
     warmup_page_size: int = 50
@@ -129,6 +139,11 @@ class EnvConfig:
         decay = self.slate_position_decay
         if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0.0 <= decay < float("inf"):
             raise ValueError(f"slate_position_decay = {decay!r} is not allowed; expected a finite number >= 0")
+        if not isinstance(self.slate_history, str) or self.slate_history not in SLATE_HISTORIES:
+            raise ValueError(f"unknown slate_history {self.slate_history!r}; allowed: {list(SLATE_HISTORIES)}")
+        if self.slate_history == "shown" and self.slate_size == 1:
+            raise ValueError("slate_history='shown' needs slate_size > 1: with one item per step the history "
+                             "already records every item shown, clicked or not")
         if self.user_pool_size is not None:
             _check_int("user_pool_size", self.user_pool_size, low=1)
         share = self.warmup_organic_share
@@ -137,6 +152,17 @@ class EnvConfig:
         if not isinstance(self.device, (str, torch.device)):
             raise TypeError(f"device must be a string such as 'cpu', 'cuda' or 'auto', got {self.device!r}")
         self.user_model  # noqa: B018 - bad overrides fail here, naming the field, not at the first reset
+
+    @property
+    def history_record(self) -> dict[str, Any] | None:
+        """What the history records, when it is not one interaction per step: ``None`` for one
+        item or ``slate_history="chosen"`` (the history the shipped encoders were trained on), else
+        ``{"slate_history": "shown", "slate_size": k, "slate_position_decay": λ}`` — the slates
+        whose logs an encoder of these observations must be trained on (:func:`recenv.encoder.dynamics_key`)."""
+        if self.slate_history == SLATE_HISTORIES[0]:
+            return None
+        return {"slate_history": self.slate_history, "slate_size": self.slate_size,
+                "slate_position_decay": float(self.slate_position_decay)}
 
     @cached_property
     def user_model(self) -> UserModelParams:
@@ -178,6 +204,8 @@ class EnvConfig:
             # One item per step: the slate settings play no part, and records (agent files, the
             # comparison's cell keys) stay those written before slates existed.
             del record["slate_size"], record["slate_position_decay"]
+        if self.slate_history == SLATE_HISTORIES[0]:
+            del record["slate_history"]  # likewise: records from before the option read the same
         record["device"] = str(self.device)
         record["catalog_fingerprint"] = None if self.catalog is None else self.catalog.fingerprint
         if isinstance(self.params, UserModelParams):

@@ -15,7 +15,10 @@ with binary cross-entropy on logged interactions (:mod:`recenv.offline.encoder_t
 **Matched encoders.** An encoder is trained on logs of one user model on one catalog, and only
 an environment of those *dynamics* observes through it. A weights file records them — the catalog
 (fingerprint and text model) and every field of :class:`recenv.UserModelParams` — as a
-:func:`dynamics_key`, and :func:`resolve_encoder` finds the encoder of an environment by that key:
+:func:`dynamics_key`, and :func:`resolve_encoder` finds the encoder of an environment by that key.
+Histories that record a whole slate per step (``slate_history="shown"``) are another input
+altogether: the key then also names the slates (k, the position effect) and such an encoder is
+trained on logs of slates.
 
 1. ``encoder=None``: the weights shipped in ``recenv/assets/encoder_<preset>.pt`` whose key is the
    environment's (one per named preset: ``none``, ``smooth``, ``abrupt``, ``mixed``, ``ml100k``);
@@ -41,6 +44,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from importlib import resources
@@ -57,6 +61,7 @@ from recenv.weights_file import read_weights_file
 
 __all__ = [
     "FIRST_USE_EPOCHS",
+    "FIRST_USE_SLATE_USERS",
     "FIRST_USE_USERS",
     "EncoderConfig",
     "EncoderMismatchError",
@@ -82,13 +87,14 @@ class EncoderMismatchError(ValueError):
 class MissingEncoderWeights(FileNotFoundError):
     """No weights exist yet for these dynamics; :attr:`path` is where first-use training puts them."""
 
-    def __init__(self, catalog: Catalog, params: UserModelParams, path: Path):
+    def __init__(self, catalog: Catalog, params: UserModelParams, path: Path, history: Mapping[str, Any] | None = None):
         super().__init__(
-            f"no encoder weights for these dynamics (catalog {catalog.fingerprint}, user model {dynamics_key(catalog, params)}) "
+            f"no encoder weights for these dynamics (catalog {catalog.fingerprint}, user model "
+            f"{dynamics_key(catalog, params, history)}, history {_history_text(history)}) "
             f"at {path}; building an environment with them trains them once "
             "(recenv.offline.encoder_training.train_on_first_use), or pass encoder=PATH"
         )
-        self.catalog, self.params, self.path = catalog, params, path
+        self.catalog, self.params, self.path, self.history = catalog, params, path, history
 
 
 @dataclass(frozen=True)
@@ -181,25 +187,42 @@ class NextClickLSTM(nn.Module):
         item = self.item_projection(item_embeddings)
         return user @ item.T + self.item_bias(item_embeddings)[:, 0] + self.user_bias(hidden)
 
-    def sequence_logits(self, embeddings: Tensor, clicks: Tensor) -> Tensor:
-        """Logit of each interaction's click given the interactions before it: ``(B, L)``."""
+    def sequence_logits(self, embeddings: Tensor, clicks: Tensor, previous: Tensor | None = None) -> Tensor:
+        """Logit of each interaction's click given the interactions before it: ``(B, L)``.
+
+        :param previous: ``(B, L)`` int64, for each interaction the position of the last one it is
+            predicted after (−1: none). Default: the one just before it. For histories of whole
+            slates, the last interaction of the screen before: the items of one screen were shown
+            together, so none of them may be predicted from another's response (at most one of
+            them is chosen: that would leak the label).
+        """
         outputs, _ = self.encode(embeddings, clicks)
         h0, _ = self.initial_state(embeddings.shape[0], embeddings.device)
-        before = torch.cat([h0.unsqueeze(1), outputs[:, :-1]], dim=1)
+        if previous is None:
+            before = torch.cat([h0.unsqueeze(1), outputs[:, :-1]], dim=1)
+        else:
+            states = torch.cat([h0.unsqueeze(1), outputs], dim=1)  # position p + 1: after interaction p
+            before = states.gather(1, (previous + 1).unsqueeze(-1).expand(-1, -1, states.shape[-1]))
         return self.click_logits(before, embeddings)
 
 
 # ---------------------------------------------------------------- weights files
 
 
-def dynamics_record(catalog: Catalog, params: UserModelParams) -> dict[str, Any]:
-    """What an encoder is matched to: the catalog (fingerprint, text model) and the user model."""
-    return {"catalog_fingerprint": catalog.fingerprint, "model_id": catalog.model_id, "params": params.to_dict()}
+def dynamics_record(catalog: Catalog, params: UserModelParams, history: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What an encoder is matched to: the catalog (fingerprint, text model), the user model, and,
+    for histories that record more than one interaction per step, what they record (``history``:
+    :attr:`recenv.EnvConfig.history_record`, e.g. the slates of ``slate_history="shown"``; ``None``,
+    the default, adds nothing, so one-interaction-per-step keys are those from before the option)."""
+    record = {"catalog_fingerprint": catalog.fingerprint, "model_id": catalog.model_id, "params": params.to_dict()}
+    if history is not None:
+        record["history"] = dict(history)
+    return record
 
 
-def dynamics_key(catalog: Catalog, params: UserModelParams) -> str:
-    """A short hash of :func:`dynamics_record`: equal keys, same dynamics."""
-    text = json.dumps(dynamics_record(catalog, params), sort_keys=True)
+def dynamics_key(catalog: Catalog, params: UserModelParams, history: Mapping[str, Any] | None = None) -> str:
+    """A short hash of :func:`dynamics_record`: equal keys, same dynamics (and history format)."""
+    text = json.dumps(dynamics_record(catalog, params, history), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -210,10 +233,12 @@ def save_encoder(
     params: UserModelParams,
     training: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
+    history: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write weights and the record that ties them to ``catalog`` and ``params`` (atomically).
 
     :param training: how they were trained (logs, budgets; recorded, and hashed into cache names).
+    :param history: the history format they were trained on (see :func:`dynamics_record`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -222,7 +247,7 @@ def save_encoder(
         "config": asdict(model.config),
         "catalog_fingerprint": catalog.fingerprint,
         "model_id": catalog.model_id,
-        "dynamics": {**dynamics_record(catalog, params), "key": dynamics_key(catalog, params)},
+        "dynamics": {**dynamics_record(catalog, params, history), "key": dynamics_key(catalog, params, history)},
         "training": training or {},
         "state_dict": {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()},
         "extra": extra or {},
@@ -240,14 +265,20 @@ def _mismatched_fields(recorded: dict[str, Any], params: UserModelParams) -> lis
             for name in names if recorded.get(name) != wanted.get(name)]
 
 
+def _history_text(history: Mapping[str, Any] | None) -> str:
+    return "one interaction per step" if history is None else json.dumps(dict(history), sort_keys=True)
+
+
 def load_encoder(
     path: str | os.PathLike[str],
     catalog: Catalog,
     params: UserModelParams | None = None,
     device: torch.device | str = "cpu",
+    history: Mapping[str, Any] | None = None,
 ) -> NextClickLSTM:
     """Read weights written by :func:`save_encoder` for ``catalog`` (and, given ``params``, for
-    exactly that user model). The model remembers its dynamics key (``model.dynamics_key``).
+    exactly that user model and ``history`` format). The model remembers its dynamics key
+    (``model.dynamics_key``).
 
     :raises EncoderMismatchError: the file was made for another catalog, text model, user model or shape.
     :raises ValueError: the file is unreadable, not an encoder file, or from before encoders were
@@ -266,11 +297,14 @@ def load_encoder(
             f"text model {payload['model_id']!r}); this catalog is {catalog.fingerprint} with {catalog.model_id!r}. "
             "Train weights for it with `python -m recenv.offline.encoder_training train`, or leave encoder=None."
         )
-    if params is not None and payload["dynamics"]["key"] != dynamics_key(catalog, params):
+    if params is not None and payload["dynamics"]["key"] != dynamics_key(catalog, params, history):
         differences = _mismatched_fields(payload["dynamics"]["params"], params)
+        recorded_history = payload["dynamics"].get("history")
+        if recorded_history != (None if history is None else dict(history)):
+            differences.append(f"history: file {_history_text(recorded_history)}, env {_history_text(history)}")
         raise EncoderMismatchError(
             f"encoder file {path} was trained on other dynamics than this environment's; it would encode users "
-            f"who do not behave like the env's. Differing user-model fields: {'; '.join(differences)}. "
+            f"who do not behave like the env's. Differing fields: {'; '.join(differences)}. "
             "Leave encoder=None (the matched encoder: shipped for the presets, trained once and cached otherwise) "
             "or train one for these dynamics."
         )
@@ -309,15 +343,27 @@ as a preset's: with a smaller first-use budget (6,000 users, 15 epochs, until is
 ablation compared encoders as much as dynamics."""
 
 
-def first_use_training() -> dict[str, Any]:
-    """The first-use training setup, as recorded in the weights and hashed into their cache name."""
-    return {"users": FIRST_USE_USERS, "max_epochs": FIRST_USE_EPOCHS, "recipe": FIRST_USE_RECIPE}
+FIRST_USE_SLATE_USERS = 6_000
+"""Sessions logged on first use for histories that record whole slates (``slate_history="shown"``):
+each of their steps logs k interactions, so a quarter of the users gives about as many steps of
+training and more interactions than :data:`FIRST_USE_USERS` one-item sessions."""
+FIRST_USE_SLATE_RECIPE = ("make_logs two rounds of slates (exploration, deployment) v1; each screen predicted from the "
+                          "screens before it, with learnt position terms; TrainingConfig defaults v1; seed 0")
+"""The first-use recipe of encoders of slate histories (:data:`FIRST_USE_RECIPE`'s counterpart)."""
 
 
-def cached_encoder_path(catalog: Catalog, params: UserModelParams) -> Path:
+def first_use_training(history: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The first-use training setup, as recorded in the weights and hashed into their cache name
+    (``history``: the history format, :func:`dynamics_record`; slates have their own recipe)."""
+    if history is None:
+        return {"users": FIRST_USE_USERS, "max_epochs": FIRST_USE_EPOCHS, "recipe": FIRST_USE_RECIPE}
+    return {"users": FIRST_USE_SLATE_USERS, "max_epochs": FIRST_USE_EPOCHS, "recipe": FIRST_USE_SLATE_RECIPE}
+
+
+def cached_encoder_path(catalog: Catalog, params: UserModelParams, history: Mapping[str, Any] | None = None) -> Path:
     """Where weights trained on first use for these dynamics (with :func:`first_use_training`) are kept."""
-    training_key = hashlib.sha256(json.dumps(first_use_training(), sort_keys=True).encode()).hexdigest()[:8]
-    return cache_dir() / "encoders" / f"{dynamics_key(catalog, params)}-{training_key}.pt"
+    training_key = hashlib.sha256(json.dumps(first_use_training(history), sort_keys=True).encode()).hexdigest()[:8]
+    return cache_dir() / "encoders" / f"{dynamics_key(catalog, params, history)}-{training_key}.pt"
 
 
 def _shipped_encoders() -> dict[str, Path]:
@@ -350,9 +396,11 @@ def resolve_encoder(
     params: UserModelParams,
     encoder: NextClickLSTM | str | os.PathLike[str] | None,
     device: torch.device,
+    history: Mapping[str, Any] | None = None,
 ) -> NextClickLSTM:
     """The frozen encoder an environment of ``catalog`` and ``params`` observes through (the module
-    docstring says how it is found).
+    docstring says how it is found); ``history``: what its histories record, if more than one
+    interaction per step (:attr:`recenv.EnvConfig.history_record`).
 
     :raises MissingEncoderWeights: ``encoder=None`` and no weights exist for these dynamics yet.
     :raises EncoderMismatchError: a file or a model read from one was made for other dynamics.
@@ -360,7 +408,7 @@ def resolve_encoder(
     Loaded encoders are shared by the environments of a process (they are frozen); deep-copy one
     before fine-tuning it.
     """
-    key = dynamics_key(catalog, params)
+    key = dynamics_key(catalog, params, history)
     if isinstance(encoder, NextClickLSTM):
         if encoder.config.embedding_dim != catalog.embedding_dim:
             raise EncoderMismatchError(
@@ -378,10 +426,10 @@ def resolve_encoder(
         if not path.exists():
             raise FileNotFoundError(f"encoder weights file {path} does not exist")
     else:
-        path = _shipped_encoders().get(key) or cached_encoder_path(catalog, params)
+        path = _shipped_encoders().get(key) or cached_encoder_path(catalog, params, history)
         if not path.exists():
-            raise MissingEncoderWeights(catalog, params, path)
+            raise MissingEncoderWeights(catalog, params, path, history)
     cache_key = (str(path.resolve()), str(device), key)
     if cache_key not in _LOADED:
-        _LOADED[cache_key] = load_encoder(path, catalog, params, device)
+        _LOADED[cache_key] = load_encoder(path, catalog, params, device, history)
     return _LOADED[cache_key]

@@ -174,7 +174,7 @@ class DriftingUserEnv(DriftingUserBase, gym.Env[np.ndarray, np.int64]):
                     else validate_slates(action, self.catalog.num_items, k, None, simulator.device))
         with torch.inference_mode():
             outcome = simulator.step(item_ids)
-            self._observer.step(outcome.recorded_item, outcome.click)
+            self._observer.step(outcome.history_items, outcome.history_clicks)
             observation = self._observation()
             # One transfer for all the scalars (matters on CUDA).
             values = torch.stack(

@@ -49,13 +49,14 @@ def build_simulation(config: EnvConfig, num_users: int) -> tuple[UserSimulator, 
     simulator = UserSimulator.from_config(config, num_users)
     if config.obs_mode != "encoded":
         return simulator, OBSERVATION_BUILDERS[config.obs_mode](simulator, config.max_episode_steps)
+    history = config.history_record
     try:
-        encoder = resolve_encoder(simulator.catalog, simulator.params, config.encoder, simulator.device)
+        encoder = resolve_encoder(simulator.catalog, simulator.params, config.encoder, simulator.device, history)
     except MissingEncoderWeights as missing:
         from recenv.offline.encoder_training import train_on_first_use  # first use only; never on import
 
         train_on_first_use(config, missing.path)
-        encoder = resolve_encoder(simulator.catalog, simulator.params, config.encoder, simulator.device)
+        encoder = resolve_encoder(simulator.catalog, simulator.params, config.encoder, simulator.device, history)
     return simulator, EncodedObservation(simulator, config.max_episode_steps, encoder)
 
 
@@ -211,9 +212,15 @@ class DriftingUserBase:
         return self._per_user(warmup.items), self._per_user(warmup.clicks)
 
     def recent_items(self) -> np.ndarray:
-        """The last ``history_length`` items shown, oldest first, ``(K,)`` (vector env: ``(N, K)``);
-        −1 before the user's history began. Not privileged: it is what the recommender itself showed."""
+        """The last ``history_length`` items the history recorded, oldest first, ``(K,)`` (vector
+        env: ``(N, K)``); −1 before the user's history began. Not privileged: it is what the
+        recommender itself showed (of a slate, what ``slate_history`` says is recorded)."""
         return self._per_user(self._simulator.recent_items)
+
+    def recent_clicks(self) -> np.ndarray:
+        """The clicks of :meth:`recent_items` (1.0 or 0.0; 0 before the history began), same shape.
+        Not privileged: a recommender logs which of its items were clicked."""
+        return self._per_user(self._simulator.recent_clicks)
 
     # ---------------------------------------------------------------- privileged accessors
 

@@ -76,7 +76,8 @@ class ObservationBuilder(Protocol):
         """Users at ``index`` were replaced by fresh users who arrived with ``warmup``."""
 
     def step(self, item_ids: Tensor, clicks: Tensor) -> None:
-        """Every user was shown ``item_ids`` ``(B,)`` and responded ``clicks`` ``(B,)``."""
+        """Every user's history got the interactions ``item_ids`` with ``clicks``, ``(B,)`` or
+        ``(B, r)`` oldest first (r = k with ``slate_history="shown"``: the slate)."""
 
     def observe(self, simulator: UserSimulator, out: Tensor | None = None) -> Tensor:
         """The current observations, ``(B, *space.shape)``, written into ``out`` when given."""
@@ -149,7 +150,8 @@ class EncodedObservation:
 
     The LSTM reads each user's warm-up past once, when the simulator draws a batch of fresh users
     into its pool (one call for the whole batch, :attr:`UserSimulator.summarize_warmup`), and at
-    every step one ``[embedding, click]`` pair — the whole history is never re-run.
+    every step the interactions the step recorded (one ``[embedding, click]`` pair, or a slate's
+    k with ``slate_history="shown"``) — the whole history is never re-run.
     """
 
     def __init__(self, simulator: UserSimulator, horizon: int, encoder: NextClickLSTM):
@@ -182,8 +184,10 @@ class EncodedObservation:
         return self._hidden
 
     def step(self, item_ids: Tensor, clicks: Tensor) -> None:
+        if item_ids.dim() == 1:
+            item_ids, clicks = item_ids.unsqueeze(1), clicks.unsqueeze(1)
         _, (self._hidden, self._cell) = self.encoder.encode_projected(
-            self._items[item_ids].unsqueeze(1), clicks.unsqueeze(1), (self._hidden, self._cell)
+            self._items[item_ids], clicks, (self._hidden, self._cell)
         )
 
     def observe(self, simulator: UserSimulator, out: Tensor | None = None) -> Tensor:

@@ -96,7 +96,7 @@ class PublicCatalog:
 
 _ENV_PUBLIC = frozenset({
     "config", "preset", "obs_mode", "encoder", "max_episode_steps", "device", "array_type",
-    "warmup_history", "recent_items", "spec", "params",
+    "warmup_history", "recent_items", "recent_clicks", "spec", "params",
 })
 _ENV_HIDDEN = {
     "user_state": "the user's hidden state",

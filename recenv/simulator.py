@@ -106,6 +106,9 @@ class StepOutcome:
         or the first slot's when none was chosen.
     :param chosen_slot: slates only: the chosen slot, −1 for no click (``None`` for one item).
     :param slot_click_probability: slates only: ``(B, k)`` P(each slot is chosen) under the choice model.
+    :param history_items: ``(B, r)`` the interactions this step appended to the history, oldest
+        first: ``recorded_item`` (r = 1), or with ``slate_history="shown"`` the slate (r = k).
+    :param history_clicks: ``(B, r)`` their clicks (1 on the chosen slot).
 
     With a slate, ``click_probability`` is P(a click on the slate) and ``best_click_probability``
     the best slate's; ``topic`` is the recorded item's.
@@ -119,6 +122,8 @@ class StepOutcome:
     patience: Tensor
     terminated: Tensor
     recorded_item: Tensor
+    history_items: Tensor
+    history_clicks: Tensor
     chosen_slot: Tensor | None = None
     slot_click_probability: Tensor | None = None
 
@@ -158,6 +163,8 @@ class UserSimulator:
     :param warmup_page_size: items on the page a browsing user chooses from.
     :param slate_size: k, items shown per step (:meth:`step` then takes ``(B, k)`` slates).
     :param slate_position_decay: λ of the slate position effect.
+    :param slate_history: ``"chosen"``: the history records one interaction per step (the chosen
+        item, or the first slot's); ``"shown"``: a slate's k items, click 1 on the chosen slot.
     """
 
     def __init__(
@@ -173,6 +180,7 @@ class UserSimulator:
         warmup_page_size: int = EnvConfig.warmup_page_size,
         slate_size: int = 1,
         slate_position_decay: float = EnvConfig.slate_position_decay,
+        slate_history: str = EnvConfig.slate_history,
     ):
         for name, value, low in (("num_users", num_users, 1), ("history_length", history_length, 1), ("warmup_steps", warmup_steps, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -189,6 +197,7 @@ class UserSimulator:
         self.pool_size = pool_size if pool_size is not None else min(max(32, num_users), 1024)
         self.items = ItemTable.from_catalog(catalog, self.device)
         self.slate_size = slate_size
+        self.records_shown = slate_history == "shown"
         self.position_effects = slate_position_effects(slate_size, slate_position_decay, self.device)
         self.generator = torch.Generator(device=self.device)
         self.state: UserState | None = None
@@ -228,6 +237,7 @@ class UserSimulator:
             warmup_page_size=config.warmup_page_size,
             slate_size=config.slate_size,
             slate_position_decay=config.slate_position_decay,
+            slate_history=config.slate_history,
         )
 
     # ---------------------------------------------------------------- seeding and resets
@@ -393,8 +403,12 @@ class UserSimulator:
                 new_state.interest = torch.where(hit[:, None], target, new_state.interest)
                 shifted = shifted | hit
         self.state = new_state
-        self.recent_items = torch.cat([self.recent_items[:, 1:], recorded[:, None]], 1)
-        self.recent_clicks = torch.cat([self.recent_clicks[:, 1:], click[:, None]], 1)
+        if chosen is not None and self.records_shown:  # the whole slate, click 1 on the chosen slot
+            history_items = item_ids
+            history_clicks = (torch.arange(item_ids.shape[1], device=self.device) == chosen[:, None]).to(click.dtype)
+        else:
+            history_items, history_clicks = recorded[:, None], click[:, None]
+        self._append_history(history_items, history_clicks)
         self.session_clicks = self.session_clicks + click
         terminated = new_state.patience <= 0 if params.patience else torch.zeros_like(shifted)
         return StepOutcome(
@@ -406,9 +420,20 @@ class UserSimulator:
             patience=new_state.patience.clone(),  # the state is updated in place on resets
             terminated=terminated,
             recorded_item=recorded,
+            history_items=history_items,
+            history_clicks=history_clicks,
             chosen_slot=chosen,
             slot_click_probability=slot_probability,
         )
+
+    def _append_history(self, items: Tensor, clicks: Tensor) -> None:
+        """Append ``(B, r)`` interactions to the last K (the oldest r drop out)."""
+        r, k = items.shape[1], self.history_length
+        if r >= k:
+            self.recent_items, self.recent_clicks = items[:, r - k:].clone(), clicks[:, r - k:].clone()
+        else:
+            self.recent_items = torch.cat([self.recent_items[:, r:], items], 1)
+            self.recent_clicks = torch.cat([self.recent_clicks[:, r:], clicks], 1)
 
     def suppress_regime_shifts(self, steps: Tensor) -> None:
         """Counterfactuals: user ``b``'s random regime shift at session step ``steps[b]`` (the

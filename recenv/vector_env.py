@@ -257,7 +257,7 @@ class DriftingUserVectorEnv(DriftingUserBase, VectorEnv):
             item_ids = (validate_items(actions, self.catalog.num_items, self.num_envs, self.device) if k == 1
                         else validate_slates(actions, self.catalog.num_items, k, self.num_envs, self.device))
             outcome = simulator.step(item_ids, best_click_probability=self.ground_truth)
-            self._observer.step(outcome.recorded_item, outcome.click)
+            self._observer.step(outcome.history_items, outcome.history_clicks)
             if self._sessions is not None:
                 self._record_step(outcome.recorded_item, outcome)
             terminated = outcome.terminated

@@ -48,6 +48,7 @@ def _configs(tmp_path) -> dict[str, EnvConfig]:
             encoder=str(_encoder_file(tmp_path, UserModelParams(initial_patience=12.0))), warmup_steps=5, history_length=3, max_episode_steps=25, device="cpu",
         ),
         "slates": EnvConfig(slate_size=3, slate_position_decay=0.8, device="cpu"),
+        "slate histories": EnvConfig(slate_size=3, slate_history="shown", obs_mode="history", device="cpu"),
         "real data": EnvConfig(
             preset="ml100k", data_path=str(write_recbole(tmp_path / "ml-100k")), obs_mode="ids", device="cpu",
             params={"regime_shift_prob": 0.1},

@@ -7,7 +7,12 @@ The recipe, top to bottom (:func:`train_and_evaluate`), for one environment's dy
    *users* into train / validation / test.
 2. Train with binary cross-entropy on every logged interaction (each click predicted from the
    interactions before it), Adam, gradient clipping; early stopping on the validation loss of
-   session interactions; the best epoch's weights are kept. Optionally each session interaction is
+   session interactions; the best epoch's weights are kept. Logs of slates (``slate_history=
+   "shown"``) are read screen by screen: each interaction is predicted from the screens before its
+   own, and its logit gets a learnt **position term** of its slot (0 for the first), a nuisance
+   parameter of the training only: position bias is explained away there, so the model's score
+   is the item's appeal to the user wherever it is shown (the shallow position tower of Zhao et
+   al. 2019, "Recommending what video to watch next", reduced to one number per slot). Optionally each session interaction is
    weighted by inverse propensity, ``min((1/N) / propensity, max_importance_weight)``: the loss of
    a uniformly random policy's interactions, estimated from the logged ones.
 3. Evaluate on the held-out users' session interactions against two references fitted on the
@@ -44,6 +49,7 @@ from recenv.catalog import Catalog
 from recenv.config import EnvConfig
 from recenv.encoder import (
     FIRST_USE_EPOCHS,
+    FIRST_USE_SLATE_USERS,
     FIRST_USE_USERS,
     EncoderConfig,
     NextClickLSTM,
@@ -125,6 +131,21 @@ def _batches(sessions: LoggedSessions, batch_size: int, rng: np.random.Generator
     return batches
 
 
+def previous_screens(steps: np.ndarray) -> np.ndarray | None:
+    """For logged sessions' steps ``(U, L)``, the position of the last interaction of the screen
+    before each interaction's screen (−1: none), ``(U, L)`` — the state each is predicted from
+    (:meth:`recenv.encoder.NextClickLSTM.sequence_logits`); a screen is the interactions of one
+    step (a slate's k, or one item). ``None`` when every screen is one interaction (each predicted
+    from all before it, the default)."""
+    starts = np.ones(steps.shape, dtype=bool)
+    starts[:, 1:] = steps[:, 1:] != steps[:, :-1]
+    if starts.all():
+        return None
+    positions = np.broadcast_to(np.arange(steps.shape[1]), steps.shape)
+    first_of_screen = np.maximum.accumulate(np.where(starts, positions, 0), axis=1)
+    return (first_of_screen - 1).astype(np.int64)
+
+
 def _to_device(sessions: LoggedSessions, index: np.ndarray, embeddings: torch.Tensor) -> tuple[torch.Tensor, ...]:
     length = int(sessions.mask[index].sum(1).max())
     device = embeddings.device
@@ -132,7 +153,9 @@ def _to_device(sessions: LoggedSessions, index: np.ndarray, embeddings: torch.Te
     clicks = torch.as_tensor(sessions.clicks[index, :length], device=device)
     mask = torch.as_tensor(sessions.mask[index, :length], device=device)
     in_session = torch.as_tensor(sessions.steps[index, :length] >= 0, device=device) & mask
-    return embeddings[items.clamp_min(0)], clicks, mask, in_session
+    previous = previous_screens(sessions.steps[index, :length])
+    previous = None if previous is None else torch.as_tensor(previous, device=device)
+    return embeddings[items.clamp_min(0)], clicks, mask, in_session, previous
 
 
 def importance_weights(sessions: LoggedSessions, num_items: int, cap: float) -> np.ndarray:
@@ -144,14 +167,27 @@ def importance_weights(sessions: LoggedSessions, num_items: int, cap: float) -> 
     return np.where(sessions.mask, weights, 0.0).astype(np.float32)
 
 
-def predict_sessions(model: NextClickLSTM, sessions: LoggedSessions, embeddings: torch.Tensor, batch_size: int = 256) -> np.ndarray:
-    """P(click) of every logged interaction given the ones before it, ``(U, L)`` (NaN on padding)."""
+def _position_terms(slot_bias: torch.Tensor | None, sessions: LoggedSessions, index: np.ndarray, length: int,
+                    device: torch.device) -> torch.Tensor | float:
+    """The logit terms of the logged slots ``(b, length)`` (slot 0: 0), or 0 without position terms."""
+    if slot_bias is None:
+        return 0.0
+    table = torch.cat([torch.zeros(1, device=device), slot_bias])
+    return table[torch.as_tensor(sessions.slots[index, :length], device=device)]
+
+
+def predict_sessions(model: NextClickLSTM, sessions: LoggedSessions, embeddings: torch.Tensor, batch_size: int = 256,
+                     slot_bias: torch.Tensor | None = None) -> np.ndarray:
+    """P(click) of every logged interaction given the ones before it, ``(U, L)`` (NaN on padding);
+    with ``slot_bias`` ``(k − 1,)``, the position terms of slots 1..k−1 added to the logits."""
     out = np.full(sessions.items.shape, np.nan, dtype=np.float64)
     model.eval()
     with torch.no_grad():
         for index in _batches(sessions, batch_size, rng=None):
-            x, clicks, mask, _ = _to_device(sessions, index, embeddings)
-            probabilities = torch.sigmoid(model.sequence_logits(x, clicks)).cpu().numpy()
+            x, clicks, mask, _, previous = _to_device(sessions, index, embeddings)
+            logits = model.sequence_logits(x, clicks, previous)
+            logits = logits + _position_terms(slot_bias, sessions, index, logits.shape[1], logits.device)
+            probabilities = torch.sigmoid(logits).cpu().numpy()
             length = probabilities.shape[1]
             out[index, :length] = np.where(mask.cpu().numpy(), probabilities, np.nan)
     return out
@@ -173,9 +209,13 @@ def train_encoder(
     torch.manual_seed(config.seed)  # weight initialisation; a generator cannot be passed to nn.Module init
     model = NextClickLSTM(EncoderConfig(catalog.embedding_dim, config.hidden_size, config.head_size)).to(device)
     embeddings = torch.tensor(catalog.embeddings, device=device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     loss_fn = nn.BCEWithLogitsLoss(reduction="none")
     train, validation = train_log.sessions(), validation_log.sessions()
+    slots = int(train_log.slot.max()) + 1 if len(train_log) else 1
+    # Logs of slates: one learnt logit term per slot after the first (the module docstring, step 2).
+    slot_bias = torch.zeros(slots - 1, device=device, requires_grad=True) if slots > 1 else None
+    optimizer = torch.optim.Adam([*model.parameters(), *([] if slot_bias is None else [slot_bias])],
+                                 lr=config.learning_rate)
     weights = (importance_weights(train, catalog.num_items, config.max_importance_weight) if config.inverse_propensity
                else train.mask.astype(np.float32))
     rng = np.random.default_rng(config.seed)
@@ -192,16 +232,18 @@ def train_encoder(
         model.train()
         total, count = 0.0, 0
         for index in _batches(train, config.batch_size, rng):
-            x, clicks, mask, _ = _to_device(train, index, embeddings)
+            x, clicks, mask, _, previous = _to_device(train, index, embeddings)
             weight = torch.as_tensor(weights[index, : mask.shape[1]], device=device)[mask]
-            logits = model.sequence_logits(x, clicks)
+            logits = model.sequence_logits(x, clicks, previous)
+            if slot_bias is not None:
+                logits = logits + _position_terms(slot_bias, train, index, logits.shape[1], device)
             loss = (loss_fn(logits[mask], clicks[mask]) * weight).sum()
             optimizer.zero_grad()
             (loss / weight.sum()).backward()
             nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
             optimizer.step()
             total, count = total + loss.item(), count + float(weight.sum())
-        validation_loss = _session_log_loss(model, validation, embeddings)
+        validation_loss = _session_log_loss(model, validation, embeddings, slot_bias)
         history["train_loss"].append(total / count)
         history["validation_loss"].append(validation_loss)
         history["epoch_seconds"].append(time.perf_counter() - started)
@@ -210,7 +252,8 @@ def train_encoder(
             writer.add_scalar("loss/validation_session", validation_loss, epoch)
         bar.set_postfix(train=f"{total / count:.4f}", validation=f"{validation_loss:.4f}")
         if validation_loss < best[0] - 1e-5:
-            best = (validation_loss, {k: v.detach().clone() for k, v in model.state_dict().items()}, epoch)
+            best = (validation_loss, {k: v.detach().clone() for k, v in model.state_dict().items()}, epoch,
+                    None if slot_bias is None else slot_bias.detach().clone())
         elif epoch - best[2] >= config.patience:
             break
     bar.close()
@@ -221,11 +264,14 @@ def train_encoder(
     model.requires_grad_(False)
     history["best_epoch"] = best[2]
     history["epochs_run"] = len(history["train_loss"])
+    if slot_bias is not None:
+        history["slot_bias"] = [0.0, *best[3].tolist()]  # the position terms of the best epoch, slot 0 first
     return model, history
 
 
-def _session_log_loss(model: NextClickLSTM, sessions: LoggedSessions, embeddings: torch.Tensor) -> float:
-    probabilities = predict_sessions(model, sessions, embeddings)
+def _session_log_loss(model: NextClickLSTM, sessions: LoggedSessions, embeddings: torch.Tensor,
+                      slot_bias: torch.Tensor | None = None) -> float:
+    probabilities = predict_sessions(model, sessions, embeddings, slot_bias=slot_bias)
     rows = sessions.mask & (sessions.steps >= 0)
     return log_loss(probabilities[rows], sessions.clicks[rows])
 
@@ -233,8 +279,13 @@ def _session_log_loss(model: NextClickLSTM, sessions: LoggedSessions, embeddings
 # ---------------------------------------------------------------- evaluation
 
 
-def evaluate(model: NextClickLSTM, train_log: InteractionLog, test_log: InteractionLog, catalog: Catalog) -> dict[str, dict[str, float]]:
-    """Metrics of the LSTM and the two references on the test users' session interactions."""
+def evaluate(model: NextClickLSTM, train_log: InteractionLog, test_log: InteractionLog, catalog: Catalog,
+             slot_bias: Sequence[float] | None = None) -> dict[str, dict[str, float]]:
+    """Metrics of the LSTM and the two references on the test users' session interactions.
+
+    ``slot_bias``: the position terms learnt with the model on logs of slates (``history["slot_bias"]``
+    of :func:`train_encoder`, slot 0 first); the LSTM is then scored with them (``"lstm"``) and
+    without (``"lstm_without_position"``: the item's appeal alone). The references read no slot."""
     device = next(model.parameters()).device
     embeddings = torch.tensor(catalog.embeddings, device=device)
     test = test_log.sessions()
@@ -243,11 +294,14 @@ def evaluate(model: NextClickLSTM, train_log: InteractionLog, test_log: Interact
     true_probability = test.click_probability[rows]
     popularity = PopularityPredictor().fit(train_log, catalog.num_items)
     static = StaticProfilePredictor(catalog.embeddings).fit(train_log.sessions())
+    terms = None if slot_bias is None else torch.tensor(list(slot_bias)[1:], dtype=torch.float32, device=device)
     predictions = {
-        "lstm": predict_sessions(model, test, embeddings)[rows],
+        "lstm": predict_sessions(model, test, embeddings, slot_bias=terms)[rows],
         "popularity": popularity.predict(test.items[rows]),
         "static_profile": static.predict(test)[rows],
     }
+    if terms is not None:
+        predictions["lstm_without_position"] = predict_sessions(model, test, embeddings)[rows]
     # The simulator's own click probability: the ceiling no predictor can beat on average.
     predictions["true_probability"] = true_probability
     clickbait = catalog.clickbait[test.items[rows]] >= CLICKBAIT_THRESHOLD
@@ -332,10 +386,14 @@ def train_and_evaluate(
         "logging_policy": log.metadata["policy"],
         "training": asdict(training),
         "history": history,
-        "metrics": evaluate(model, train_log, test_log, catalog),
+        "metrics": evaluate(model, train_log, test_log, catalog, history.get("slot_bias")),
         "wall_seconds": time.perf_counter() - started,
     }
-    if calibration_users:
+    if config.history_record is not None:
+        report["history_format"] = config.history_record
+    if calibration_users and config.history_record is None:
+        # One item at a time from random states (catalog_calibration) is not what a model of slate
+        # impressions predicts (P(chosen among k)); its calibration is the logged rows' above.
         report["catalog_calibration"] = catalog_calibration(model, config, calibration_users, seed=seed + 1)
     return model, report
 
@@ -348,18 +406,25 @@ def train_on_first_use(config: EnvConfig, path: Path) -> Path:
     """First-use training for dynamics without weights (``config``'s catalog and user model):
     :data:`recenv.encoder.FIRST_USE_USERS` logged sessions with the default warm-up and horizon, at
     most :data:`recenv.encoder.FIRST_USE_EPOCHS` epochs (one to two minutes on 2 CPU cores), progress
-    bars, the result cached at ``path``. These budgets are fixed, so that the cache key names them;
+    bars, the result cached at ``path``. For histories that record whole slates
+    (``config.history_record``): :data:`recenv.encoder.FIRST_USE_SLATE_USERS` sessions logged with
+    slates of ``config.slate_size``. These budgets are fixed, so that the cache key names them;
     for others, train with :func:`train_and_evaluate` and pass ``encoder=PATH``."""
+    history = config.history_record
+    slates = {} if history is None else {"slate_size": config.slate_size, "slate_history": config.slate_history,
+                                         "slate_position_decay": config.slate_position_decay}
     dynamics = EnvConfig(catalog=config.catalog, preset=config.preset, params=config.user_model,
-                         data_path=config.data_path)
+                         data_path=config.data_path, **slates)
     catalog = preset_catalog(dynamics.catalog, dynamics.preset, dynamics.data_path)
+    users = FIRST_USE_USERS if history is None else FIRST_USE_SLATE_USERS
+    what = "" if history is None else f", histories of whole slates of {config.slate_size}"
     print(f"recenv: no encoder weights for these dynamics yet (catalog {catalog.fingerprint}, preset {config.preset} "
-          f"with its parameters as given); training them once, cached at {path}")
+          f"with its parameters as given{what}); training them once, cached at {path}")
     training = TrainingConfig(max_epochs=FIRST_USE_EPOCHS, device="cpu")
-    model, report = train_and_evaluate(dynamics, FIRST_USE_USERS, training, calibration_users=0)
+    model, report = train_and_evaluate(dynamics, users, training, calibration_users=0)
     return save_encoder(model, path, catalog, dynamics.user_model,
-                        training={**_training_record(FIRST_USE_USERS, training, 0), **first_use_training()},
-                        extra={"report": report})
+                        training={**_training_record(users, training, 0), **first_use_training(history)},
+                        extra={"report": report}, history=history)
 
 
 def train_preset(preset: str, num_users: int = SHIPPED_USERS, training: TrainingConfig | None = None, seed: int = 0,

@@ -68,17 +68,20 @@ def _draw_repeats(recent_items: Tensor, rng: np.random.Generator) -> tuple[np.nd
 
 
 class UniformRandomPolicy:
-    """A uniformly random item for every user; propensity 1/N."""
+    """A uniformly random item for every user (``slate_size`` k > 1: k of them, each slot drawn
+    independently); propensity 1/N."""
 
     privileged = False
 
-    def __init__(self, seed: int = 0):
+    def __init__(self, seed: int = 0, slate_size: int = 1):
         self.rng = np.random.default_rng(seed)
-        self.name = "uniform random"
+        self.slate_size = slate_size
+        self.name = "uniform random" if slate_size == 1 else f"uniform random slates of {slate_size}"
 
     def __call__(self, view: LoggingView) -> tuple[np.ndarray, np.ndarray]:
-        actions = self.rng.integers(view.num_items, size=view.num_users)
-        return actions, np.full(view.num_users, 1.0 / view.num_items, dtype=np.float32)
+        shape = view.num_users if self.slate_size == 1 else (view.num_users, self.slate_size)
+        actions = self.rng.integers(view.num_items, size=shape)
+        return actions, np.full(shape, 1.0 / view.num_items, dtype=np.float32)
 
 
 class ContentProfileScorer:
@@ -144,6 +147,11 @@ class DeployedPolicy:
     A share whose source is missing (no ``popularity``, no ``scorer``, an empty history) goes to
     the random item. Propensities are exact.
 
+    **Slates** (``slate_size`` k > 1): each slot is filled by its own draw of the mixture, the
+    model's source putting its j-th ranked item in slot j (so a screen of model slots is the
+    model's top k); an item may then appear twice in a slate (a repeat is an empty slot,
+    ``docs/model.md`` §2). Each logged row's propensity is the probability of that item in that slot.
+
     :param popularity: ``(N,)`` click counts of every item in earlier logs, or ``None``.
     :param scorer: a :class:`ContentProfileScorer`, an :class:`LSTMScorer` or anything with
         ``scores(view) -> (B, N)``; or ``None``.
@@ -161,7 +169,11 @@ class DeployedPolicy:
         popularity: np.ndarray | None = None,
         scorer: ContentProfileScorer | LSTMScorer | None = None,
         seed: int = 0,
+        slate_size: int = 1,
     ):
+        if isinstance(slate_size, bool) or not isinstance(slate_size, int) or not 1 <= slate_size <= num_items:
+            raise ValueError(f"slate_size must be an int in [1, {num_items}], got {slate_size!r}")
+        self.slate_size = slate_size
         shares = (random_share, popular_share, repeat_share, model_share)
         if min(shares) < 0 or abs(sum(shares) - 1.0) > 1e-9:
             raise ValueError(f"the four shares must be >= 0 and sum to 1, got {shares}")
@@ -179,9 +191,13 @@ class DeployedPolicy:
             parts.append(f"popular={popular_share}")
         if scorer is not None:
             parts.append(f"{scorer.name}={model_share}")
+        if slate_size > 1:
+            parts.append(f"slates of {slate_size}")
         self.name = f"deployed({', '.join(parts)})"
 
     def __call__(self, view: LoggingView) -> tuple[np.ndarray, np.ndarray]:
+        if self.slate_size > 1:
+            return self._slates(view)
         n_users, n_items = view.num_users, self.num_items
         shares = self.shares
         random_share = shares.random
@@ -211,6 +227,46 @@ class DeployedPolicy:
             + np.where(has_past, shares.repeat * repeat_probability, 0.0)
             + (popular_share * self.popularity[actions] if self.popularity is not None else 0.0)
             + model_share * (actions == greedy)
+        )
+        return actions, propensity.astype(np.float32)
+
+    def _slates(self, view: LoggingView) -> tuple[np.ndarray, np.ndarray]:
+        """``(B, k)`` slates, one draw of the mixture per slot, and each slot's propensity."""
+        n_users, n_items, k = view.num_users, self.num_items, self.slate_size
+        shares = self.shares
+        random_share, popular_share, model_share = shares.random, shares.popular, shares.model
+        if self.popularity is None:
+            random_share, popular_share = random_share + popular_share, 0.0
+        if self.scorer is None:
+            random_share, model_share = random_share + model_share, 0.0
+
+        recent = view.recent_items[:, -REPEAT_WINDOW:].cpu().numpy()  # (B, R), −1 before the history began
+        count = (recent >= 0).sum(1)
+        has_past = (count > 0)[:, None]
+        pick = np.minimum((self.rng.random((n_users, k)) * np.maximum(count, 1)[:, None]).astype(np.int64),
+                          np.maximum(count - 1, 0)[:, None])
+        repeated = np.take_along_axis(recent, np.minimum(recent.shape[1] - count[:, None] + pick, recent.shape[1] - 1), 1)
+        uniform = self.rng.integers(n_items, size=(n_users, k))
+        popular = (self.rng.choice(n_items, size=(n_users, k), p=self.popularity) if self.popularity is not None
+                   else uniform)
+        if self.scorer is not None:
+            scores = self.scorer.scores(view)
+            ranked = torch.topk(scores, k, dim=1).indices.numpy()  # slot j: the model's j-th best item
+        else:
+            ranked = uniform
+
+        edges = np.cumsum([random_share, popular_share, shares.repeat])
+        behaviour = np.searchsorted(edges, self.rng.random((n_users, k)), side="right")
+        behaviour = np.where((behaviour == 2) & ~has_past, 0, behaviour)
+        candidates = np.stack([uniform, popular, np.where(has_past, repeated, uniform), ranked])  # (4, B, k)
+        actions = np.take_along_axis(candidates, behaviour[None], 0)[0]
+
+        repeat_probability = (recent[:, None, :] == actions[:, :, None]).sum(2) / np.maximum(count, 1)[:, None]
+        propensity = (
+            (random_share + np.where(has_past, 0.0, shares.repeat)) / n_items
+            + np.where(has_past, shares.repeat * repeat_probability, 0.0)
+            + (popular_share * self.popularity[actions] if self.popularity is not None else 0.0)
+            + model_share * (actions == ranked)
         )
         return actions, propensity.astype(np.float32)
 
@@ -270,17 +326,23 @@ def make_logs(
     docstring), on the CPU whatever ``config.device`` says (so a log is the same on every machine).
 
     The users of round 1 get ids ``0..n1−1``, those of round 2 follow; ``metadata["rounds"]`` says
-    which policy logged which."""
+    which policy logged which.
+
+    With ``slate_history="shown"`` the recommender shows slates of ``config.slate_size`` items and
+    logs them (k rows per step, the policies' slate form); otherwise one item per step, whatever
+    ``slate_size`` says (the users and their dynamics are the same: a slate env whose history
+    records only the chosen item observes through the one-item encoder)."""
     config = config.replace(device="cpu")
+    slate_size = config.slate_size if config.history_record is not None else 1
     explored_users = max(1, round(EXPLORATION_SHARE * num_users)) if num_users > 1 else num_users
     catalog = preset_catalog(config.catalog, config.preset, config.data_path)
     first = collect_logs(config, DeployedPolicy(catalog.num_items, random_share=0.7, popular_share=0.0,
-                                                repeat_share=0.3, model_share=0.0, seed=seed),
+                                                repeat_share=0.3, model_share=0.0, seed=seed, slate_size=slate_size),
                          explored_users, seed=seed, concurrent_users=concurrent_users, progress=progress)
     if explored_users == num_users:
         return first
     policy = DeployedPolicy(catalog.num_items, popularity=click_counts(first, catalog.num_items),
-                            scorer=ContentProfileScorer(catalog.embeddings), seed=seed + 1)
+                            scorer=ContentProfileScorer(catalog.embeddings), seed=seed + 1, slate_size=slate_size)
     second = collect_logs(config, policy, num_users - explored_users, seed=seed + 1,
                           concurrent_users=concurrent_users, progress=progress)
     return InteractionLog.concatenate([first, second])

@@ -11,10 +11,13 @@ no environment.
 
 A log is one row per shown item: ``user`` (one id per session: a user who leaves and the fresh
 user who takes the slot are different users), ``step`` (session step; the warm-up past a user
-arrived with has negative steps −W..−1), ``item``, ``click``, ``propensity`` (probability with
-which the behaviour policy showed that item, NaN where unknown, e.g. for the warm-up), and
-``click_probability`` (the simulator's true P(click) of the shown item — ground truth, for
-evaluating predictors only; NaN for warm-up rows). Rows are sorted by (user, step).
+arrived with has negative steps −W..−1), ``slot`` (the item's position on the screen: 0 for one
+item per step; a policy that returns slates ``(B, k)`` logs k rows per step, slots 0..k−1, click 1
+on the chosen one), ``item``, ``click``, ``propensity`` (probability with which the behaviour
+policy showed that item, in that slot; NaN where unknown, e.g. for the warm-up), and
+``click_probability`` (the simulator's true P(click) of the shown item, of a slate's item P(it is
+chosen) — ground truth, for evaluating predictors only; NaN for warm-up rows). Rows are sorted by
+(user, step, slot).
 
 On disk (``.npz``, :meth:`InteractionLog.save` / :meth:`InteractionLog.load`): one array per
 column plus ``metadata``, a JSON string with the catalog fingerprint, preset, parameters,
@@ -46,7 +49,7 @@ __all__ = [
     "collect_logs",
 ]
 
-LOG_FORMAT_VERSION = 1
+LOG_FORMAT_VERSION = 2  # 2: the slot column (version 1 files, from before slates, are read with slot 0)
 _COLUMNS = {
     "user": np.int64,
     "step": np.int32,
@@ -54,6 +57,7 @@ _COLUMNS = {
     "click": np.int8,
     "propensity": np.float32,
     "click_probability": np.float32,
+    "slot": np.int16,
 }
 
 class LoggingView:
@@ -125,6 +129,7 @@ class LoggedSessions:
     :param click_probability: ``(U, L)`` the simulator's true P(click) (NaN for warm-up and padding).
     :param propensity: ``(U, L)`` the behaviour policy's probability of each shown item (NaN where
         unknown: warm-up, padding, policies that do not report it).
+    :param slots: ``(U, L)`` each interaction's slot on its screen (0 for one item per step and on padding).
     """
 
     items: np.ndarray
@@ -134,13 +139,14 @@ class LoggedSessions:
     users: np.ndarray
     click_probability: np.ndarray
     propensity: np.ndarray
+    slots: np.ndarray
 
     def __len__(self) -> int:
         return len(self.users)
 
     def select(self, index: np.ndarray) -> LoggedSessions:
         return LoggedSessions(self.items[index], self.clicks[index], self.mask[index], self.steps[index], self.users[index],
-                              self.click_probability[index], self.propensity[index])
+                              self.click_probability[index], self.propensity[index], self.slots[index])
 
 
 @dataclass
@@ -153,10 +159,13 @@ class InteractionLog:
     click: np.ndarray
     propensity: np.ndarray
     click_probability: np.ndarray
+    slot: np.ndarray | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.user)
+        if self.slot is None:  # one item per step
+            self.slot = np.zeros(n, dtype=np.int16)
         for name, dtype in _COLUMNS.items():
             column = np.asarray(getattr(self, name))
             if column.ndim != 1 or len(column) != n:
@@ -183,16 +192,19 @@ class InteractionLog:
         """Read a log written by :meth:`save`; errors name the file and what is wrong."""
         try:
             with np.load(path, allow_pickle=False) as stored:
-                missing = [name for name in (*_COLUMNS, "metadata") if name not in stored]
+                metadata = json.loads(str(stored["metadata"])) if "metadata" in stored else {}
+                version = metadata.get("format_version")
+                expected = [name for name in _COLUMNS if version != 1 or name != "slot"]
+                missing = [name for name in (*expected, "metadata") if name not in stored]
                 if missing:
                     raise ValueError(f"interaction log {path} lacks column(s) {missing}")
-                metadata = json.loads(str(stored["metadata"]))
-                columns = {name: stored[name] for name in _COLUMNS}
+                columns = {name: stored[name] for name in expected}
         except (OSError, json.JSONDecodeError) as error:
             raise ValueError(f"interaction log {path} is unreadable ({error})") from error
-        version = metadata.get("format_version")
-        if version != LOG_FORMAT_VERSION:
-            raise ValueError(f"interaction log {path} has format version {version}; this recenv reads {LOG_FORMAT_VERSION}")
+        if version not in (1, LOG_FORMAT_VERSION):
+            raise ValueError(f"interaction log {path} has format version {version}; this recenv reads 1 and {LOG_FORMAT_VERSION}")
+        if version == 1:  # before slates: one item per step
+            columns["slot"] = np.zeros(len(columns["user"]), dtype=np.int16)
         return cls(**columns, metadata=metadata)
 
     @staticmethod
@@ -230,13 +242,15 @@ class InteractionLog:
         mask = np.zeros((len(users), width), dtype=bool)
         probability = np.full((len(users), width), np.nan, dtype=np.float32)
         propensity = np.full((len(users), width), np.nan, dtype=np.float32)
+        slots = np.zeros((len(users), width), dtype=np.int64)
+        slots[row, position] = self.slot
         items[row, position] = self.item
         clicks[row, position] = self.click
         steps[row, position] = self.step
         mask[row, position] = True
         probability[row, position] = self.click_probability
         propensity[row, position] = self.propensity
-        return LoggedSessions(items, clicks, mask, steps, users, probability, propensity)
+        return LoggedSessions(items, clicks, mask, steps, users, probability, propensity, slots)
 
 
 def collect_logs(
@@ -264,8 +278,8 @@ def collect_logs(
     simulator.seed_from(seeded_np_random(seed)[0])
     rows: dict[str, list[np.ndarray]] = {name: [] for name in _COLUMNS}
 
-    def add(users, steps, items, clicks, propensity, probability) -> None:
-        for name, values in zip(_COLUMNS, (users, steps, items, clicks, propensity, probability)):
+    def add(users, steps, slots, items, clicks, propensity, probability) -> None:
+        for name, values in zip(_COLUMNS, (users, steps, items, clicks, propensity, probability, slots)):
             rows[name].append(np.asarray(values).reshape(-1))
 
     def add_warmups(warmup_items: np.ndarray, warmup_clicks: np.ndarray, which: np.ndarray) -> None:
@@ -273,7 +287,7 @@ def collect_logs(
         users = np.repeat(session[which], width)
         steps = np.tile(np.arange(-width, 0), len(which))
         nan = np.full(len(users), np.nan, dtype=np.float32)
-        add(users, steps, warmup_items, warmup_clicks, nan, nan)
+        add(users, steps, np.zeros(len(users)), warmup_items, warmup_clicks, nan, nan)
 
     policy_input = simulator if getattr(policy, "privileged", False) else LoggingView(simulator)
     with torch.inference_mode():
@@ -291,14 +305,23 @@ def collect_logs(
             actions = np.asarray(actions, dtype=np.int64)
             outcome = simulator.step(torch.from_numpy(actions).to(simulator.device))
             batch_steps += 1
-            click = outcome.click.cpu().numpy()
             terminated = outcome.terminated.cpu().numpy()
             truncated = (simulator.state.step >= config.max_episode_steps).cpu().numpy() & ~terminated
             stepped = np.flatnonzero(~needs_reset)
             if len(stepped):
-                prop = np.full(n, np.nan, dtype=np.float32) if propensity is None else np.asarray(propensity, np.float32)
-                probability = outcome.click_probability.cpu().numpy()
-                add(session[stepped], session_step[stepped], actions[stepped], click[stepped], prop[stepped],
+                # One row per shown item: (B, 1) for one item per step, (B, k) for a slate.
+                shown = actions.reshape(n, -1)
+                width = shown.shape[1]
+                if outcome.chosen_slot is None:
+                    click = outcome.click.cpu().numpy()[:, None]
+                    probability = outcome.click_probability.cpu().numpy()[:, None]
+                else:
+                    click = (np.arange(width) == outcome.chosen_slot.cpu().numpy()[:, None]).astype(np.float32)
+                    probability = outcome.slot_click_probability.cpu().numpy()
+                prop = (np.full((n, width), np.nan, dtype=np.float32) if propensity is None
+                        else np.asarray(propensity, np.float32).reshape(n, width))
+                add(np.repeat(session[stepped], width), np.repeat(session_step[stepped], width),
+                    np.tile(np.arange(width), len(stepped)), shown[stepped], click[stepped], prop[stepped],
                     probability[stepped])
                 session_step[stepped] += 1
             if needs_reset.any():
@@ -316,7 +339,7 @@ def collect_logs(
         bar.close()
     columns = {name: np.concatenate(values) for name, values in rows.items()}
     keep = np.isin(columns["user"], np.array(finished[:num_users], dtype=np.int64))
-    order = np.lexsort((columns["step"][keep], columns["user"][keep]))
+    order = np.lexsort((columns["slot"][keep], columns["step"][keep], columns["user"][keep]))
     columns = {name: values[keep][order] for name, values in columns.items()}
     metadata = {
         "catalog_fingerprint": simulator.catalog.fingerprint,
@@ -330,4 +353,6 @@ def collect_logs(
         "warmup_steps": config.warmup_steps,
         "max_episode_steps": config.max_episode_steps,
     }
+    if config.history_record is not None:
+        metadata["history"] = config.history_record
     return InteractionLog(**columns, metadata=metadata)
