@@ -87,7 +87,8 @@ the LSTM state and the session clock), rewards, termination flags, public step i
 (``chosen_slot``), the catalog's text embeddings, the env's public encoder and config; in
 :meth:`SlateQAgent.predict`, which item of its last slate was clicked comes from the session clock
 (whether a click happened) and the bound env's ``recent_items()`` (which item the history
-recorded: public, it is what the recommender showed). Never ground truth.
+recorded: public, it is what the recommender showed; with ``slate_history="shown"`` also
+``recent_clicks()``, which of the slate's items was clicked). Never ground truth.
 
 **Measured on ``mixed`` with ``slate_size=10``** (the defaults; train on the public view of 64
 users, 250k user-steps, seed 0: 224 s on one torch thread of 2 shared CPU cores, 1,120
@@ -468,11 +469,18 @@ class SlateQAgent(ClickModelValueAgent):
         return np.where(explore & fresh, candidates, slates)
 
     def _recorded_items(self, batch: int) -> np.ndarray | None:
-        """The item each user's history recorded last (the chosen one after a click), from the bound
-        env's public ``recent_items()``; None when no env of this many users is bound."""
+        """The item each user chose in the last slate, if any, from the bound env's public history:
+        the last item ``recent_items()`` recorded, or with ``slate_history="shown"`` (the whole slate
+        recorded) the one of its last k that ``recent_clicks()`` marks clicked (−1 for none); None
+        when no env of this many users is bound."""
         if self.env is None or getattr(self.env, "num_envs", 1) != batch:
             return None
-        return np.atleast_2d(np.asarray(self.env.recent_items()))[:, -1]
+        items = np.atleast_2d(np.asarray(self.env.recent_items()))
+        if getattr(self.env.config, "slate_history", "chosen") != "shown":
+            return items[:, -1]
+        clicks = np.atleast_2d(np.asarray(self.env.recent_clicks()))[:, -self.slate_size:]
+        last = items[:, -self.slate_size:]
+        return np.where(clicks.max(1) > 0, last[np.arange(len(last)), clicks.argmax(1)], -1)
 
     def _recall(self, state: Any, episode_start: Any, clicks_so_far: np.ndarray) -> np.ndarray:
         """The session click counts ``(B, N)`` before this step's slate: the previous ones plus the

@@ -6,6 +6,7 @@ same held-out users, over several training seeds, for each preset.
     python -m benchmarks.compare --presets mixed --seeds 0 1   # one part of it; rerun to resume
     python -m benchmarks.compare --agent my_pkg.my_module:MyAgent
     python -m benchmarks.compare --quick --slate-size 10   # slates of 10 items: scenario mixed-slate10
+    python -m benchmarks.compare --quick --slate-size 10 --slate-history shown   # ... histories of whole slates
 
 This module is the command line. The protocol (and its resumable parts) is in
 :mod:`benchmarks.protocol`, the agents in :mod:`benchmarks.agent_registry`, the metrics in
@@ -17,7 +18,9 @@ plots, in ``--out``) in :mod:`benchmarks.report`.
 (:func:`benchmarks.protocol.slate_scenarios`: scenarios ``<preset>-slate<k>``) and the slate
 agents (:data:`benchmarks.agent_registry.SLATE_AGENTS`, among which ``--agents`` chooses; ``--agent``
 adds your own, which must then show slates), compared with ``GreedySlate`` unless ``--reference``
-says otherwise. ``--slate-size 1`` (the default) is the one-item comparison.
+says otherwise. ``--slate-size 1`` (the default) is the one-item comparison. ``--slate-history
+shown`` makes the history record whole slates (scenarios ``<preset>-slate<k>-shown``; their encoder
+is trained on first use on logs of slates, which takes some minutes once).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from benchmarks.protocol import (
     slate_scenarios,
 )
 from benchmarks.report import write_outputs
+from recenv.config import SLATE_HISTORIES
 from recenv.presets import SYNTHETIC_PRESETS
 from recenv.threads import choose_torch_threads
 
@@ -135,15 +139,21 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help=f"items shown per step (default 1). K > 1: the presets with slates of K items "
                              f"(scenarios '<preset>-slateK') and the slate agents {list(SLATE_AGENTS)} "
                              f"(--agents chooses among them; default reference {SLATE_REFERENCE})")
+    parser.add_argument("--slate-history", choices=SLATE_HISTORIES, default=SLATE_HISTORIES[0],
+                        help="with --slate-size K > 1: what the history records of a slate, the chosen item "
+                             "(default) or the whole slate shown (scenarios '<preset>-slateK-shown')")
     args = parser.parse_args(argv)
     if args.slate_size < 1:
         parser.error(f"--slate-size must be at least 1, got {args.slate_size}")
     slates = args.slate_size > 1
+    if not slates and args.slate_history != SLATE_HISTORIES[0]:
+        parser.error(f"--slate-history {args.slate_history} needs --slate-size K > 1")
     agents, seeds, budget = resolve_run(args, parser, *((SLATE_AGENTS, SLATE_REFERENCE) if slates else ()))
     presets = args.presets or (["mixed"] if args.quick else list(SYNTHETIC_PRESETS))
-    scenarios = slate_scenarios(presets, args.slate_size) if slates else presets
-    out = args.out or Path(("results/compare-quick" if args.quick else "results/compare")
-                           + (f"-slate{args.slate_size}" if slates else ""))
+    scenarios = slate_scenarios(presets, args.slate_size, args.slate_history) if slates else presets
+    suffix = (f"-slate{args.slate_size}" + ("" if args.slate_history == SLATE_HISTORIES[0] else f"-{args.slate_history}")
+              if slates else "")
+    out = args.out or Path(("results/compare-quick" if args.quick else "results/compare") + suffix)
 
     started = time.perf_counter()
     result = compare(agents, scenarios, seeds, budget, args.device, out=out, reference=args.reference,

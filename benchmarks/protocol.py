@@ -23,8 +23,10 @@ through the public view of the evaluation envs: reading hidden things raises
 the one-item logs of the same users: the logging policies show one item per step, and the simulator
 runs a one-item step for them whatever ``slate_size`` says (the users and their dynamics are the
 same, only the recommender's screen differs), so a slate scenario's log equals that of its config
-with ``slate_size=1`` (``tests/test_slate_comparison.py`` checks it). The slate baselines do not
-read logs.
+with ``slate_size=1`` (``tests/test_slate_comparison.py`` checks it). A scenario whose history
+records whole slates (``slate_history="shown"``, ``<preset>-slate<k>-shown``) logs slates instead,
+as its encoder was trained on (:func:`recenv.offline.logging_policies.make_logs`). The slate
+baselines do not read logs.
 
 **Cells and parts.** The run is a grid of independent cells, one agent of one scenario and
 training seed (:mod:`benchmarks.cells`), run on a backend (:mod:`benchmarks.backends`: in this
@@ -229,15 +231,19 @@ def _part_lock(sessions_path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def slate_scenarios(presets: Sequence[str], slate_size: int) -> dict[str, EnvConfig]:
+def slate_scenarios(presets: Sequence[str], slate_size: int, slate_history: str = "chosen") -> dict[str, EnvConfig]:
     """The presets' scenarios with a slate of ``slate_size`` items per step: ``"<preset>-slate<k>"`` →
-    ``EnvConfig(preset=preset, slate_size=k)``, for :func:`compare` (``presets=``).
+    ``EnvConfig(preset=preset, slate_size=k)``, for :func:`compare` (``presets=``); with
+    ``slate_history="shown"``, ``"<preset>-slate<k>-shown"``, whose histories record whole slates.
 
-    :raises ValueError: ``slate_size`` < 2 (one item per step is the presets themselves).
+    :raises ValueError: ``slate_size`` < 2 (one item per step is the presets themselves), or an
+        unknown ``slate_history``.
     """
     if isinstance(slate_size, bool) or not isinstance(slate_size, int) or slate_size < 2:
         raise ValueError(f"slate_size = {slate_size!r}: slate scenarios need an int >= 2 (1 is the presets themselves)")
-    return {f"{preset}-slate{slate_size}": EnvConfig(preset=preset, slate_size=slate_size) for preset in presets}
+    suffix = "" if slate_history == "chosen" else f"-{slate_history}"
+    return {f"{preset}-slate{slate_size}{suffix}": EnvConfig(preset=preset, slate_size=slate_size, slate_history=slate_history)
+            for preset in presets}
 
 
 def _scenarios(presets: Sequence[str] | Mapping[str, EnvConfig], device: str) -> dict[str, EnvConfig]:

@@ -153,6 +153,11 @@ class ServedRecommender:
         self.source = source
         view = public_view(env)
         self.config: EnvConfig = view.config
+        if self.config.slate_size != 1:
+            # The endpoints take one clicked item per feedback; a slate env's history (and, with
+            # slate_history="shown", its encoder) records screens, which the sessions do not keep.
+            raise UnservableAgentError(f"the agent's env shows slates of {self.config.slate_size} items; the service "
+                                       "serves agents of one-item envs (slate_size=1)")
         self.catalog = view.catalog  # the public catalog: no quality, no clickbait
         self.num_items = int(self.catalog.num_items)
         self.titles: tuple[str, ...] = tuple(self.catalog.titles or self.catalog.texts)

@@ -80,6 +80,25 @@ def test_any_two_agents_of_a_stored_run_can_be_paired(tmp_path):
     assert f"{stored['mean']:+.2f} [{stored['low']:+.2f}, {stored['high']:+.2f}]" in lines[1]
 
 
+def test_agents_of_two_runs_on_the_same_users_pair_per_user(tmp_path):
+    from benchmarks import paired_differences
+
+    agents = {name: REFERENCE_AGENTS[name] for name in ("Random", "Oracle")}
+    budget = replace(protocol.QUICK, logged_users=60, eval_users=30)
+    protocol.compare(agents, ["none"], seeds=[0], budget=budget, progress=False, out=tmp_path / "a")
+    protocol.compare(agents, ["none"], seeds=[0], budget=budget, progress=False, out=tmp_path / "b")
+    lines = paired_differences.main([f"Random@{tmp_path / 'b' / 'none'}:Random@{tmp_path / 'a' / 'none'}",
+                                     f"Oracle@{tmp_path / 'b' / 'none'}:Random", "--out", str(tmp_path / "a"),
+                                     "--preset", "none", "--seeds", "0"])
+    assert lines[0].startswith("paired per user: Random@") and ": +0.00 [+0.00, +0.00]" in lines[0]
+    assert "] better;" in lines[1]
+    protocol.compare(agents, ["none"], seeds=[0], budget=replace(budget, eval_users=20), progress=False,
+                     out=tmp_path / "c")
+    with pytest.raises(SystemExit):
+        paired_differences.main([f"Random@{tmp_path / 'c' / 'none'}:Random", "--out", str(tmp_path / "a"),
+                                 "--preset", "none", "--seeds", "0"])
+
+
 def test_a_run_in_parts_resumes_and_merges_to_the_same_numbers(tmp_path):
     agents = {name: REFERENCE_AGENTS[name] for name in ("Random", "StaticProfile", "Oracle")}
     budget = replace(protocol.QUICK, logged_users=60, eval_users=30)
