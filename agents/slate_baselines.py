@@ -136,8 +136,9 @@ class GreedySlateAgent(BaseAgent):
     P(click | history, item) is the next-click LSTM's (:mod:`recenv.encoder`, the env's public
     ``encoder``), scored from the ``"encoded"`` observation exactly as :class:`agents.SupervisedLSTMAgent`
     scores it; this agent is that one with k slots. The model predicts the click on one item shown
-    alone, so the slate is ranked item by item, best first (the first slot has the strongest
-    position); it does no reinforcement learning.
+    alone (with ``slate_history="shown"``, the item's appeal with the position effect trained out,
+    ``docs/model.md`` §2), so the slate is ranked item by item, best first (the first slot has the
+    strongest position); it does no reinforcement learning.
 
     **No repeats.** Its per-user memory of the items shown this session (every slot of every
     slate) is SB3's recurrent ``state``: a ``(B, N)`` bool array returned by :meth:`predict`, to be

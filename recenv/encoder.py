@@ -348,7 +348,8 @@ FIRST_USE_SLATE_USERS = 6_000
 each of their steps logs k interactions, so a quarter of the users gives about as many steps of
 training and more interactions than :data:`FIRST_USE_USERS` one-item sessions."""
 FIRST_USE_SLATE_RECIPE = ("make_logs two rounds of slates (exploration, deployment) v1; each screen predicted from the "
-                          "screens before it, with learnt position terms; TrainingConfig defaults v1; seed 0")
+                          "screens before it, a conditional logit per screen with learnt position terms; TrainingConfig defaults v1; "
+                          "seed 0")
 """The first-use recipe of encoders of slate histories (:data:`FIRST_USE_RECIPE`'s counterpart)."""
 
 

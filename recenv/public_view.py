@@ -198,7 +198,7 @@ class PublicEnv(_PublicAccessors, gym.Env):
 class PublicSessions:
     """:class:`~recenv.offline.logs.LoggedSessions` without ``click_probability``."""
 
-    _PUBLIC = frozenset({"items", "clicks", "mask", "steps", "users", "propensity"})
+    _PUBLIC = frozenset({"items", "clicks", "mask", "steps", "users", "propensity", "slots"})
 
     __slots__ = ("__sessions",)
 
@@ -221,9 +221,9 @@ class PublicSessions:
 
 class PublicLog:
     """An :class:`~recenv.offline.logs.InteractionLog` as a deployed system would have recorded it:
-    ``user``, ``step``, ``item``, ``click``, ``propensity``, ``metadata`` — no ``click_probability``."""
+    ``user``, ``step``, ``slot``, ``item``, ``click``, ``propensity``, ``metadata`` — no ``click_probability``."""
 
-    _PUBLIC = frozenset({"user", "step", "item", "click", "propensity", "metadata", "num_users"})
+    _PUBLIC = frozenset({"user", "step", "slot", "item", "click", "propensity", "metadata", "num_users"})
 
     __slots__ = ("__log",)
 

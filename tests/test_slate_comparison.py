@@ -108,3 +108,30 @@ def test_a_slate_scenario_logs_the_one_item_logs_of_the_same_users():
     one_item = make_logs(EnvConfig(), 30, seed=0, progress=False)
     for column in ("user", "step", "item", "click", "propensity", "click_probability"):
         np.testing.assert_array_equal(getattr(slate, column), getattr(one_item, column))
+
+
+def test_a_scenario_with_histories_of_slates_runs_the_protocol_on_logs_of_slates(tmp_path):
+    """With ``slate_history="shown"`` (here through a small encoder made for it, instead of the
+    minutes of first-use training) the protocol runs as usual, the logs of its config are slates,
+    and the agents that act on no observation give the same sessions as in the chosen-item scenario
+    (the same users, simulated the same way: what the history records changes nothing else)."""
+    import torch
+
+    import recenv
+    from recenv.encoder import EncoderConfig, NextClickLSTM, save_encoder
+
+    shown = EnvConfig(preset="mixed", slate_size=4, slate_history="shown")
+    torch.manual_seed(0)
+    encoder = save_encoder(NextClickLSTM(EncoderConfig(384, 8, 8)), tmp_path / "encoder.pt", recenv.default_catalog(),
+                           shown.user_model, history=shown.history_record)
+    scenarios = {"mixed-slate4-shown": shown.replace(encoder=str(encoder)),
+                 "mixed-slate4": EnvConfig(preset="mixed", slate_size=4)}
+    agents = {name: SLATE_AGENTS[name] for name in ("RandomSlate", "GreedySlate", "OracleSlate")}
+    budget = replace(protocol.QUICK, logged_users=20, eval_users=24)
+    protocol.compare(agents, scenarios, seeds=[0], budget=budget, progress=False, out=tmp_path / "run",
+                     reference="GreedySlate", farsighted_reference=None)
+    sessions = {name: protocol.load_sessions(tmp_path / "run", name, [0], list(agents)) for name in scenarios}
+    for agent in ("RandomSlate", "OracleSlate"):  # their slates do not depend on the observations
+        np.testing.assert_array_equal(sessions["mixed-slate4-shown"][agent][0].returns,
+                                      sessions["mixed-slate4"][agent][0].returns)
+    assert make_logs(shown, 6, seed=0, progress=False).slot.max() == 3

@@ -230,6 +230,11 @@ def test_logs_of_slates_have_one_row_per_slot_and_at_most_one_click_per_screen()
     probabilities = log.click_probability[session].reshape(-1, 4)
     assert (probabilities.sum(1) < 1.0).all()  # the no-click option keeps some probability
     assert (log.slot[~session] == 0).all() and log.metadata["history"] == config.history_record
+    public = public_view(log)  # the slot is what the recommender logged; the true probabilities are not
+    np.testing.assert_array_equal(public.slot, log.slot)
+    np.testing.assert_array_equal(public.sessions().slots, log.sessions().slots)
+    with pytest.raises(PermissionError):
+        public.click_probability  # noqa: B018
 
 
 def test_make_logs_logs_slates_only_for_histories_of_slates():
@@ -303,6 +308,27 @@ def test_an_impression_is_predicted_from_the_screens_before_it_not_from_its_own(
                                model.sequence_logits(embeddings, clicks, torch.arange(-1, 6)[None]).numpy(), atol=1e-6)
 
 
+def test_the_screen_choice_model_by_hand():
+    from recenv.offline.encoder_training import screen_choice_log_probabilities, screen_keys
+
+    steps = np.array([[-1, 0, 0, 0, 1, 1]])
+    items = np.array([[9, 3, 4, 3, 5, 6]])
+    keys, repeated = screen_keys(steps, items)
+    np.testing.assert_array_equal(keys, [[0, 1, 1, 1, 4, 4]])
+    np.testing.assert_array_equal(repeated, [[False, False, False, True, False, False]])
+    logits = torch.tensor([[0.3, np.log(2.0), np.log(3.0), 5.0, 0.0, 0.0]])
+    available = torch.as_tensor(~repeated)
+    log_probability, normaliser = screen_choice_log_probabilities(logits, torch.as_tensor(keys), available)
+    p = torch.exp(log_probability)[0].numpy()
+    # One item: σ(0.3). The screen [3, 4, 3]: e^u = 2, 3 and the repeat is empty: 2/6, 3/6, 0.
+    np.testing.assert_allclose(p, [1 / (1 + np.exp(-0.3)), 2 / 6, 3 / 6, 0.0, 1 / 3, 1 / 3], rtol=1e-6)
+    np.testing.assert_allclose(normaliser[[0, 1, 4]].numpy(), [np.log1p(np.exp(0.3)), np.log(6.0), np.log(3.0)],
+                               rtol=1e-6)
+    big = screen_choice_log_probabilities(torch.tensor([[200.0, 199.0]]), torch.tensor([[0, 0]]),
+                                          torch.tensor([[True, True]]))[0]
+    assert torch.isfinite(big).all()  # stable for large utilities
+
+
 def test_an_encoder_trains_and_is_evaluated_on_logs_of_slates(one_torch_thread):
     config = EnvConfig(**SHOWN)
     log = make_logs(config, 60, seed=0, progress=False)
@@ -341,12 +367,13 @@ def test_position_terms_take_up_what_the_slot_explains(one_torch_thread):
     assert history["slot_bias"][0] == 0.0 and max(history["slot_bias"][1:]) < -2.0
     sessions = validation.sessions()
     first = sessions.mask & (sessions.steps >= 0) & (sessions.slots == 0)
-    from recenv.offline.encoder_training import predict_sessions
-
-    probabilities = predict_sessions(model, sessions, torch.tensor(np.array(catalog.embeddings)))
+    embeddings = torch.tensor(np.array(catalog.embeddings))
+    with torch.no_grad():
+        logits = model.sequence_logits(embeddings[torch.as_tensor(sessions.items).clamp_min(0)],
+                                       torch.as_tensor(sessions.clicks), torch.as_tensor(previous_screens(sessions.steps)))
     # Without the position terms the scores would fit the overall rate, 1/6 of impressions clicked;
-    # with them the model's own scores read as the first slot's rate (0.5), up to its overfitting.
-    assert probabilities[first].mean() > 0.3
+    # with them σ(the model's own logit) reads as the first slot's rate (0.5), up to its overfitting.
+    assert torch.sigmoid(logits)[torch.as_tensor(first)].mean() > 0.3
 
 
 # ---------------------------------------------------------------- agents and scripts
@@ -382,3 +409,59 @@ def test_the_service_refuses_agents_of_slate_envs():
     env = DriftingUserEnv(slate_size=3, device="cpu")
     with pytest.raises(UnservableAgentError, match="slates of 3 items"):
         ServedRecommender(SupervisedLSTMAgent(public_view(env)), "SupervisedLSTMAgent", env, "test")
+
+
+# ---------------------------------------------------------------- the within-screen AUC
+
+
+def _hand_built_log() -> InteractionLog:
+    # user 0: a warm-up row (ignored), a screen [1, 2, 3] with item 2 chosen, a screen without a
+    # click (ignored); user 1: a screen [4, 4, 5] with the first 4 chosen (the repeat is left out).
+    rows = [(0, -1, 0, 7, 1), (0, 0, 0, 1, 0), (0, 0, 1, 2, 1), (0, 0, 2, 3, 0), (0, 1, 0, 6, 0), (0, 1, 1, 8, 0),
+            (1, 0, 0, 4, 1), (1, 0, 1, 4, 0), (1, 0, 2, 5, 0)]
+    user, step, slot, item, click = map(np.array, zip(*rows))
+    nan = np.full(len(user), np.nan)
+    return InteractionLog(user=user, step=step, item=item, click=click, propensity=nan, click_probability=nan, slot=slot)
+
+
+def test_the_screen_auc_by_hand():
+    from recenv.offline.click_predictors import screen_auc
+
+    log = _hand_built_log()
+    by_item = {1: 0.1, 2: 0.5, 3: 0.9, 4: 0.3, 5: 0.3, 6: 0.0, 7: 0.0, 8: 0.0}
+    scores = np.array([by_item[i] for i in log.item])
+    # Pairs: 2 > 1 (win), 2 < 3 (loss), 4 = 5 (tie): 1.5 / 3.
+    assert screen_auc(scores, log) == pytest.approx(0.5)
+    scores[log.item == 3] = 0.2
+    assert screen_auc(scores, log) == pytest.approx(2.5 / 3)
+    with pytest.raises(ValueError, match="needs screens with a click"):
+        columns = ("user", "step", "item", "click", "propensity", "click_probability", "slot")
+        screen_auc(scores, InteractionLog(**{name: getattr(log, name)[:2] for name in columns}))
+
+
+def test_the_chosen_item_history_of_a_log_of_slates_by_hand():
+    from benchmarks.slate_history_encoders import chosen_history
+
+    history = chosen_history(_hand_built_log())
+    assert list(zip(history.user.tolist(), history.step.tolist(), history.item.tolist(), history.click.tolist())) == [
+        (0, -1, 7, 1), (0, 0, 2, 1), (0, 1, 6, 0), (1, 0, 4, 1)]
+
+
+def test_the_one_item_encoder_scores_each_screen_from_the_chosen_items_before_it():
+    from benchmarks.slate_history_encoders import chosen_history_scores, shown_history_scores
+
+    log = _hand_built_log()
+    model = _small_encoder()
+    embeddings = torch.randn(10, 384, generator=torch.Generator().manual_seed(0))
+    scores = chosen_history_scores(model, log, embeddings)
+    h = model.initial_state(1)
+    h = model.step(embeddings[[7]], torch.tensor([1.0]), h)  # user 0's warm-up
+    np.testing.assert_allclose(scores[1:4], model.click_logits(h[0], embeddings[[1, 2, 3]]).numpy(), atol=1e-6)
+    h = model.step(embeddings[[2]], torch.tensor([1.0]), h)  # the chosen item of screen 0
+    np.testing.assert_allclose(scores[4:6], model.click_logits(h[0], embeddings[[6, 8]]).numpy(), atol=1e-6)
+    shown = shown_history_scores(model, log, embeddings)
+    np.testing.assert_allclose(shown[1:4], scores[1:4], atol=1e-5)  # the same past before the first screen
+    h = model.initial_state(1)
+    for item, click in ((7, 1.0), (1, 0.0), (2, 1.0), (3, 0.0)):  # the warm-up and every item of screen 0
+        h = model.step(embeddings[[item]], torch.tensor([click]), h)
+    np.testing.assert_allclose(shown[4:6], model.click_logits(h[0], embeddings[[6, 8]]).numpy(), atol=1e-5)

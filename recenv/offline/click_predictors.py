@@ -24,6 +24,7 @@ __all__ = [
     "item_clicks_and_shows",
     "log_loss",
     "profiles_from_past",
+    "screen_auc",
     "static_profiles",
 ]
 
@@ -44,6 +45,35 @@ def auc(scores: np.ndarray, labels: np.ndarray) -> float:
     average = (starts + ends + 1) / 2.0
     ranks[order] = np.repeat(average, ends - starts)
     return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def screen_auc(scores: np.ndarray, log: InteractionLog) -> float:
+    """Within-screen AUC on a log of slates: over every screen (one user's session step) with a
+    click, the share of (chosen item, item shown and skipped) pairs in which the chosen item scored
+    higher (ties count one half). Skipped items equal to the chosen one (repeats) are left out.
+
+    Unlike :func:`auc` over all rows, it compares only items shown together, so what differs from
+    screen to screen (how many items, how likely a click at all) plays no part: it measures how
+    well ``scores`` rank the items of one screen.
+
+    :param scores: ``(R,)`` one score per row of ``log`` (its order).
+    :raises ValueError: no screen with a click and a skipped item.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    session = np.flatnonzero(log.step >= 0)
+    users, steps = log.user[session], log.step[session]
+    screen = np.concatenate([[0], np.cumsum((users[1:] != users[:-1]) | (steps[1:] != steps[:-1]))])
+    clicked = log.click[session] > 0
+    chosen_row = np.full(screen[-1] + 1 if len(screen) else 0, -1)
+    chosen_row[screen[clicked]] = session[clicked]
+    has_choice = chosen_row[screen] >= 0
+    partner = chosen_row[screen]
+    skipped = has_choice & ~clicked & (log.item[session] != log.item[np.maximum(partner, 0)])
+    if not skipped.any():
+        raise ValueError("screen AUC needs screens with a click and a skipped item")
+    chosen_score, skipped_score = scores[partner[skipped]], scores[session[skipped]]
+    wins = (chosen_score > skipped_score).sum() + 0.5 * (chosen_score == skipped_score).sum()
+    return float(wins / skipped.sum())
 
 
 def log_loss(probabilities: np.ndarray, labels: np.ndarray, eps: float = 1e-7) -> float:

@@ -9,10 +9,14 @@ The recipe, top to bottom (:func:`train_and_evaluate`), for one environment's dy
    interactions before it), Adam, gradient clipping; early stopping on the validation loss of
    session interactions; the best epoch's weights are kept. Logs of slates (``slate_history=
    "shown"``) are read screen by screen: each interaction is predicted from the screens before its
-   own, and its logit gets a learnt **position term** of its slot (0 for the first), a nuisance
-   parameter of the training only: position bias is explained away there, so the model's score
-   is the item's appeal to the user wherever it is shown (the shallow position tower of Zhao et
-   al. 2019, "Recommending what video to watch next", reduced to one number per slot). Optionally each session interaction is
+   own, its logit gets a learnt **position term** of its slot (0 for the first), and each screen's
+   response is fitted by the choice model of the simulator's slates, a conditional logit over the
+   screen's items and a no-click option of utility 0 (:func:`screen_choice_log_probabilities`;
+   for one item per screen it is the binary cross-entropy above). The position terms are nuisance
+   parameters of the training only: position bias is explained away there, so the model's logit
+   is the item's utility for the user wherever it is shown, the same quantity as the one-item
+   model's (the shallow position tower of Zhao et al. 2019, "Recommending what video to watch
+   next", reduced to one number per slot). Optionally each session interaction is
    weighted by inverse propensity, ``min((1/N) / propensity, max_importance_weight)``: the loss of
    a uniformly random policy's interactions, estimated from the logged ones.
 3. Evaluate on the held-out users' session interactions against two references fitted on the
@@ -69,6 +73,10 @@ __all__ = [
     "TrainingConfig",
     "catalog_calibration",
     "evaluate",
+    "predict_sessions",
+    "previous_screens",
+    "screen_choice_log_probabilities",
+    "screen_keys",
     "split_users",
     "train_and_evaluate",
     "train_encoder",
@@ -146,6 +154,45 @@ def previous_screens(steps: np.ndarray) -> np.ndarray | None:
     return (first_of_screen - 1).astype(np.int64)
 
 
+def screen_keys(steps: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For logged sessions ``(U, L)``: each interaction's screen as a key ``u·L + p`` (``p`` the
+    position of the screen's first interaction), and whether its item already appeared earlier on
+    the same screen (a repeat: an empty slot, never chosen, ``docs/model.md`` §2)."""
+    starts = np.ones(steps.shape, dtype=bool)
+    starts[:, 1:] = steps[:, 1:] != steps[:, :-1]
+    positions = np.broadcast_to(np.arange(steps.shape[1]), steps.shape)
+    first_of_screen = np.maximum.accumulate(np.where(starts, positions, 0), axis=1)
+    keys = np.arange(steps.shape[0])[:, None] * steps.shape[1] + first_of_screen
+    repeated = np.zeros(steps.shape, dtype=bool)
+    for offset in range(1, int((positions - first_of_screen).max(initial=0)) + 1):
+        earlier = np.zeros(steps.shape, dtype=bool)
+        earlier[:, offset:] = (items[:, offset:] == items[:, :-offset]) & (keys[:, offset:] == keys[:, :-offset])
+        repeated |= earlier
+    return keys.astype(np.int64), repeated
+
+
+def screen_choice_log_probabilities(logits: torch.Tensor, keys: torch.Tensor, available: torch.Tensor
+                                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The conditional logit with a no-click option of utility 0 (``docs/model.md`` §2) over each
+    screen's interactions: ``log P(this one is chosen) = logit − log(1 + Σ_screen exp(logit))``.
+
+    :param logits: ``(b, L)`` each interaction's logit (its position term included).
+    :param keys: ``(b, L)`` its screen (:func:`screen_keys`); :param available: ``(b, L)`` bool,
+        the interactions that can be chosen (not padding, not a repeat on their screen).
+    :return: ``log P(chosen)`` of every interaction ``(b, L)`` (−inf where not available) and
+        ``log(1 + Σ exp(logit))`` of every screen key ``(b·L,)`` (0 for keys of no screen).
+        With one interaction per screen, ``log P(chosen) = log σ(logit)``: the one-item click model.
+    """
+    flat_keys, flat_logits = keys.reshape(-1)[available.reshape(-1)], logits.reshape(-1)[available.reshape(-1)]
+    size = logits.numel()
+    top = torch.zeros(size, dtype=logits.dtype, device=logits.device).scatter_reduce(
+        0, flat_keys, flat_logits, reduce="amax", include_self=True)  # max(0, the screen's logits): stable
+    total = torch.exp(-top).index_add(0, flat_keys, torch.exp(flat_logits - top[flat_keys]))
+    normaliser = top + torch.log(total)
+    log_probability = torch.where(available, logits - normaliser[keys], torch.full_like(logits, -torch.inf))
+    return log_probability, normaliser
+
+
 def _to_device(sessions: LoggedSessions, index: np.ndarray, embeddings: torch.Tensor) -> tuple[torch.Tensor, ...]:
     length = int(sessions.mask[index].sum(1).max())
     device = embeddings.device
@@ -165,6 +212,16 @@ def importance_weights(sessions: LoggedSessions, num_items: int, cap: float) -> 
     known = np.isfinite(propensity) & (propensity > 0)
     weights = np.where(known, np.minimum((1.0 / num_items) / np.where(known, propensity, 1.0), cap), 1.0)
     return np.where(sessions.mask, weights, 0.0).astype(np.float32)
+
+
+def _screens_on(sessions: LoggedSessions, index: np.ndarray, length: int, mask: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The batch's screen keys, which interactions can be chosen, and which open a screen, ``(b, length)``."""
+    keys, repeated = screen_keys(sessions.steps[index, :length], sessions.items[index, :length])
+    opens = keys == np.arange(length) + np.arange(len(index))[:, None] * length
+    device = mask.device
+    return (torch.as_tensor(keys, device=device), mask & ~torch.as_tensor(repeated, device=device),
+            mask & torch.as_tensor(opens, device=device))
 
 
 def _position_terms(slot_bias: torch.Tensor | None, sessions: LoggedSessions, index: np.ndarray, length: int,
@@ -187,7 +244,11 @@ def predict_sessions(model: NextClickLSTM, sessions: LoggedSessions, embeddings:
             x, clicks, mask, _, previous = _to_device(sessions, index, embeddings)
             logits = model.sequence_logits(x, clicks, previous)
             logits = logits + _position_terms(slot_bias, sessions, index, logits.shape[1], logits.device)
-            probabilities = torch.sigmoid(logits).cpu().numpy()
+            if previous is None:
+                probabilities = torch.sigmoid(logits).cpu().numpy()
+            else:  # screens of slates: P(this one is chosen) under the conditional logit
+                keys, available, _ = _screens_on(sessions, index, logits.shape[1], mask)
+                probabilities = torch.exp(screen_choice_log_probabilities(logits, keys, available)[0]).cpu().numpy()
             length = probabilities.shape[1]
             out[index, :length] = np.where(mask.cpu().numpy(), probabilities, np.nan)
     return out
@@ -214,6 +275,9 @@ def train_encoder(
     slots = int(train_log.slot.max()) + 1 if len(train_log) else 1
     # Logs of slates: one learnt logit term per slot after the first (the module docstring, step 2).
     slot_bias = torch.zeros(slots - 1, device=device, requires_grad=True) if slots > 1 else None
+    if slot_bias is not None and config.inverse_propensity:
+        raise ValueError("inverse_propensity weights single interactions; logs of slates are fitted screen by screen "
+                         "(a choice per screen), which it does not cover: train them without it")
     optimizer = torch.optim.Adam([*model.parameters(), *([] if slot_bias is None else [slot_bias])],
                                  lr=config.learning_rate)
     weights = (importance_weights(train, catalog.num_items, config.max_importance_weight) if config.inverse_propensity
@@ -235,14 +299,22 @@ def train_encoder(
             x, clicks, mask, _, previous = _to_device(train, index, embeddings)
             weight = torch.as_tensor(weights[index, : mask.shape[1]], device=device)[mask]
             logits = model.sequence_logits(x, clicks, previous)
-            if slot_bias is not None:
+            if slot_bias is None:
+                loss = (loss_fn(logits[mask], clicks[mask]) * weight).sum()
+                count_ = weight.sum()
+            else:  # logs of slates: the screen's choice likelihood (the module docstring, step 2)
                 logits = logits + _position_terms(slot_bias, train, index, logits.shape[1], device)
-            loss = (loss_fn(logits[mask], clicks[mask]) * weight).sum()
+                keys, available, opens = _screens_on(train, index, logits.shape[1], mask)
+                _, normaliser = screen_choice_log_probabilities(logits, keys, available)
+                chosen = available & (clicks > 0.5)
+                # −log P(the screen's response): log(1 + Σ e^logit) minus the chosen one's logit, if any.
+                loss = normaliser[keys[opens]].sum() - logits[chosen].sum()
+                count_ = opens.sum().to(logits.dtype)
             optimizer.zero_grad()
-            (loss / weight.sum()).backward()
+            (loss / count_).backward()
             nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
             optimizer.step()
-            total, count = total + loss.item(), count + float(weight.sum())
+            total, count = total + loss.item(), count + float(count_)
         validation_loss = _session_log_loss(model, validation, embeddings, slot_bias)
         history["train_loss"].append(total / count)
         history["validation_loss"].append(validation_loss)

@@ -1,0 +1,153 @@
+"""What recording whole slates gives the encoder: the one-item encoder reading the chosen items
+against the encoder of whole slates, on the same held-out screens.
+
+    python -m benchmarks.slate_history_encoders --users 2000
+
+Held-out users (``--users`` sessions, seed ``--seed``, which the encoders' training logs, seed 0,
+did not contain) are logged with slates of ``--slate-size`` items by the deployment policies of
+:func:`recenv.offline.logging_policies.make_logs`. Before each screen, each encoder reads the
+user's history in its own format — the chosen item of every earlier screen (or its first item,
+unclicked) for the one-item encoder of the preset, every item shown for the encoder of
+``slate_history="shown"`` (trained on first use if not cached) — and scores the screen's items
+with its click head. The table gives the within-screen AUC
+(:func:`recenv.offline.click_predictors.screen_auc`: how often the chosen item outscores an item
+shown with it and skipped), against two references: the slot alone (the earlier slot scores
+higher) and the simulator's true choice probability of each slot (privileged; it includes the
+position effect, which the encoders' scores leave out), over all screens, the first screen of each
+session (both encoders have read the same warm-up: only their training differs) and the later
+ones. Writes ``slate_history_encoders.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from recenv import DriftingUserEnv, EnvConfig
+from recenv.encoder import NextClickLSTM
+from recenv.offline.click_predictors import screen_auc
+from recenv.offline.encoder_training import previous_screens
+from recenv.offline.logging_policies import make_logs
+from recenv.offline.logs import InteractionLog
+from recenv.threads import choose_torch_threads
+
+
+def chosen_history(log: InteractionLog) -> InteractionLog:
+    """The log as a history of chosen items records it: per screen, one row, the chosen item with
+    click 1, or the first slot's item with click 0 (the warm-up rows as they are)."""
+    first_of_screen = np.ones(len(log), dtype=bool)
+    first_of_screen[1:] = (log.user[1:] != log.user[:-1]) | (log.step[1:] != log.step[:-1])
+    screen = np.cumsum(first_of_screen) - 1
+    keep = first_of_screen.copy()
+    clicked = np.flatnonzero(log.click > 0)
+    keep[np.flatnonzero(first_of_screen)[screen[clicked]]] = False  # a clicked screen keeps its chosen row instead
+    keep[clicked] = True
+    rows = np.flatnonzero(keep)
+    return InteractionLog(user=log.user[rows], step=log.step[rows], item=log.item[rows], click=log.click[rows],
+                          propensity=log.propensity[rows], click_probability=log.click_probability[rows],
+                          slot=np.zeros(len(rows), dtype=np.int16), metadata=dict(log.metadata))
+
+
+def shown_history_scores(model: NextClickLSTM, log: InteractionLog, embeddings: torch.Tensor) -> np.ndarray:
+    """The logit of every row of a log of slates from the encoder's state after the screens before
+    its own (no position term), in the log's order."""
+    sessions = log.sessions()
+    logits = np.full(sessions.items.shape, np.nan)
+    lengths = sessions.mask.sum(1)
+    with torch.no_grad():
+        for start in range(0, len(sessions), 64):
+            index = np.arange(start, min(start + 64, len(sessions)))
+            width = int(lengths[index].max())
+            previous = previous_screens(sessions.steps[index, :width])
+            logits[index, :width] = model.sequence_logits(
+                embeddings[torch.as_tensor(sessions.items[index, :width]).clamp_min(0)],
+                torch.as_tensor(sessions.clicks[index, :width]),
+                None if previous is None else torch.as_tensor(previous)).numpy()
+    return logits[sessions.mask]
+
+
+def chosen_history_scores(model: NextClickLSTM, log: InteractionLog, embeddings: torch.Tensor) -> np.ndarray:
+    """The logit of every row of a log of slates from the one-item encoder's state after the chosen
+    items of the screens before its own (:func:`chosen_history`), in the log's order."""
+    history = chosen_history(log).sessions()
+    user_rows = np.split(np.arange(len(log)), np.flatnonzero(np.diff(log.user)) + 1)  # the log is sorted by user
+    scores = np.full(len(log), np.nan)
+    lengths = history.mask.sum(1)
+    with torch.no_grad():
+        for start in range(0, len(history), 64):
+            index = np.arange(start, min(start + 64, len(history)))
+            width = int(lengths[index].max())
+            outputs, _ = model.encode(embeddings[torch.as_tensor(history.items[index, :width]).clamp_min(0)],
+                                      torch.as_tensor(history.clicks[index, :width]))
+            h0, _ = model.initial_state(len(index), embeddings.device)
+            states = torch.cat([h0[:, None], outputs], 1)  # position p + 1: after history row p
+            for row, user in zip(index, range(start, start + len(index))):
+                rows = user_rows[user]
+                steps = history.steps[row][history.mask[row]]
+                # The state before screen t: after every history row of an earlier step.
+                before = np.searchsorted(steps, log.step[rows], side="left")
+                items = embeddings[torch.as_tensor(log.item[rows])]
+                scores[rows] = model.click_logits(states[row - start, before], items).numpy()
+    return scores
+
+
+def measure(users: int, slate_size: int, seed: int, preset: str = "mixed") -> dict[str, object]:
+    config = EnvConfig(preset=preset, slate_size=slate_size, slate_history="shown", device="cpu")
+    started = time.perf_counter()
+    shown_encoder = DriftingUserEnv(config=config).encoder  # trained on first use if not cached
+    chosen_encoder = DriftingUserEnv(config=EnvConfig(preset=preset, slate_size=slate_size, device="cpu")).encoder
+    log = make_logs(config, users, seed=seed, progress=False)
+    embeddings = torch.tensor(np.array(DriftingUserEnv(config=config.replace(obs_mode="ids")).catalog.embeddings))
+    session = log.step >= 0
+    scores = {
+        "encoder of chosen-item histories": chosen_history_scores(chosen_encoder, log, embeddings),
+        "encoder of whole-slate histories": shown_history_scores(shown_encoder, log, embeddings),
+        "slot alone (earlier is better)": -log.slot.astype(np.float64),
+        "true choice probability (privileged, with position)": log.click_probability.astype(np.float64),
+    }
+    screens = session & (log.slot == 0)
+    first = _rows(log, log.step <= 0)  # the first screen: both encoders have read the same warm-up only
+    later = _rows(log, log.step != 0)
+    return {
+        "preset": preset, "slate_size": slate_size, "users": users, "seed": seed,
+        "screens": int(screens.sum()),
+        "screens_with_a_click": int(log.click[session].sum()),
+        "screen_auc": {name: screen_auc(value, log) for name, value in scores.items()},
+        "screen_auc_first_screen": {name: screen_auc(value[log.step <= 0], first) for name, value in scores.items()},
+        "screen_auc_later_screens": {name: screen_auc(value[log.step != 0], later) for name, value in scores.items()},
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def _rows(log: InteractionLog, keep: np.ndarray) -> InteractionLog:
+    return InteractionLog(**{name: getattr(log, name)[keep] for name in ("user", "step", "item", "click", "propensity",
+                                                                          "click_probability", "slot")})
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=2000, help="held-out sessions logged with slates")
+    parser.add_argument("--slate-size", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=1_000, help="the held-out users' seed (training logs use 0 and 1)")
+    parser.add_argument("--out", type=Path, default=Path("results/slate_history_encoders"))
+    args = parser.parse_args(argv)
+    choose_torch_threads(None)
+    result = measure(args.users, args.slate_size, args.seed)
+    print(f"{result['screens']} held-out screens of {args.slate_size}, {result['screens_with_a_click']} with a click")
+    print(f"  {'within-screen AUC':54s} {'all':>7s} {'first':>7s} {'later':>7s}")
+    for name, value in result["screen_auc"].items():
+        print(f"  {name:54s} {value:7.4f} {result['screen_auc_first_screen'][name]:7.4f} "
+              f"{result['screen_auc_later_screens'][name]:7.4f}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "slate_history_encoders.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {args.out / 'slate_history_encoders.json'}")
+
+
+if __name__ == "__main__":
+    main()
