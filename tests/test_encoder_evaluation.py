@@ -77,3 +77,21 @@ def test_training_with_inverse_propensity_weights_runs_and_differs():
                                 progress=False)
     differs = [not torch.equal(a, b) for a, b in zip(plain.state_dict().values(), weighted.state_dict().values())]
     assert any(differs)
+
+
+def test_static_profiles_read_only_the_columns_that_hold_a_past():
+    """The profile of a long logged session is that of its warm-up columns alone (the rest are
+    neither read nor gathered: U·L·D floats would not fit in memory for long logs of slates)."""
+    from recenv.offline.click_predictors import profiles_from_past
+
+    rng = np.random.default_rng(0)
+    embeddings = rng.normal(size=(6, 4))
+    items = np.array([[0, 1, 2, 3, 4, 5, 5, 5], [2, 2, -1, 1, 3, 3, 3, 3]])
+    clicks = np.array([[1, 0, 1, 0, 1, 1, 1, 1], [0, 0, 0, 1, 1, 1, 1, 1]], dtype=float)
+    past = np.zeros(items.shape, dtype=bool)
+    past[:, :2] = True
+    profiles = profiles_from_past(items, clicks, past, embeddings)
+    expected = np.stack([embeddings[0], embeddings[2] + embeddings[2]])  # user 0's click; user 1 clicked none: all
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    np.testing.assert_allclose(profiles, expected, rtol=1e-12)
+    assert profiles_from_past(items, clicks, np.zeros(items.shape, dtype=bool), embeddings).shape == (2, 4)
