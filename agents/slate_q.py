@@ -77,9 +77,10 @@ With ``W ≡ 0`` the three give the click model's top k, best first (the myopic 
 **No repeats** (``no_repeats``, on by default): the slates hold only items not shown earlier in the
 session (every slot counts; a user with fewer than k unshown items left starts over), when acting,
 exploring and in the bootstrap target's slate, as :class:`agents.slate_baselines.GreedySlateAgent`
-does. A constraint, not something learnt: the click model sees only the item the history records,
-so it cannot see the impression fatigue of showing the same slate again, and the values would have
-to learn it from TD errors alone. The items shown are the agent's own actions, kept in its
+does. A constraint, not something learnt: with the default ``slate_history="chosen"`` the click
+model sees only the item the history records, so it cannot see the impression fatigue of showing
+the same slate again, and the values would have to learn it from TD errors alone (with
+``"shown"`` the history holds every item shown, but the rule stays, so that the two compare). The items shown are the agent's own actions, kept in its
 session memory.
 
 **What the agent reads** (non-privileged, ``docs/model.md`` §5): observations (``obs_mode="encoded"``:

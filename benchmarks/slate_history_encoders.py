@@ -97,13 +97,17 @@ def chosen_history_scores(model: NextClickLSTM, log: InteractionLog, embeddings:
     return scores
 
 
-def measure(users: int, slate_size: int, seed: int, preset: str = "mixed") -> dict[str, object]:
-    config = EnvConfig(preset=preset, slate_size=slate_size, slate_history="shown", device="cpu")
+def measure(users: int, slate_size: int, seed: int, preset: str = "mixed", shown_encoder: Path | None = None
+            ) -> dict[str, object]:
+    """The table of the module docstring; ``shown_encoder``: a weights file for the whole-slate
+    histories instead of the matched one (checked against these dynamics and this history)."""
+    config = EnvConfig(preset=preset, slate_size=slate_size, slate_history="shown", device="cpu",
+                       encoder=None if shown_encoder is None else str(shown_encoder))
     started = time.perf_counter()
     shown_encoder = DriftingUserEnv(config=config).encoder  # trained on first use if not cached
     chosen_encoder = DriftingUserEnv(config=EnvConfig(preset=preset, slate_size=slate_size, device="cpu")).encoder
     log = make_logs(config, users, seed=seed, progress=False)
-    embeddings = torch.tensor(np.array(DriftingUserEnv(config=config.replace(obs_mode="ids")).catalog.embeddings))
+    embeddings = torch.tensor(np.array(DriftingUserEnv(config=config.replace(obs_mode="ids", encoder=None)).catalog.embeddings))
     session = log.step >= 0
     scores = {
         "encoder of chosen-item histories": chosen_history_scores(chosen_encoder, log, embeddings),
@@ -115,7 +119,7 @@ def measure(users: int, slate_size: int, seed: int, preset: str = "mixed") -> di
     first = _rows(log, log.step <= 0)  # the first screen: both encoders have read the same warm-up only
     later = _rows(log, log.step != 0)
     return {
-        "preset": preset, "slate_size": slate_size, "users": users, "seed": seed,
+        "preset": preset, "slate_size": slate_size, "users": users, "seed": seed, "shown_encoder": config.encoder,
         "screens": int(screens.sum()),
         "screens_with_a_click": int(log.click[session].sum()),
         "screen_auc": {name: screen_auc(value, log) for name, value in scores.items()},
@@ -135,18 +139,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--users", type=int, default=2000, help="held-out sessions logged with slates")
     parser.add_argument("--slate-size", type=int, default=10)
     parser.add_argument("--seed", type=int, default=1_000, help="the held-out users' seed (training logs use 0 and 1)")
+    parser.add_argument("--shown-encoder", type=Path, default=None,
+                        help="weights for the whole-slate histories (default: the matched encoder, trained on first use)")
     parser.add_argument("--out", type=Path, default=Path("results/slate_history_encoders"))
     args = parser.parse_args(argv)
     choose_torch_threads(None)
-    result = measure(args.users, args.slate_size, args.seed)
+    result = measure(args.users, args.slate_size, args.seed, shown_encoder=args.shown_encoder)
     print(f"{result['screens']} held-out screens of {args.slate_size}, {result['screens_with_a_click']} with a click")
     print(f"  {'within-screen AUC':54s} {'all':>7s} {'first':>7s} {'later':>7s}")
     for name, value in result["screen_auc"].items():
         print(f"  {name:54s} {value:7.4f} {result['screen_auc_first_screen'][name]:7.4f} "
               f"{result['screen_auc_later_screens'][name]:7.4f}")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "slate_history_encoders.json").write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {args.out / 'slate_history_encoders.json'}")
+    name = "slate_history_encoders" + ("" if args.shown_encoder is None else f"-{args.shown_encoder.stem}")
+    (args.out / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {args.out / name}.json")
 
 
 if __name__ == "__main__":
