@@ -199,13 +199,7 @@ class DeployedPolicy:
         if self.slate_size > 1:
             return self._slates(view)
         n_users, n_items = view.num_users, self.num_items
-        shares = self.shares
-        random_share = shares.random
-        popular_share, model_share = shares.popular, shares.model
-        if self.popularity is None:
-            random_share, popular_share = random_share + popular_share, 0.0
-        if self.scorer is None:
-            random_share, model_share = random_share + model_share, 0.0
+        random_share, popular_share, _ = self._shares_in_use()
 
         recent, recent_count, repeated = _draw_repeats(view.recent_items, self.rng)
         has_past = recent_count > 0
@@ -214,7 +208,7 @@ class DeployedPolicy:
                    else uniform)
         greedy = self.scorer.scores(view).argmax(1).numpy() if self.scorer is not None else uniform
 
-        edges = np.cumsum([random_share, popular_share, shares.repeat])
+        edges = np.cumsum([random_share, popular_share, self.shares.repeat])
         behaviour = np.searchsorted(edges, self.rng.random(n_users), side="right")
         # Repeat without a past: the random item instead.
         behaviour = np.where((behaviour == 2) & ~has_past, 0, behaviour)
@@ -222,23 +216,34 @@ class DeployedPolicy:
         actions = candidates[behaviour, np.arange(n_users)]
 
         repeat_probability = (recent == actions[:, None]).sum(1) / np.maximum(recent_count, 1)
-        propensity = (
-            (random_share + np.where(has_past, 0.0, shares.repeat)) / n_items
-            + np.where(has_past, shares.repeat * repeat_probability, 0.0)
-            + (popular_share * self.popularity[actions] if self.popularity is not None else 0.0)
-            + model_share * (actions == greedy)
-        )
-        return actions, propensity.astype(np.float32)
+        return actions, self._propensity(actions, greedy, has_past, repeat_probability)
 
-    def _slates(self, view: LoggingView) -> tuple[np.ndarray, np.ndarray]:
-        """``(B, k)`` slates, one draw of the mixture per slot, and each slot's propensity."""
-        n_users, n_items, k = view.num_users, self.num_items, self.slate_size
-        shares = self.shares
-        random_share, popular_share, model_share = shares.random, shares.popular, shares.model
+    def _shares_in_use(self) -> tuple[float, float, float]:
+        """The random, popular and model shares, a missing source's share given to the random item."""
+        random_share, popular_share, model_share = self.shares.random, self.shares.popular, self.shares.model
         if self.popularity is None:
             random_share, popular_share = random_share + popular_share, 0.0
         if self.scorer is None:
             random_share, model_share = random_share + model_share, 0.0
+        return random_share, popular_share, model_share
+
+    def _propensity(self, actions: np.ndarray, model_choice: np.ndarray, has_past: np.ndarray,
+                    repeat_probability: np.ndarray) -> np.ndarray:
+        """The probability with which the mixture shows ``actions`` (any shape; slates: per slot):
+        each source's share times its probability of that item."""
+        random_share, popular_share, model_share = self._shares_in_use()
+        propensity = (
+            (random_share + np.where(has_past, 0.0, self.shares.repeat)) / self.num_items
+            + np.where(has_past, self.shares.repeat * repeat_probability, 0.0)
+            + (popular_share * self.popularity[actions] if self.popularity is not None else 0.0)
+            + model_share * (actions == model_choice)
+        )
+        return propensity.astype(np.float32)
+
+    def _slates(self, view: LoggingView) -> tuple[np.ndarray, np.ndarray]:
+        """``(B, k)`` slates, one draw of the mixture per slot, and each slot's propensity."""
+        n_users, n_items, k = view.num_users, self.num_items, self.slate_size
+        random_share, popular_share, _ = self._shares_in_use()
 
         recent = view.recent_items[:, -REPEAT_WINDOW:].cpu().numpy()  # (B, R), −1 before the history began
         count = (recent >= 0).sum(1)
@@ -255,20 +260,14 @@ class DeployedPolicy:
         else:
             ranked = uniform
 
-        edges = np.cumsum([random_share, popular_share, shares.repeat])
+        edges = np.cumsum([random_share, popular_share, self.shares.repeat])
         behaviour = np.searchsorted(edges, self.rng.random((n_users, k)), side="right")
         behaviour = np.where((behaviour == 2) & ~has_past, 0, behaviour)
         candidates = np.stack([uniform, popular, np.where(has_past, repeated, uniform), ranked])  # (4, B, k)
         actions = np.take_along_axis(candidates, behaviour[None], 0)[0]
 
         repeat_probability = (recent[:, None, :] == actions[:, :, None]).sum(2) / np.maximum(count, 1)[:, None]
-        propensity = (
-            (random_share + np.where(has_past, 0.0, shares.repeat)) / n_items
-            + np.where(has_past, shares.repeat * repeat_probability, 0.0)
-            + (popular_share * self.popularity[actions] if self.popularity is not None else 0.0)
-            + model_share * (actions == ranked)
-        )
-        return actions, propensity.astype(np.float32)
+        return actions, self._propensity(actions, ranked, has_past, repeat_probability)
 
 
 class MixedBehaviourPolicy:
