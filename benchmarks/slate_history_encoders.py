@@ -64,7 +64,7 @@ def shown_history_scores(model: NextClickLSTM, log: InteractionLog, embeddings: 
         for start in range(0, len(sessions), 64):
             index = np.arange(start, min(start + 64, len(sessions)))
             width = int(lengths[index].max())
-            previous = previous_screens(sessions.steps[index, :width])
+            previous = previous_screens(sessions.steps[index, :width], sessions.mask[index, :width])
             logits[index, :width] = model.sequence_logits(
                 embeddings[torch.as_tensor(sessions.items[index, :width]).clamp_min(0)],
                 torch.as_tensor(sessions.clicks[index, :width]),

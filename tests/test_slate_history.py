@@ -289,6 +289,25 @@ def test_previous_screens_by_hand():
     steps = np.array([[-2, -1, 0, 0, 0, 1, 1, 1], [-2, -1, 0, 0, 0, 0, 0, 0]])
     np.testing.assert_array_equal(previous_screens(steps), [[-1, 0, 1, 1, 1, 4, 4, 4], [-1, 0, 1, 1, 1, 1, 1, 1]])
     assert previous_screens(np.array([[-2, -1, 0, 1, 2]])) is None
+    # Padding (steps 0 after a session's end) is no screen: a one-item log stays one item per screen.
+    padded = np.array([[-1, 0, 1, 0, 0, 0], [-1, 0, 1, 2, 3, 4]])
+    assert previous_screens(padded) is not None  # read without the mask, the padding looks like one screen
+    assert previous_screens(padded, np.array([[True, True, True, False, False, False], [True] * 6])) is None
+
+
+def test_one_item_logs_are_predicted_by_the_one_item_click_model_exactly(one_torch_thread):
+    from recenv.offline.encoder_training import predict_sessions
+
+    log = make_logs(EnvConfig(), 30, seed=0, progress=False)
+    sessions = log.sessions()
+    model = _small_encoder()
+    embeddings = torch.tensor(np.array(recenv.default_catalog().embeddings))
+    predicted = predict_sessions(model, sessions, embeddings, batch_size=1_000)  # one batch, shortest first
+    order = np.argsort(sessions.mask.sum(1), kind="stable")
+    with torch.no_grad():  # the same batch: the same bits (the sessions end at different steps, so there is padding)
+        expected = torch.sigmoid(model.sequence_logits(embeddings[torch.as_tensor(sessions.items[order]).clamp_min(0)],
+                                                       torch.as_tensor(sessions.clicks[order]))).numpy()
+    np.testing.assert_array_equal(predicted[order][sessions.mask[order]], expected[sessions.mask[order]])
 
 
 def test_an_impression_is_predicted_from_the_screens_before_it_not_from_its_own():

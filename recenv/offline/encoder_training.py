@@ -139,29 +139,36 @@ def _batches(sessions: LoggedSessions, batch_size: int, rng: np.random.Generator
     return batches
 
 
-def previous_screens(steps: np.ndarray) -> np.ndarray | None:
-    """For logged sessions' steps ``(U, L)``, the position of the last interaction of the screen
-    before each interaction's screen (−1: none), ``(U, L)`` — the state each is predicted from
+def _first_of_screen(steps: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each interaction opens its screen (a new step; every padding entry, outside
+    ``mask``, is a screen of its own), and its screen's first position, ``(U, L)``."""
+    starts = np.ones(steps.shape, dtype=bool)
+    starts[:, 1:] = steps[:, 1:] != steps[:, :-1]
+    if mask is not None:
+        starts |= ~mask
+    positions = np.broadcast_to(np.arange(steps.shape[1]), steps.shape)
+    return starts, np.maximum.accumulate(np.where(starts, positions, 0), axis=1)
+
+
+def previous_screens(steps: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray | None:
+    """For logged sessions' steps ``(U, L)`` (``mask``: which entries are interactions, not
+    padding; default all), the position of the last interaction of the screen before each
+    interaction's screen (−1: none), ``(U, L)`` — the state each is predicted from
     (:meth:`recenv.encoder.NextClickLSTM.sequence_logits`); a screen is the interactions of one
     step (a slate's k, or one item). ``None`` when every screen is one interaction (each predicted
     from all before it, the default)."""
-    starts = np.ones(steps.shape, dtype=bool)
-    starts[:, 1:] = steps[:, 1:] != steps[:, :-1]
+    starts, first_of_screen = _first_of_screen(steps, mask)
     if starts.all():
         return None
-    positions = np.broadcast_to(np.arange(steps.shape[1]), steps.shape)
-    first_of_screen = np.maximum.accumulate(np.where(starts, positions, 0), axis=1)
     return (first_of_screen - 1).astype(np.int64)
 
 
-def screen_keys(steps: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def screen_keys(steps: np.ndarray, items: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """For logged sessions ``(U, L)``: each interaction's screen as a key ``u·L + p`` (``p`` the
     position of the screen's first interaction), and whether its item already appeared earlier on
     the same screen (a repeat: an empty slot, never chosen, ``docs/model.md`` §2)."""
-    starts = np.ones(steps.shape, dtype=bool)
-    starts[:, 1:] = steps[:, 1:] != steps[:, :-1]
+    _, first_of_screen = _first_of_screen(steps, mask)
     positions = np.broadcast_to(np.arange(steps.shape[1]), steps.shape)
-    first_of_screen = np.maximum.accumulate(np.where(starts, positions, 0), axis=1)
     keys = np.arange(steps.shape[0])[:, None] * steps.shape[1] + first_of_screen
     repeated = np.zeros(steps.shape, dtype=bool)
     for offset in range(1, int((positions - first_of_screen).max(initial=0)) + 1):
@@ -200,7 +207,7 @@ def _to_device(sessions: LoggedSessions, index: np.ndarray, embeddings: torch.Te
     clicks = torch.as_tensor(sessions.clicks[index, :length], device=device)
     mask = torch.as_tensor(sessions.mask[index, :length], device=device)
     in_session = torch.as_tensor(sessions.steps[index, :length] >= 0, device=device) & mask
-    previous = previous_screens(sessions.steps[index, :length])
+    previous = previous_screens(sessions.steps[index, :length], sessions.mask[index, :length])
     previous = None if previous is None else torch.as_tensor(previous, device=device)
     return embeddings[items.clamp_min(0)], clicks, mask, in_session, previous
 
@@ -217,7 +224,7 @@ def importance_weights(sessions: LoggedSessions, num_items: int, cap: float) -> 
 def _screens_on(sessions: LoggedSessions, index: np.ndarray, length: int, mask: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The batch's screen keys, which interactions can be chosen, and which open a screen, ``(b, length)``."""
-    keys, repeated = screen_keys(sessions.steps[index, :length], sessions.items[index, :length])
+    keys, repeated = screen_keys(sessions.steps[index, :length], sessions.items[index, :length], sessions.mask[index, :length])
     opens = keys == np.arange(length) + np.arange(len(index))[:, None] * length
     device = mask.device
     return (torch.as_tensor(keys, device=device), mask & ~torch.as_tensor(repeated, device=device),
@@ -235,8 +242,11 @@ def _position_terms(slot_bias: torch.Tensor | None, sessions: LoggedSessions, in
 
 def predict_sessions(model: NextClickLSTM, sessions: LoggedSessions, embeddings: torch.Tensor, batch_size: int = 256,
                      slot_bias: torch.Tensor | None = None) -> np.ndarray:
-    """P(click) of every logged interaction given the ones before it, ``(U, L)`` (NaN on padding);
-    with ``slot_bias`` ``(k − 1,)``, the position terms of slots 1..k−1 added to the logits."""
+    """P(click) of every logged interaction given the ones before it, ``(U, L)`` (NaN on padding).
+
+    For logs of slates: P(this item is the screen's choice) under the conditional logit, from the
+    state after the screens before its own; with ``slot_bias`` ``(k − 1,)``, the position terms of
+    slots 1..k−1 added to the logits."""
     out = np.full(sessions.items.shape, np.nan, dtype=np.float64)
     model.eval()
     with torch.no_grad():
@@ -301,7 +311,7 @@ def train_encoder(
             logits = model.sequence_logits(x, clicks, previous)
             if slot_bias is None:
                 loss = (loss_fn(logits[mask], clicks[mask]) * weight).sum()
-                count_ = weight.sum()
+                denominator = weight.sum()
             else:  # logs of slates: the screen's choice likelihood (the module docstring, step 2)
                 logits = logits + _position_terms(slot_bias, train, index, logits.shape[1], device)
                 keys, available, opens = _screens_on(train, index, logits.shape[1], mask)
@@ -309,12 +319,12 @@ def train_encoder(
                 chosen = available & (clicks > 0.5)
                 # −log P(the screen's response): log(1 + Σ e^logit) minus the chosen one's logit, if any.
                 loss = normaliser[keys[opens]].sum() - logits[chosen].sum()
-                count_ = opens.sum().to(logits.dtype)
+                denominator = opens.sum().to(logits.dtype)
             optimizer.zero_grad()
-            (loss / count_).backward()
+            (loss / denominator).backward()
             nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
             optimizer.step()
-            total, count = total + loss.item(), count + float(count_)
+            total, count = total + loss.item(), count + float(denominator)
         validation_loss = _session_log_loss(model, validation, embeddings, slot_bias)
         history["train_loss"].append(total / count)
         history["validation_loss"].append(validation_loss)
