@@ -156,7 +156,11 @@ class StaticProfilePredictor:
         """Cosine of every interaction's item to its user's profile, ``(U, L)``."""
         profiles = static_profiles(sessions, self.embeddings)
         items = np.where(sessions.mask, sessions.items, 0)
-        return np.einsum("uld,ud->ul", self.embeddings[items], profiles)
+        out = np.empty(items.shape, dtype=np.float64)
+        for start in range(0, len(items), 256):  # 256 users at a time: U·L·D floats at once can take tens of GB
+            rows = slice(start, start + 256)
+            out[rows] = np.einsum("uld,ud->ul", self.embeddings[items[rows]], profiles[rows])
+        return out
 
     def fit(self, sessions: LoggedSessions) -> StaticProfilePredictor:
         rows = sessions.mask & (sessions.steps >= 0)
