@@ -20,7 +20,9 @@ agents (:data:`benchmarks.agent_registry.SLATE_AGENTS`, among which ``--agents``
 adds your own, which must then show slates), compared with ``GreedySlate`` unless ``--reference``
 says otherwise. ``--slate-size 1`` (the default) is the one-item comparison. ``--slate-history
 shown`` makes the history record whole slates (scenarios ``<preset>-slate<k>-shown``; their encoder
-is trained on first use on logs of slates, which takes some minutes once).
+is trained on first use on logs of slates, which takes some minutes once). ``--encoder PATH`` makes
+every scenario observe through that weights file instead of its matched encoder (refused if it was
+made for other dynamics or another history format).
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ from benchmarks.protocol import (
     slate_scenarios,
 )
 from benchmarks.report import write_outputs
-from recenv.config import SLATE_HISTORIES
+from recenv.config import SLATE_HISTORIES, EnvConfig
 from recenv.presets import SYNTHETIC_PRESETS
 from recenv.threads import choose_torch_threads
 
@@ -142,6 +144,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--slate-history", choices=SLATE_HISTORIES, default=SLATE_HISTORIES[0],
                         help="with --slate-size K > 1: what the history records of a slate, the chosen item "
                              "(default) or the whole slate shown (scenarios '<preset>-slateK-shown')")
+    parser.add_argument("--encoder", type=Path, default=None, metavar="PATH",
+                        help="encoder weights the scenarios observe through instead of their matched encoder "
+                             "(refused if made for other dynamics or another history format)")
     args = parser.parse_args(argv)
     if args.slate_size < 1:
         parser.error(f"--slate-size must be at least 1, got {args.slate_size}")
@@ -151,6 +156,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     agents, seeds, budget = resolve_run(args, parser, *((SLATE_AGENTS, SLATE_REFERENCE) if slates else ()))
     presets = args.presets or (["mixed"] if args.quick else list(SYNTHETIC_PRESETS))
     scenarios = slate_scenarios(presets, args.slate_size, args.slate_history) if slates else presets
+    if args.encoder is not None:
+        if not args.encoder.exists():
+            parser.error(f"--encoder {args.encoder}: no such file")
+        named = scenarios if isinstance(scenarios, dict) else {name: EnvConfig(preset=name) for name in scenarios}
+        scenarios = {name: config.replace(encoder=str(args.encoder)) for name, config in named.items()}
     suffix = (f"-slate{args.slate_size}" + ("" if args.slate_history == SLATE_HISTORIES[0] else f"-{args.slate_history}")
               if slates else "")
     out = args.out or Path(("results/compare-quick" if args.quick else "results/compare") + suffix)

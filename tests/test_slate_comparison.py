@@ -79,6 +79,27 @@ def test_the_command_line_runs_slate_scenarios_with_the_slate_agents(tmp_path):
     assert "vs GreedySlate" in table and "vs FarsightedOracleSlate" in table
 
 
+def test_the_command_line_takes_histories_of_slates_and_an_encoder_file(tmp_path):
+    import torch
+
+    import recenv
+    from recenv.encoder import EncoderConfig, NextClickLSTM, save_encoder
+
+    shown = EnvConfig(preset="mixed", slate_size=3, slate_history="shown")
+    torch.manual_seed(0)
+    encoder = save_encoder(NextClickLSTM(EncoderConfig(384, 8, 8)), tmp_path / "encoder.pt", recenv.default_catalog(),
+                           shown.user_model, history=shown.history_record)
+    compare.main([*TINY, "--quick", "--slate-size", "3", "--slate-history", "shown", "--encoder", str(encoder),
+                  "--agents", "RandomSlate", "GreedySlate", "--out", str(tmp_path / "run")])
+    rows = _csv(tmp_path / "run" / "results.csv")
+    assert [(r["preset"], r["agent"]) for r in rows] == [("mixed-slate3-shown", "RandomSlate"),
+                                                         ("mixed-slate3-shown", "GreedySlate")]
+    config = json.loads((tmp_path / "run" / "results.json").read_text())["config"]["presets"]["mixed-slate3-shown"]
+    assert config["slate_history"] == "shown" and config["encoder"] == str(encoder)
+    with pytest.raises(SystemExit):  # a file that is not there is refused by the parser
+        compare.main([*TINY, "--quick", "--slate-size", "3", "--encoder", str(tmp_path / "missing.pt")])
+
+
 def test_a_plug_in_slate_agent_joins_by_import_path(tmp_path):
     compare.main([*TINY, "--quick", "--slate-size", "3", "--agents", "GreedySlate", "--agent",
                   "agents.slate_baselines:RandomSlateAgent", "--out", str(tmp_path)])
