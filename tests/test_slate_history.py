@@ -484,3 +484,23 @@ def test_the_one_item_encoder_scores_each_screen_from_the_chosen_items_before_it
     for item, click in ((7, 1.0), (1, 0.0), (2, 1.0), (3, 0.0)):  # the warm-up and every item of screen 0
         h = model.step(embeddings[[item]], torch.tensor([click]), h)
     np.testing.assert_allclose(shown[4:6], model.click_logits(h[0], embeddings[[6, 8]]).numpy(), atol=1e-5)
+
+
+def test_the_training_command_trains_an_encoder_of_whole_slates_that_the_shown_env_takes(tmp_path):
+    """``encoder_training train --slate-size k --slate-history shown``: an encoder with another
+    budget than first use's, written where asked, keyed by the history it reads (a tiny budget
+    here); without ``--out`` it would overwrite nothing shipped: refused."""
+    from recenv.offline.encoder_training import main, train_preset
+
+    out = tmp_path / "shown.pt"
+    main(["train", "--preset", "mixed", "--users", "40", "--epochs", "1", "--hidden-size", "8",
+          "--slate-size", "4", "--slate-history", "shown", "--out", str(out)])
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["history_format"] == EnvConfig(**SHOWN).history_record
+    assert len(report["history"]["slot_bias"]) == 4
+    env = DriftingUserEnv(**SHOWN, encoder=str(out))
+    assert env.encoder.config.hidden_size == 8
+    with pytest.raises(EncoderMismatchError, match="history: file .*shown"):
+        DriftingUserEnv(encoder=str(out))
+    with pytest.raises(ValueError, match="give out=PATH"):
+        train_preset("mixed", 40, slate_size=4, slate_history="shown")

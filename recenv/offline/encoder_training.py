@@ -511,17 +511,25 @@ def train_on_first_use(config: EnvConfig, path: Path) -> Path:
 
 def train_preset(preset: str, num_users: int = SHIPPED_USERS, training: TrainingConfig | None = None, seed: int = 0,
                  data_path: str | None = None, out: Path | None = None, progress: bool = True,
-                 tensorboard_dir: str | None = None) -> tuple[Path, dict[str, Any]]:
+                 tensorboard_dir: str | None = None, slate_size: int = 1,
+                 slate_history: str = "chosen") -> tuple[Path, dict[str, Any]]:
     """Train and evaluate the encoder of a named preset; write the weights (default: where the
-    shipped ones live, ``recenv/assets/encoder_<preset>.pt``) and the report beside them (``.json``)."""
+    shipped ones live, ``recenv/assets/encoder_<preset>.pt``) and the report beside them (``.json``).
+
+    With ``slate_history="shown"`` (and ``slate_size`` > 1) the logs are of slates and the encoder
+    reads histories of whole slates, as first use trains it (:func:`train_on_first_use`) but with
+    this budget; such weights have no shipped place, so ``out`` is required. Pass the file to
+    ``EnvConfig(encoder=...)`` (or ``compare --encoder``)."""
     training = training or TrainingConfig(device="cpu")
-    config = EnvConfig(preset=preset, data_path=data_path)
+    config = EnvConfig(preset=preset, data_path=data_path, slate_size=slate_size, slate_history=slate_history)
+    if config.history_record is not None and out is None:
+        raise ValueError("an encoder of whole-slate histories is not shipped: give out=PATH for its weights")
     model, report = train_and_evaluate(config, num_users, training, seed=seed, progress=progress,
                                        tensorboard_dir=tensorboard_dir)
     catalog = preset_catalog(None, preset, data_path)
     out = out or shipped_encoder_path(preset)
     save_encoder(model, out, catalog, config.user_model, training=_training_record(num_users, training, seed),
-                 extra={"metrics": report["metrics"]})
+                 extra={"metrics": report["metrics"]}, history=config.history_record)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     return out, report
 
@@ -558,6 +566,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     train.add_argument("--device", default="cpu", help="cpu (default: bit-reproducible), cuda or auto")
     train.add_argument("--out", type=Path, default=Path("results/encoder/encoder.pt"), help="weights file; the report goes beside it as .json")
     train.add_argument("--tensorboard", default=None, help="TensorBoard log folder (optional)")
+    train.add_argument("--slate-size", type=int, default=1, help="log slates of this many items (with --slate-history)")
+    train.add_argument("--slate-history", default="chosen", choices=("chosen", "shown"),
+                       help="shown: the history records whole slates and the encoder is trained on them "
+                            "screen by screen, as first use does (default chosen: one item per step)")
     ship = commands.add_parser("ship", help="reproduce the shipped weights of every preset (writes recenv/assets)")
     ship.add_argument("--data", default=None, help="MovieLens-100K folder for preset ml100k (default $RECENV_ML100K; "
                                                    "without it ml100k is skipped, said so)")
@@ -569,7 +581,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                            learning_rate=args.lr, seed=args.seed, device=args.device,
                            inverse_propensity=args.inverse_propensity)
         path, report = train_preset(args.preset, args.users, training, seed=args.seed, data_path=args.data,
-                                    out=args.out, tensorboard_dir=args.tensorboard)
+                                    out=args.out, tensorboard_dir=args.tensorboard, slate_size=args.slate_size,
+                                    slate_history=args.slate_history)
         _print_report(report)
         print(f"\nwrote {path} and {path.with_suffix('.json')}")
         return
