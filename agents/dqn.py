@@ -98,6 +98,14 @@ class MLPQHead(nn.Module):
     def forward(self, observation: Tensor) -> Tensor:
         return self.network(observation)
 
+    def item_features(self) -> None:
+        """None: this head has no item term to keep between calls (see :meth:`EmbeddingQHead.item_features`)."""
+        return None
+
+    def q_values_from(self, observation: Tensor, item_features: None) -> Tensor:
+        """:meth:`forward` (the counterpart of :meth:`EmbeddingQHead.q_values_from`)."""
+        return self.network(observation)
+
 
 class EmbeddingQHead(nn.Module):
     """``Q(s, i) = f(s)·g(e_i) + b_i + v(s)``: items scored through their text embeddings.
@@ -143,9 +151,20 @@ class EmbeddingQHead(nn.Module):
         nn.init.zeros_(self.state_network[-1].weight)
         nn.init.zeros_(self.state_network[-1].bias)
 
-    def forward(self, observation: Tensor) -> Tensor:
+    def item_features(self) -> Tensor:
+        """g(e_i) of every item, ``(N, P)``: the part of the Q-values that depends on the weights
+        only, so a learner computes it once per weight update and reuses it for every batch of
+        states (:meth:`q_values_from`) instead of at every call of :meth:`forward`."""
+        return self.item_network(self.item_embeddings)
+
+    def q_values_from(self, observation: Tensor, item_features: Tensor) -> Tensor:
+        """Q(s, ·) ``(B, N)`` given :meth:`item_features` of the current weights (the same numbers
+        as :meth:`forward`)."""
         user = self.linear_state(observation) + self.state_network(observation)
-        return user @ self.item_network(self.item_embeddings).T + self.item_bias + self.state_value(observation)
+        return user @ item_features.T + self.item_bias + self.state_value(observation)
+
+    def forward(self, observation: Tensor) -> Tensor:
+        return self.q_values_from(observation, self.item_features())
 
 
 class _ReplayBuffer:
@@ -231,6 +250,7 @@ class DQNAgent(BaseAgent):
         episodes = TrainingEpisodes(num_envs, self.log)
         steps, vector_steps, gradient_steps, started = 0, 0, 0, time.perf_counter()
         loss_value = float("nan")
+        target_item_features = self._item_features(self.target_network)
         bar = work_bar(total_timesteps, f"DQN ({c.head} head)", "step", progress)
         while steps < total_timesteps:
             # 1. Act ε-greedily.
@@ -252,18 +272,22 @@ class DQNAgent(BaseAgent):
             bar.update(int(valid.sum()))
 
             # 3. Learn from replayed transitions: double-DQN target, Huber loss, clipped gradients.
+            # The item features g(e) of a network are computed once per weight update (the
+            # target's once per refresh) and shared by its Q-values of both batches of states.
             if steps >= c.learning_starts and vector_steps % c.train_frequency == 0:
                 for _ in range(c.gradient_steps):
                     s, a, r, s_next, term = buffer.sample(c.batch_size, generator)
+                    item_features = self.q_network.item_features()
                     with torch.no_grad():
-                        next_q = self.target_network(s_next)
+                        next_q = self.target_network.q_values_from(s_next, target_item_features)
                         if c.double_dqn:
-                            best_next = self.q_network(s_next).argmax(1, keepdim=True)
+                            detached = None if item_features is None else item_features.detach()
+                            best_next = self.q_network.q_values_from(s_next, detached).argmax(1, keepdim=True)
                             next_value = next_q.gather(1, best_next)[:, 0]
                         else:
                             next_value = next_q.max(1).values
                         target = r + c.gamma * (1.0 - term) * next_value
-                    q = self.q_network(s).gather(1, a[:, None])[:, 0]
+                    q = self.q_network.q_values_from(s, item_features).gather(1, a[:, None])[:, 0]
                     loss = nn.functional.smooth_l1_loss(q, target)
                     optimizer.zero_grad()
                     loss.backward()
@@ -273,12 +297,18 @@ class DQNAgent(BaseAgent):
                     # 4. Refresh the target network.
                     if gradient_steps % c.target_update_interval == 0:
                         self.target_network.load_state_dict(self.q_network.state_dict())
+                        target_item_features = self._item_features(self.target_network)
                 loss_value = float(loss.item())
             if self.log.due(steps) or steps >= total_timesteps:  # the last point closes the curve
                 self.log.record(steps, started, bar=bar, epsilon=epsilon, loss=loss_value)
         bar.close()
         self.log.close()
         return self
+
+    @staticmethod
+    def _item_features(network: nn.Module) -> Tensor | None:
+        with torch.no_grad():
+            return network.item_features()
 
     # ---------------------------------------------------------------- persistence
 

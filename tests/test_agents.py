@@ -3,6 +3,7 @@
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 import recenv
 from agents import (
@@ -195,3 +196,40 @@ def test_native_learners_refuse_a_vector_env_without_next_step_autoreset(mode):
         agent = cls(env) if cls in (QLearningAgent, TopicQLearningAgent) else cls(env, device="cpu")
         with pytest.raises(ValueError, match="next-step autoreset"):
             agent.learn(env, 10, progress=False)
+
+
+@pytest.mark.parametrize("head", ["embedding", "mlp"])
+def test_dqn_computes_item_features_once_per_weight_update_and_never_uses_stale_ones(easy, monkeypatch, head):
+    """DQN's learner shares a network's item features g(e) between its batches of states until the
+    weights change (the target's until its refresh). Every Q-value it computes must be the one the
+    network's own forward gives at that moment: a feature matrix kept past an update (or a target
+    refresh, here every 3 gradient steps) fails this."""
+    from agents.dqn import EmbeddingQHead, MLPQHead
+
+    checked = []
+    head_class = EmbeddingQHead if head == "embedding" else MLPQHead
+    original = head_class.q_values_from
+
+    def checked_q_values_from(self, observation, item_features):
+        q = original(self, observation, item_features)
+        with torch.no_grad():
+            fresh = original(self, observation, self.item_features())  # what forward computes now
+            assert torch.equal(q.detach(), fresh), "Q-values from stale item features"
+        checked.append(1)
+        return q
+
+    monkeypatch.setattr(head_class, "q_values_from", checked_q_values_from)
+    train_env = DriftingUserVectorEnv(num_envs=16, **easy["env_kwargs"])
+    config = DQNConfig(head=head, learning_starts=64, batch_size=32, hidden_size=16, item_size=8,
+                       target_update_interval=3)
+    DQNAgent(train_env, config, device="cpu").learn(train_env, 1_000, progress=False)
+    assert len(checked) > 3 * 20  # three Q computations per gradient step, dozens of target refreshes
+
+
+def test_the_embedding_head_gives_the_same_q_values_from_its_item_features_as_its_forward():
+    from agents.dqn import EmbeddingQHead
+
+    torch.manual_seed(0)
+    head = EmbeddingQHead(6, torch.randn(30, 12), hidden_size=16, item_size=4)
+    observation = torch.randn(5, 6)
+    assert torch.equal(head.q_values_from(observation, head.item_features()), head(observation))
