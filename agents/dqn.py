@@ -100,7 +100,6 @@ class MLPQHead(nn.Module):
 
     def item_features(self) -> None:
         """None: this head has no item term to keep between calls (see :meth:`EmbeddingQHead.item_features`)."""
-        return None
 
     def q_values_from(self, observation: Tensor, item_features: None) -> Tensor:
         """:meth:`forward` (the counterpart of :meth:`EmbeddingQHead.q_values_from`)."""
