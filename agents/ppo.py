@@ -229,9 +229,11 @@ class PPOAgent(BaseAgent):
 
             # 2. Collect a rollout (shorter at the end, so as not to overshoot the budget by much).
             length = min(c.num_steps, -(-(total_timesteps - steps) // num_envs))
+            with torch.no_grad():  # the policy is fixed during the rollout: its item features g(e) too
+                item_features = self.policy.item_features()
             for t in range(length):
                 with torch.no_grad():
-                    logits = self.policy(observation)
+                    logits = self.policy.q_values_from(observation, item_features)
                     distribution = torch.distributions.Categorical(logits=logits)
                     action = torch.multinomial(distribution.probs, 1, generator=self.generator)[:, 0]
                     observations[t], actions[t], values[t] = observation, action, self.value(observation)

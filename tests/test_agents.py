@@ -198,16 +198,18 @@ def test_native_learners_refuse_a_vector_env_without_next_step_autoreset(mode):
             agent.learn(env, 10, progress=False)
 
 
-@pytest.mark.parametrize("head", ["embedding", "mlp"])
-def test_dqn_computes_item_features_once_per_weight_update_and_never_uses_stale_ones(easy, monkeypatch, head):
+@pytest.mark.parametrize("learner", ["DQN-embedding", "DQN-mlp", "PPO"])
+def test_learners_compute_item_features_once_per_weight_update_and_never_use_stale_ones(easy, monkeypatch, learner):
     """DQN's learner shares a network's item features g(e) between its batches of states until the
-    weights change (the target's until its refresh). Every Q-value it computes must be the one the
-    network's own forward gives at that moment: a feature matrix kept past an update (or a target
-    refresh, here every 3 gradient steps) fails this."""
+    weights change (the target's until its refresh), PPO's rollout shares its policy's. Every
+    Q-value or logit they compute must be the one the network's own forward gives at that moment:
+    a feature matrix kept past an update (or a DQN target refresh, here every 3 gradient steps)
+    fails this."""
+    from agents import PPOAgent, PPOConfig
     from agents.dqn import EmbeddingQHead, MLPQHead
 
     checked = []
-    head_class = EmbeddingQHead if head == "embedding" else MLPQHead
+    head_class = MLPQHead if learner == "DQN-mlp" else EmbeddingQHead
     original = head_class.q_values_from
 
     def checked_q_values_from(self, observation, item_features):
@@ -220,8 +222,13 @@ def test_dqn_computes_item_features_once_per_weight_update_and_never_uses_stale_
 
     monkeypatch.setattr(head_class, "q_values_from", checked_q_values_from)
     train_env = DriftingUserVectorEnv(num_envs=16, **easy["env_kwargs"])
-    config = DQNConfig(head=head, learning_starts=64, batch_size=32, hidden_size=16, item_size=8,
-                       target_update_interval=3)
+    if learner == "PPO":
+        agent = PPOAgent(train_env, PPOConfig(hidden_size=16, item_size=8, num_steps=4), device="cpu")
+        agent.learn(train_env, 1_000, progress=False)
+        assert len(checked) > 40  # one per vector step, over more than a dozen rollouts and updates
+        return
+    config = DQNConfig(head=learner.removeprefix("DQN-"), learning_starts=64, batch_size=32, hidden_size=16,
+                       item_size=8, target_update_interval=3)
     DQNAgent(train_env, config, device="cpu").learn(train_env, 1_000, progress=False)
     assert len(checked) > 3 * 20  # three Q computations per gradient step, dozens of target refreshes
 
