@@ -14,6 +14,12 @@ It also times a learner fed by each: Stable-Baselines3's PPO training on N users
 over the native vector env, with the same hyperparameters: training user-steps per second,
 rollouts and gradient updates included.
 
+It also times the library's own learners as the comparison trains them (``--learners``, default
+DQN and PPO): the comparison's settings and training env (64 users of the native vector env, no
+ground-truth info, the public view), on one torch thread and on two: training user-steps per
+second of the whole ``learn`` call (``--learner-steps`` user-steps), collection and gradient
+updates included.
+
     python -m benchmarks.throughput --quick          # a minute on 2 CPU cores
     python -m benchmarks.throughput                  # the README table
 
@@ -51,6 +57,7 @@ class Measurement:
     user_steps: int
     seconds: float
     slate_size: int = 1
+    threads: int = 0  # torch threads of a learner row (0: the process's, the env rows)
 
     @property
     def user_steps_per_second(self) -> float:
@@ -154,6 +161,50 @@ def measure_sb3_ppo(kind: str, num_envs: int, total_steps: int, seed: int = 0) -
     return Measurement(kind, num_envs, "cpu", "encoded", int(model.num_timesteps), seconds)
 
 
+LEARNERS = {"DQN": "`DQNAgent` (embedding head)", "PPO": "`PPOAgent`"}
+"""The learners ``--learners`` can time, with their names in the table."""
+
+
+def measure_learner(name: str, total_steps: int, threads: int, seed: int = 0) -> Measurement:
+    """Training user-steps/s of a learner of :data:`LEARNERS` as the comparison trains it (its
+    default settings, :data:`benchmarks.cells.TRAINING_USERS` users of the native vector env
+    without ground-truth info, through the public view) on ``threads`` torch threads: the whole
+    ``learn`` call over ``total_steps`` user-steps."""
+    from agents import DQNAgent, DQNConfig, PPOAgent, PPOConfig
+    from benchmarks.cells import TRAINING_USERS
+    from recenv import DriftingUserVectorEnv
+    from recenv.public_view import public_view
+
+    if name not in LEARNERS:
+        raise ValueError(f"unknown learner {name!r}; known: {list(LEARNERS)}")
+    env = public_view(DriftingUserVectorEnv(num_envs=TRAINING_USERS, ground_truth=False))
+    agent = (DQNAgent(env, DQNConfig(head="embedding", seed=seed), device="cpu") if name == "DQN"
+             else PPOAgent(env, PPOConfig(seed=seed), device="cpu"))
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        start = time.perf_counter()
+        agent.learn(env, total_steps, progress=False)
+        seconds = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(before)
+    return Measurement(f"learner {name}", TRAINING_USERS, "cpu", "encoded", int(agent.log.history[-1]["steps"]),
+                       seconds, threads=threads)
+
+
+def learner_table(results: Sequence[Measurement]) -> str:
+    """The learner rows: training user-steps/s on one and on two torch threads."""
+    rows = [r for r in results if r.kind.startswith("learner ")]
+    if not rows:
+        return ""
+    lines = ["| learner | N users | torch threads | training user-steps | seconds | training user-steps/s |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {LEARNERS[r.kind.removeprefix('learner ')]} | {r.num_envs} | {r.threads} | {r.user_steps:,} | "
+                     f"{r.seconds:.1f} | {r.user_steps_per_second:,.0f} |")
+    return "\n".join(lines) + "\n"
+
+
 SLATE_USERS = 1024
 """N of the slate rows (default)."""
 
@@ -203,7 +254,7 @@ def sb3_ppo_table(results: Sequence[Measurement]) -> str:
 
 
 def markdown_table(results: Sequence[Measurement]) -> str:
-    results = [r for r in results if r.kind not in SB3_PPO_KINDS]
+    results = [r for r in results if r.kind not in SB3_PPO_KINDS and not r.kind.startswith("learner ")]
     single = {r.obs_mode: r.user_steps_per_second for r in results if r.kind == "single"}
     sync = {(r.obs_mode, r.num_envs): r.user_steps_per_second for r in results if r.kind == "sync"}
     cartpole = next((r.user_steps_per_second for r in results if r.kind == "cartpole"), None)
@@ -244,6 +295,10 @@ def write_outputs(results: Sequence[Measurement], out: Path, command: str) -> st
     if sb3 := sb3_ppo_table(results):
         text += ("\nSB3's PPO training on N users (`n_steps=128` per user, SB3's other defaults, `encoded` "
                  "observations; rollouts and updates included):\n\n" + sb3)
+    if learners := learner_table(results):
+        text += ("\nThe library's learners as the comparison trains them (their default settings; 64 users of the "
+                 "native vector env without ground-truth info, through the public view; the whole `learn` call):\n\n"
+                 + learners)
     (out / "throughput.md").write_text(text, encoding="utf-8")
     return text
 
@@ -262,6 +317,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--sb3-ppo-users", type=int, default=16, help="users N that SB3's PPO trains on")
     parser.add_argument("--sb3-ppo-steps", type=int, default=None,
                         help="training user-steps of SB3's PPO per feed (default 16384; quick 4096; 0: skip)")
+    parser.add_argument("--learners", nargs="*", default=list(LEARNERS), choices=list(LEARNERS),
+                        help="learners to time as the comparison trains them (default: all; none: skip)")
+    parser.add_argument("--learner-steps", type=int, default=None,
+                        help="training user-steps per learner and thread count (default 100000; quick 10000; 0: skip)")
+    parser.add_argument("--learner-threads", type=int, nargs="+", default=[1, 2],
+                        help="torch thread counts the learners are timed on (default 1 2)")
     parser.add_argument("--out", type=Path, default=Path("results/throughput"), help="output folder")
     args = parser.parse_args(argv)
     sizes = args.sizes or ([1, 64, 1024] if args.quick else [1, 64, 1024, 8192])
@@ -275,6 +336,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if sb3_steps > 0:
         for kind in tqdm(SB3_PPO_KINDS, desc="SB3 PPO", unit="feed"):
             results.append(measure_sb3_ppo(kind, args.sb3_ppo_users, sb3_steps))
+    learner_steps = args.learner_steps if args.learner_steps is not None else (10_000 if args.quick else 100_000)
+    if learner_steps > 0:
+        plan = [(name, threads) for name in args.learners for threads in args.learner_threads]
+        for name, threads in tqdm(plan, desc="learners", unit="run"):
+            results.append(measure_learner(name, learner_steps, threads))
     print(write_outputs(results, args.out, command_line("benchmarks.throughput", argv)))
     print(f"wrote {args.out}/throughput.md, .csv, .json")
 
