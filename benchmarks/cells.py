@@ -93,13 +93,18 @@ class CellResult:
 _SHARED: dict[str, Any] = {}
 
 
+def training_env(config: EnvConfig) -> DriftingUserVectorEnv:
+    """The env the comparison's learners train on: :data:`TRAINING_USERS` users of ``config``,
+    without ground-truth info (no learner may read it, and its best P(click) scores every item at
+    every step; the simulation is the same without it: tests/test_vector_env.py)."""
+    return DriftingUserVectorEnv(num_envs=TRAINING_USERS, config=config, ground_truth=False)
+
+
 def _training_inputs(cell: Cell) -> tuple[DriftingUserVectorEnv, Any]:
     key = json.dumps([cell.settings, cell.budget.logged_users], sort_keys=True)
     if _SHARED.get("key") != key:
         _SHARED.clear()
-        # No ground-truth info: no learner may read it, and its best P(click) scores every item at
-        # every step (the simulation is the same without it: tests/test_vector_env.py).
-        _SHARED["env"] = DriftingUserVectorEnv(num_envs=TRAINING_USERS, config=cell.config, ground_truth=False)
+        _SHARED["env"] = training_env(cell.config)
         _SHARED["log"] = make_logs(cell.config, cell.budget.logged_users, seed=cell.seed, progress=False)
         _SHARED["key"] = key
     return _SHARED["env"], _SHARED["log"]

@@ -15,10 +15,10 @@ over the native vector env, with the same hyperparameters: training user-steps p
 rollouts and gradient updates included.
 
 It also times the library's own learners as the comparison trains them (``--learners``, default
-DQN and PPO): the comparison's settings and training env (64 users of the native vector env, no
-ground-truth info, the public view), on one torch thread and on two: training user-steps per
-second of the whole ``learn`` call (``--learner-steps`` user-steps), collection and gradient
-updates included.
+DQN-embedding and PPO): their comparison factories and training env (64 users of the native vector
+env, no ground-truth info, the public view), on one torch thread and on two: training user-steps
+per second of the factory call (``--learner-steps`` user-steps), collection and gradient updates
+included.
 
     python -m benchmarks.throughput --quick          # a minute on 2 CPU cores
     python -m benchmarks.throughput                  # the README table
@@ -161,30 +161,33 @@ def measure_sb3_ppo(kind: str, num_envs: int, total_steps: int, seed: int = 0) -
     return Measurement(kind, num_envs, "cpu", "encoded", int(model.num_timesteps), seconds)
 
 
-LEARNERS = {"DQN": "`DQNAgent` (embedding head)", "PPO": "`PPOAgent`"}
-"""The learners ``--learners`` can time, with their names in the table."""
+LEARNERS = {"DQN-embedding": "`DQNAgent` (embedding head)", "PPO": "`PPOAgent`"}
+"""The learners ``--learners`` can time (names of :data:`benchmarks.agent_registry.REFERENCE_AGENTS`),
+with their names in the table."""
 
 
 def measure_learner(name: str, total_steps: int, threads: int, seed: int = 0) -> Measurement:
-    """Training user-steps/s of a learner of :data:`LEARNERS` as the comparison trains it (its
-    default settings, :data:`benchmarks.cells.TRAINING_USERS` users of the native vector env
-    without ground-truth info, through the public view) on ``threads`` torch threads: the whole
-    ``learn`` call over ``total_steps`` user-steps."""
-    from agents import DQNAgent, DQNConfig, PPOAgent, PPOConfig
-    from benchmarks.cells import TRAINING_USERS
-    from recenv import DriftingUserVectorEnv
+    """Training user-steps/s of a learner of :data:`LEARNERS` as the comparison trains it: its
+    factory in :data:`benchmarks.agent_registry.REFERENCE_AGENTS`, given the comparison's training
+    env (:func:`benchmarks.cells.training_env` of the default config, through the public view) and
+    a budget of ``total_steps`` user-steps, on ``threads`` torch threads; the whole factory call
+    (construction and ``learn``) is timed."""
+    import dataclasses
+
+    from benchmarks.agent_registry import REFERENCE_AGENTS, Budget, Context
+    from benchmarks.cells import TRAINING_USERS, training_env
+    from recenv import EnvConfig
     from recenv.public_view import public_view
 
     if name not in LEARNERS:
         raise ValueError(f"unknown learner {name!r}; known: {list(LEARNERS)}")
-    env = public_view(DriftingUserVectorEnv(num_envs=TRAINING_USERS, ground_truth=False))
-    agent = (DQNAgent(env, DQNConfig(head="embedding", seed=seed), device="cpu") if name == "DQN"
-             else PPOAgent(env, PPOConfig(seed=seed), device="cpu"))
+    budget = Budget(**{f.name: total_steps for f in dataclasses.fields(Budget)})
+    context = Context(public_view(training_env(EnvConfig())), None, seed, budget, "cpu", progress=False)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         start = time.perf_counter()
-        agent.learn(env, total_steps, progress=False)
+        agent = REFERENCE_AGENTS[name](context)
         seconds = time.perf_counter() - start
     finally:
         torch.set_num_threads(before)

@@ -9,14 +9,14 @@ from benchmarks import throughput
 def test_throughput_script_writes_markdown_csv_and_json(tmp_path):
     throughput.main(["--sizes", "1", "8", "--sync-max", "8", "--seconds", "0.05", "--obs-modes", "ids",
                      "--sb3-ppo-users", "2", "--sb3-ppo-steps", "256", "--slate-sizes", "3", "--slate-users", "4",
-                     "--learners", "DQN", "PPO", "--learner-steps", "128", "--learner-threads", "1",
+                     "--learners", "DQN-embedding", "PPO", "--learner-steps", "128", "--learner-threads", "1",
                      "--out", str(tmp_path)])
     with open(tmp_path / "throughput.csv", newline="", encoding="utf-8") as file:
         rows = list(csv.DictReader(file))
     assert [(r["kind"], r["num_envs"]) for r in rows] == [
         ("cartpole", "1"), ("single", "1"), ("sync", "1"), ("sync", "8"), ("native", "1"), ("native", "8"),
         ("native-lean", "8"), ("native", "4"), ("native-lean", "4"), ("sb3-ppo make_vec_env", "2"),
-        ("sb3-ppo SB3VecEnv", "2"), ("learner DQN", "64"), ("learner PPO", "64"),
+        ("sb3-ppo SB3VecEnv", "2"), ("learner DQN-embedding", "64"), ("learner PPO", "64"),
     ]
     assert [r["slate_size"] for r in rows[-6:-4]] == ["3", "3"]
     assert [int(r["user_steps"]) for r in rows[-4:-2]] == [256, 256]  # one PPO rollout of 128 steps x 2 users
