@@ -104,14 +104,14 @@ def measure(users: int, slate_size: int, seed: int, preset: str = "mixed", shown
     config = EnvConfig(preset=preset, slate_size=slate_size, slate_history="shown", device="cpu",
                        encoder=None if shown_encoder is None else str(shown_encoder))
     started = time.perf_counter()
-    shown_encoder = DriftingUserEnv(config=config).encoder  # trained on first use if not cached
-    chosen_encoder = DriftingUserEnv(config=EnvConfig(preset=preset, slate_size=slate_size, device="cpu")).encoder
+    shown_model = DriftingUserEnv(config=config).encoder  # trained on first use if not cached
+    chosen_model = DriftingUserEnv(config=EnvConfig(preset=preset, slate_size=slate_size, device="cpu")).encoder
     log = make_logs(config, users, seed=seed, progress=False)
     embeddings = torch.tensor(np.array(DriftingUserEnv(config=config.replace(obs_mode="ids", encoder=None)).catalog.embeddings))
     session = log.step >= 0
     scores = {
-        "encoder of chosen-item histories": chosen_history_scores(chosen_encoder, log, embeddings),
-        "encoder of whole-slate histories": shown_history_scores(shown_encoder, log, embeddings),
+        "encoder of chosen-item histories": chosen_history_scores(chosen_model, log, embeddings),
+        "encoder of whole-slate histories": shown_history_scores(shown_model, log, embeddings),
         "slot alone (earlier is better)": -log.slot.astype(np.float64),
         "true choice probability (privileged, with position)": log.click_probability.astype(np.float64),
     }
