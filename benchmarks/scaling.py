@@ -16,6 +16,14 @@ the shipped one (``mixed``), taken as given: it reads 384-d embeddings whatever 
 catalog size is timed with the ground truth in ``info`` (which scores every item for the best
 P(click): the part that grows with the catalog) and with ``ground_truth=False``.
 
+On a GPU (``--device cuda``) the curve over N goes up to 2^20 = 1,048,576 users, and the memory
+is the device's (``torch.cuda.max_memory_allocated``) rather than the process's resident set;
+``--array-type torch`` keeps observations and info on the device (no copies to the host, which at
+a million users move about 300 MB per step):
+
+    python -m benchmarks.scaling --device cuda --seconds 2 --out results/scaling-cuda
+    python -m benchmarks.scaling --device cuda --array-type torch --seconds 2 --out results/scaling-cuda-torch
+
 Writes ``scaling.md``, ``scaling.csv``, ``scaling.json`` and ``scaling.png`` into ``--out``.
 """
 
@@ -39,6 +47,8 @@ FULL_USERS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536)
 FULL_ITEMS = (500, 2_000, 10_000, 50_000, 100_000)
 QUICK_USERS = (1, 16, 256, 1024, 4096)
 QUICK_ITEMS = (500, 2_000, 10_000)
+CUDA_USERS = (1, 1024, 16_384, 131_072, 1_048_576)
+"""``--device cuda``'s default curve over N: up to 2^20 users."""
 ITEMS_USERS = 1024
 """Users of the catalog-size curve."""
 
@@ -71,10 +81,13 @@ def _resident_bytes() -> int:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
-def measure(num_users: int, num_items: int, ground_truth: bool, seconds: float, seed: int = 0) -> dict[str, Any]:
+def measure(num_users: int, num_items: int, ground_truth: bool, seconds: float, seed: int = 0, device: str = "cpu",
+            array_type: str = "numpy") -> dict[str, Any]:
     """Time the native vector env (``encoded``) of ``num_users`` users on a catalog of
-    ``num_items`` items for at least ``seconds`` s; in this process (run it in a fresh one)."""
+    ``num_items`` items for at least ``seconds`` s, on ``device``, returning ``array_type``
+    outputs; in this process (run it in a fresh one)."""
     import gymnasium as gym
+    import torch
 
     import recenv  # noqa: F401  (registers DriftingUser-v0)
     from recenv import DriftingUserVectorEnv
@@ -85,28 +98,41 @@ def measure(num_users: int, num_items: int, ground_truth: bool, seconds: float, 
     encoder.load_state_dict(shipped.state_dict())
     catalog = generated_catalog(num_items, seed)
     started = time.perf_counter()
-    envs = DriftingUserVectorEnv(num_envs=num_users, catalog=catalog, encoder=encoder, device="cpu",
-                                 ground_truth=ground_truth)
+    envs = DriftingUserVectorEnv(num_envs=num_users, catalog=catalog, encoder=encoder, device=device,
+                                 ground_truth=ground_truth, array_type=array_type)
+    cuda = envs.device.type == "cuda"
+
+    def synchronize() -> None:  # CUDA runs asynchronously: a step is done when the device says so
+        if cuda:
+            torch.cuda.synchronize(envs.device)
+
     envs.reset(seed=seed)
     rng = np.random.default_rng(seed)
     batches = [rng.integers(num_items, size=num_users) for _ in range(16)]
+    if cuda:
+        batches = [torch.as_tensor(batch, device=envs.device) for batch in batches]
     for step in range(3):
         envs.step(batches[step % len(batches)])
+    synchronize()
     build_seconds = time.perf_counter() - started
     steps, start = 0, time.perf_counter()
     while steps < 3 or time.perf_counter() - start < seconds:
         envs.step(batches[steps % len(batches)])
         steps += 1
+    synchronize()
     elapsed = time.perf_counter() - start
-    return {"num_users": num_users, "num_items": num_items, "ground_truth": ground_truth,
-            "user_steps": steps * num_users, "seconds": elapsed, "build_seconds": build_seconds,
+    return {"num_users": num_users, "num_items": num_items, "ground_truth": ground_truth, "device": str(envs.device),
+            "array_type": array_type, "user_steps": steps * num_users, "seconds": elapsed, "build_seconds": build_seconds,
             "user_steps_per_second": steps * num_users / elapsed,
-            "microseconds_per_user_step": 1e6 * elapsed / (steps * num_users), "resident_bytes": _resident_bytes()}
+            "microseconds_per_user_step": 1e6 * elapsed / (steps * num_users), "resident_bytes": _resident_bytes(),
+            "device_bytes": torch.cuda.max_memory_allocated(envs.device) if cuda else 0}
 
 
-def _in_fresh_process(num_users: int, num_items: int, ground_truth: bool, seconds: float) -> dict[str, Any]:
+def _in_fresh_process(num_users: int, num_items: int, ground_truth: bool, seconds: float, device: str = "cpu",
+                      array_type: str = "numpy") -> dict[str, Any]:
     code = ("import json, sys; from benchmarks.scaling import measure; "
-            f"print('RESULT ' + json.dumps(measure({num_users}, {num_items}, {ground_truth}, {seconds})))")
+            f"print('RESULT ' + json.dumps(measure({num_users}, {num_items}, {ground_truth}, {seconds}, "
+            f"device={device!r}, array_type={array_type!r})))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
     if result.returncode != 0 or not lines:
@@ -114,11 +140,17 @@ def _in_fresh_process(num_users: int, num_items: int, ground_truth: bool, second
     return json.loads(lines[-1][len("RESULT "):])
 
 
+def memory_bytes(row: dict[str, Any]) -> int:
+    """The memory a configuration took: on a GPU the device's (the most allocated), else the
+    process's resident set."""
+    return row["device_bytes"] if str(row.get("device", "cpu")).startswith("cuda") else row["resident_bytes"]
+
+
 def memory_per_user(rows: Sequence[dict[str, Any]]) -> list[float]:
     """Bytes per user added, for each row of one curve over N (rows sorted by N, the first N = 1)."""
     base = rows[0]
     return [float("nan") if row["num_users"] == base["num_users"] else
-            (row["resident_bytes"] - base["resident_bytes"]) / (row["num_users"] - base["num_users"]) for row in rows]
+            (memory_bytes(row) - memory_bytes(base)) / (row["num_users"] - base["num_users"]) for row in rows]
 
 
 def slope(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
@@ -130,11 +162,12 @@ def slope(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
 def report(users: list[dict[str, Any]], items: list[dict[str, Any]]) -> str:
     """The Markdown tables and the fitted slopes."""
     per_user = memory_per_user(users)
-    lines = ["| N users | user-steps/s | µs per user-step | resident memory (MiB) | memory per added user (KiB) |",
+    memory = "device memory" if users and str(users[0].get("device", "cpu")).startswith("cuda") else "resident memory"
+    lines = [f"| N users | user-steps/s | µs per user-step | {memory} (MiB) | memory per added user (KiB) |",
              "|---:|---:|---:|---:|---:|"]
     for row, extra in zip(users, per_user):
         lines.append(f"| {row['num_users']:,} | {row['user_steps_per_second']:,.0f} | "
-                     f"{row['microseconds_per_user_step']:.2f} | {row['resident_bytes'] / 2**20:,.0f} | "
+                     f"{row['microseconds_per_user_step']:.2f} | {memory_bytes(row) / 2**20:,.0f} | "
                      f"{'' if np.isnan(extra) else f'{extra / 1024:.1f}'} |")
     large = [row["microseconds_per_user_step"] for row in users if row["num_users"] >= 1024]
     big = [extra for row, extra in zip(users, per_user) if row["num_users"] >= 1024]
@@ -143,12 +176,12 @@ def report(users: list[dict[str, Any]], items: list[dict[str, Any]]) -> str:
         text += (f"\nFrom N = 1,024 up: {min(large):.2f}–{max(large):.2f} µs per user-step "
                  f"(max/min {max(large) / min(large):.2f}); memory per added user {min(big) / 1024:.1f}–"
                  f"{max(big) / 1024:.1f} KiB.\n")
-    lines = ["| items | ground truth in info | user-steps/s | µs per user-step | resident memory (MiB) |",
+    lines = [f"| items | ground truth in info | user-steps/s | µs per user-step | {memory} (MiB) |",
              "|---:|---|---:|---:|---:|"]
     for row in items:
         lines.append(f"| {row['num_items']:,} | {'yes' if row['ground_truth'] else 'no'} | "
                      f"{row['user_steps_per_second']:,.0f} | {row['microseconds_per_user_step']:.2f} | "
-                     f"{row['resident_bytes'] / 2**20:,.0f} |")
+                     f"{memory_bytes(row) / 2**20:,.0f} |")
     text += f"\nCatalog size, N = {ITEMS_USERS:,} users:\n\n" + "\n".join(lines) + "\n"
     for ground_truth in (True, False):
         curve = [row for row in items if row["ground_truth"] == ground_truth]
@@ -169,8 +202,8 @@ def plot(users: list[dict[str, Any]], items: list[dict[str, Any]], path: Path) -
     n = [row["num_users"] for row in users]
     axes[0].loglog(n, [row["user_steps_per_second"] for row in users], "o-")
     axes[0].set(xlabel="users N", ylabel="user-steps/s", title="Throughput against N")
-    axes[1].loglog(n, [row["resident_bytes"] / 2**20 for row in users], "o-")
-    axes[1].set(xlabel="users N", ylabel="resident memory (MiB)", title="Memory against N")
+    axes[1].loglog(n, [memory_bytes(row) / 2**20 for row in users], "o-")
+    axes[1].set(xlabel="users N", ylabel="memory (MiB)", title="Memory against N")
     for ground_truth, label in ((True, "ground truth in info"), (False, "ground_truth=False")):
         curve = [row for row in items if row["ground_truth"] == ground_truth]
         axes[2].plot([row["num_items"] for row in curve], [row["microseconds_per_user_step"] for row in curve], "o-",
@@ -190,9 +223,13 @@ def main(argv: Sequence[str] | None = None) -> str:
     parser.add_argument("--users", type=int, nargs="+", default=None, help="numbers of users N (must start with 1)")
     parser.add_argument("--items", type=int, nargs="+", default=None, help="catalog sizes")
     parser.add_argument("--seconds", type=float, default=None, help="timed seconds per configuration")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--array-type", choices=["numpy", "torch"], default="numpy",
+                        help="outputs as numpy arrays (default) or as tensors on the device")
     parser.add_argument("--out", type=Path, default=Path("results/scaling"), help="output folder")
     args = parser.parse_args(argv)
-    users = sorted(args.users or (QUICK_USERS if args.quick else FULL_USERS))
+    cuda = args.device.startswith("cuda")
+    users = sorted(args.users or (QUICK_USERS if args.quick else CUDA_USERS if cuda else FULL_USERS))
     if users[0] != 1:
         parser.error("--users must include 1: memory per user is measured against one user")
     item_sizes = sorted(args.items or (QUICK_ITEMS if args.quick else FULL_ITEMS))
@@ -202,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     plan = [("users", n, 500, True) for n in users] + [("items", ITEMS_USERS, m, gt) for m in item_sizes for gt in (True, False)]
     rows: dict[str, list[dict[str, Any]]] = {"users": [], "items": []}
     for curve, n, m, ground_truth in tqdm(plan, desc="scaling", unit="config"):
-        rows[curve].append(_in_fresh_process(n, m, ground_truth, seconds))
+        rows[curve].append(_in_fresh_process(n, m, ground_truth, seconds, args.device, args.array_type))
     args.out.mkdir(parents=True, exist_ok=True)
     info = hardware_and_versions()
     command = command_line("benchmarks.scaling", argv)
@@ -212,7 +249,8 @@ def main(argv: Sequence[str] | None = None) -> str:
         writer.writeheader()
         writer.writerows(every)
     (args.out / "scaling.json").write_text(json.dumps({"command": command, "environment": info, "results": every}, indent=2))
-    text = markdown_header("Scaling of the native vector env (encoded observations)", info, command) + "\n" + report(
+    title = f"Scaling of the native vector env (encoded observations, {args.device}, {args.array_type} outputs)"
+    text = markdown_header(title, info, command) + "\n" + report(
         rows["users"], rows["items"])
     (args.out / "scaling.md").write_text(text, encoding="utf-8")
     plot(rows["users"], rows["items"], args.out / "scaling.png")

@@ -39,3 +39,21 @@ def test_the_script_writes_its_tables_and_plot(tmp_path):
     ]
     assert all(float(r["user_steps_per_second"]) > 0 and int(r["resident_bytes"]) > 0 for r in rows)
     assert "per 1,000 items per user-step" in text and (tmp_path / "scaling.png").stat().st_size > 0
+
+
+def test_memory_is_the_devices_on_a_gpu_and_the_resident_set_elsewhere():
+    rows = [{"num_users": 1, "device": "cuda:0", "resident_bytes": 10**9, "device_bytes": 1000},
+            {"num_users": 11, "device": "cuda:0", "resident_bytes": 5 * 10**9, "device_bytes": 3000}]
+    assert [scaling.memory_bytes(r) for r in rows] == [1000, 3000]
+    assert scaling.memory_per_user(rows)[1] == 200.0  # the host's resident set does not count on a GPU
+    assert scaling.memory_bytes({"num_users": 1, "device": "cpu", "resident_bytes": 7, "device_bytes": 0}) == 7
+
+
+def test_outputs_kept_as_tensors_are_timed_too(tmp_path):
+    # --array-type torch is how the GPU run avoids copying a million users' observations to the host.
+    text = scaling.main(["--users", "1", "8", "--items", "500", "--seconds", "0.05", "--array-type", "torch",
+                         "--out", str(tmp_path)])
+    with open(tmp_path / "scaling.csv", newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    assert {(r["device"], r["array_type"]) for r in rows} == {("cpu", "torch")}
+    assert "cpu, torch outputs" in text
