@@ -1,0 +1,253 @@
+"""Two versions of recenv timed side by side: how much faster is this checkout than an older commit?
+
+A speed-up quoted from two separate runs says as much about the machine on each day as about the
+code: on a shared 2-core machine, runs of the same code an hour apart differ by 40 % and more. This
+script times both versions in one run, alternating: every round times each configuration once with
+each version, each time in a fresh process whose ``PYTHONPATH`` puts that version's ``recenv``
+first, the order of the two reversed every other round (ABBA), so that a slow spell of the machine
+falls on both. It reports, per configuration, the median user-steps/s of each version over the
+rounds, the ratio of the medians, and the range of the per-round ratios.
+
+What is timed is the same for both versions (the code below, not either version's own
+benchmark): the native vector env ``gym.make_vec("DriftingUser-v0", num_envs=N, obs_mode=...)``
+with its default info (the ground truth included), stepped with uniformly random actions drawn
+before timing, autoresets included; optionally (``--lean``) also with ``ground_truth=False``, for
+versions that have it (a version without it gets no number there).
+
+    python -m benchmarks.side_by_side --baseline 23fc462                  # a commit (a temporary git worktree)
+    python -m benchmarks.side_by_side --baseline ../old-checkout --rounds 9 --lean
+
+Writes ``side_by_side.md``, ``side_by_side.csv`` and ``side_by_side.json`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.environment_info import command_line, hardware_and_versions, markdown_header
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+"""The checkout this script belongs to: the default candidate."""
+
+_TIMING = r"""
+import json, sys, time
+import numpy as np, torch, gymnasium as gym
+import recenv
+num_envs, obs_mode, lean, seconds, threads, seed = json.loads(sys.argv[1])
+if threads:
+    torch.set_num_threads(threads)
+extra = {"ground_truth": False} if lean else {}
+started = time.perf_counter()
+try:
+    envs = gym.make_vec("DriftingUser-v0", num_envs=num_envs, obs_mode=obs_mode, **extra)
+except TypeError as error:  # a version without ground_truth
+    print("RESULT " + json.dumps({"unsupported": str(error)}))
+    sys.exit(0)
+envs.reset(seed=seed)
+rng = np.random.default_rng(seed)
+num_items = envs.unwrapped.catalog.num_items
+actions = [rng.integers(num_items, size=num_envs) for _ in range(64)]
+for step in range(5):
+    envs.step(actions[step % 64])
+build_seconds = time.perf_counter() - started
+steps, start = 0, time.perf_counter()
+while steps < 5 or time.perf_counter() - start < seconds:
+    envs.step(actions[steps % 64])
+    steps += 1
+elapsed = time.perf_counter() - start
+print("RESULT " + json.dumps({"recenv": recenv.__file__, "user_steps": steps * num_envs, "seconds": elapsed,
+                              "build_seconds": build_seconds, "torch_threads": torch.get_num_threads()}))
+"""
+"""The timing each child process runs (``python -c``): it imports only ``recenv``, gymnasium, numpy
+and torch, so that any version of ``recenv`` can be timed by the same code."""
+
+
+@dataclass(frozen=True)
+class Configuration:
+    num_envs: int
+    obs_mode: str
+    lean: bool  # ground_truth=False
+
+    @property
+    def label(self) -> str:
+        return f"N = {self.num_envs:,}, {self.obs_mode}" + (", ground_truth=False" if self.lean else "")
+
+
+@dataclass
+class Timing:
+    version: str  # "baseline" or "candidate"
+    round: int
+    configuration: Configuration
+    user_steps: int
+    seconds: float
+
+    @property
+    def user_steps_per_second(self) -> float:
+        return self.user_steps / self.seconds
+
+
+def revision_of(path: Path) -> str:
+    """The commit a checkout is at (with ``+changes`` when its tracked files differ from it), or
+    ``"not a git checkout"``."""
+    def git(*arguments: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", "-C", str(path), *arguments], capture_output=True, text=True, check=False)
+
+    head = git("rev-parse", "--short", "HEAD")
+    if head.returncode != 0:
+        return "not a git checkout"
+    dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
+    return head.stdout.strip() + ("+changes" if dirty else "")
+
+
+@contextlib.contextmanager
+def checkout(version: str) -> Iterator[Path]:
+    """A directory holding the version's ``recenv`` package: ``version`` itself when it is such a
+    directory, else a git revision of this repository, checked out into a temporary worktree that
+    is removed afterwards."""
+    path = Path(version)
+    if (path / "recenv" / "__init__.py").is_file():
+        yield path.resolve()
+        return
+    with tempfile.TemporaryDirectory(prefix="recenv-side-by-side-") as parent:
+        worktree = Path(parent) / "checkout"
+        added = subprocess.run(["git", "-C", str(REPOSITORY), "worktree", "add", "--detach", str(worktree), version],
+                               capture_output=True, text=True, check=False)
+        if added.returncode != 0:
+            raise ValueError(f"{version!r} is neither a checkout of recenv nor a revision of {REPOSITORY}: "
+                             f"{added.stderr.strip()}")
+        try:
+            yield worktree
+        finally:
+            subprocess.run(["git", "-C", str(REPOSITORY), "worktree", "remove", "--force", str(worktree)],
+                           capture_output=True, check=False)
+
+
+def time_once(path: Path, configuration: Configuration, seconds: float, threads: int, seed: int = 0) -> dict[str, Any]:
+    """One timing of ``configuration`` with the ``recenv`` at ``path``, in a fresh process (run from
+    an empty folder, so that nothing but ``PYTHONPATH`` decides which ``recenv`` it imports)."""
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join([str(path), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    arguments = json.dumps([configuration.num_envs, configuration.obs_mode, configuration.lean, seconds, threads, seed])
+    with tempfile.TemporaryDirectory() as empty:
+        result = subprocess.run([sys.executable, "-c", _TIMING, arguments], capture_output=True, text=True,
+                                env=environment, cwd=empty, check=False)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    if result.returncode != 0 or not lines:
+        raise RuntimeError(f"timing {configuration.label} with {path} failed:\n{result.stderr[-2000:]}")
+    timing = json.loads(lines[-1].removeprefix("RESULT "))
+    if "recenv" in timing and Path(timing["recenv"]).resolve().parent.parent != path.resolve():
+        raise RuntimeError(f"the child imported {timing['recenv']}, not the recenv at {path}")
+    return timing
+
+
+def run(baseline: Path, candidate: Path, configurations: Sequence[Configuration], rounds: int, seconds: float,
+        threads: int, progress: bool = True) -> list[Timing]:
+    """Every configuration timed once per round with each version, the order of the versions
+    reversed every other round."""
+    from tqdm.auto import tqdm
+
+    versions = {"baseline": baseline, "candidate": candidate}
+    plan = [(r, c, name) for r in range(rounds) for c in configurations
+            for name in (("baseline", "candidate") if r % 2 == 0 else ("candidate", "baseline"))]
+    timings = []
+    for r, configuration, name in tqdm(plan, desc="side by side", unit="timing", disable=not progress):
+        timing = time_once(versions[name], configuration, seconds, threads)
+        if "unsupported" not in timing:
+            timings.append(Timing(name, r, configuration, timing["user_steps"], timing["seconds"]))
+    return timings
+
+
+def summarize(timings: Sequence[Timing], configurations: Sequence[Configuration]) -> list[dict[str, Any]]:
+    """Per configuration: each version's median user-steps/s, the ratio of the medians, and the
+    per-round ratios' range (rounds where both versions were timed)."""
+    rows = []
+    for configuration in configurations:
+        mine = [t for t in timings if t.configuration == configuration]
+        speed = {name: {t.round: t.user_steps_per_second for t in mine if t.version == name}
+                 for name in ("baseline", "candidate")}
+        medians = {name: statistics.median(values.values()) if values else float("nan") for name, values in speed.items()}
+        paired = [speed["candidate"][r] / speed["baseline"][r] for r in speed["baseline"] if r in speed["candidate"]]
+        rows.append({
+            "configuration": configuration.label, **asdict(configuration),
+            "baseline_median": medians["baseline"], "candidate_median": medians["candidate"],
+            "ratio_of_medians": medians["candidate"] / medians["baseline"],
+            "round_ratio_min": min(paired, default=float("nan")), "round_ratio_max": max(paired, default=float("nan")),
+            "rounds": len(paired),
+        })
+    return rows
+
+
+def markdown(rows: Sequence[dict[str, Any]], baseline: str, candidate: str) -> str:
+    def number(value: float) -> str:
+        return "—" if math.isnan(value) else f"{value:,.0f}"
+
+    def ratio(value: float) -> str:
+        return "—" if math.isnan(value) else f"{value:.2f}×"
+
+    lines = [(f"| native vector env | baseline `{baseline}` user-steps/s | candidate `{candidate}` user-steps/s | "
+              "ratio of medians | per-round ratios | rounds |"),
+             "|---|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        lines.append(f"| {row['configuration']} | {number(row['baseline_median'])} | {number(row['candidate_median'])} | "
+                     f"{ratio(row['ratio_of_medians'])} | {ratio(row['round_ratio_min'])}–{ratio(row['round_ratio_max'])} | "
+                     f"{row['rounds']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--baseline", required=True, help="a checkout of recenv, or a git revision of this repository")
+    parser.add_argument("--candidate", default=str(REPOSITORY), help="the same (default: this checkout, as it is)")
+    parser.add_argument("--users", type=int, nargs="+", default=[1024], help="numbers of users N (default 1024)")
+    parser.add_argument("--obs-modes", nargs="+", default=["encoded", "history"], help="observation modes")
+    parser.add_argument("--lean", action="store_true", help="also time ground_truth=False (where a version has it)")
+    parser.add_argument("--rounds", type=int, default=5, help="timings of each configuration per version (default 5)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="timed seconds per timing (default 3)")
+    parser.add_argument("--torch-threads", type=int, default=0, help="torch threads of the timed processes (0: torch's default)")
+    parser.add_argument("--out", type=Path, default=Path("results/side_by_side"), help="output folder")
+    args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    configurations = [Configuration(n, mode, lean) for n in args.users for mode in args.obs_modes
+                      for lean in ((False, True) if args.lean else (False,))]
+    with checkout(args.baseline) as baseline, checkout(args.candidate) as candidate:
+        names = {"baseline": revision_of(baseline), "candidate": revision_of(candidate)}
+        timings = run(baseline, candidate, configurations, args.rounds, args.seconds, args.torch_threads)
+    rows = summarize(timings, configurations)
+    info = hardware_and_versions()
+    command = command_line("benchmarks.side_by_side", argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with open(args.out / "side_by_side.csv", "w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=["version", "round", "num_envs", "obs_mode", "lean", "user_steps",
+                                                  "seconds", "user_steps_per_second"])
+        writer.writeheader()
+        for t in timings:
+            writer.writerow({"version": t.version, "round": t.round, **asdict(t.configuration), "user_steps": t.user_steps,
+                             "seconds": t.seconds, "user_steps_per_second": t.user_steps_per_second})
+    (args.out / "side_by_side.json").write_text(json.dumps(
+        {"command": command, "environment": info, "versions": names, "rounds": args.rounds, "seconds": args.seconds,
+         "summary": rows}, indent=2), encoding="utf-8")
+    text = (markdown_header("Two versions of recenv timed side by side", info, command)
+            + f"\n{args.rounds} rounds of {args.seconds:g} s per configuration and version, alternating (ABBA); "
+            f"baseline `{names['baseline']}`, candidate `{names['candidate']}`.\n\n"
+            + markdown(rows, names["baseline"], names["candidate"]))
+    (args.out / "side_by_side.md").write_text(text, encoding="utf-8")
+    print(text)
+    print(f"wrote {args.out}/side_by_side.md, .csv, .json")
+    return text
+
+
+if __name__ == "__main__":
+    main()
