@@ -1,0 +1,155 @@
+"""The arithmetic a learner's training costs, and the ceiling it puts on training user-steps/s.
+
+A learner that replays each transition several times does most of its work in matrix products.
+This script counts them — their shapes, hence their floating-point operations, as torch dispatches
+them (backward passes included) —
+per training user-step of the learner as the comparison trains it (its factory in
+:data:`benchmarks.agent_registry.REFERENCE_AGENTS` on the comparison's training env, exactly as
+:func:`benchmarks.throughput.measure_learner` times it), then times bare ``torch.mm`` calls of the
+same shapes on the same torch threads. Their sum is the time the matrix products alone take per
+user-step at this machine's speed for those shapes, so its inverse is the most training
+user-steps/s the learner could reach here if the env, the optimiser, the replay buffer and Python
+cost nothing.
+
+Steady state: the learner is trained twice, for S and for 2·S user-steps, and every count is the
+difference of the two runs over the difference of their user-steps, so that what happens once
+(construction, the first ``learning_starts`` user-steps without gradient steps) cancels.
+
+    python -m benchmarks.learner_arithmetic                          # DQN-embedding, 1 and 2 threads
+    python -m benchmarks.learner_arithmetic --learners PPO --steps 20000
+
+Writes ``learner_arithmetic.md`` and ``learner_arithmetic.json`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from benchmarks.environment_info import command_line, hardware_and_versions, markdown_header
+from benchmarks.throughput import LEARNERS, measure_learner
+
+Shape = tuple[int, int, int]
+"""``(M, K, N)``: an ``(M, K) @ (K, N)`` product."""
+
+
+class MatrixProductCounter(TorchDispatchMode):
+    """Counts the ``aten.mm`` and ``aten.addmm`` calls (``@`` and ``nn.Linear``, forward and
+    backward) made while it is active, by shape; it changes nothing they compute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: Counter[Shape] = Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is torch.ops.aten.mm.default:
+            self.calls[(args[0].shape[0], args[0].shape[1], args[1].shape[1])] += 1
+        elif func is torch.ops.aten.addmm.default:
+            self.calls[(args[1].shape[0], args[1].shape[1], args[2].shape[1])] += 1
+        return func(*args, **(kwargs or {}))
+
+
+@dataclass
+class Arithmetic:
+    """One learner on one thread count, per training user-step in steady state."""
+
+    learner: str
+    threads: int
+    user_steps: int  # of the longer run
+    user_steps_per_second: float  # the longer run, timed while counting
+    gigaflop_per_thousand_user_steps: float  # matrix products
+    matrix_seconds_per_thousand_user_steps: float  # the same products as bare torch.mm calls here
+    gigaflop_per_second: float  # their rate at these shapes
+
+    @property
+    def ceiling(self) -> float:
+        """Training user-steps/s the matrix products alone allow."""
+        return 1000.0 / self.matrix_seconds_per_thousand_user_steps
+
+
+def matrix_products(name: str, total_steps: int, threads: int) -> tuple[int, float, Counter[Shape]]:
+    """Train ``name`` as the comparison does for ``total_steps`` user-steps, counting its matrix
+    products: (user-steps trained, their user-steps/s, calls per product shape)."""
+    with MatrixProductCounter() as counter:
+        measurement = measure_learner(name, total_steps, threads)
+    return measurement.user_steps, measurement.user_steps_per_second, counter.calls
+
+
+def seconds_per_product(shape: Shape, threads: int, min_seconds: float = 0.2) -> float:
+    """Seconds of one ``torch.mm`` of ``shape`` on ``threads`` torch threads (float32, warm)."""
+    m, k, n = shape
+    generator = torch.Generator().manual_seed(0)
+    left, right = torch.randn(m, k, generator=generator), torch.randn(k, n, generator=generator)
+    out = torch.empty(m, n)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for _ in range(3):
+            torch.mm(left, right, out=out)
+        calls, start = 0, time.perf_counter()
+        while calls < 10 or time.perf_counter() - start < min_seconds:
+            torch.mm(left, right, out=out)
+            calls += 1
+        return (time.perf_counter() - start) / calls
+    finally:
+        torch.set_num_threads(before)
+
+
+def measure(name: str, steps: int, threads: int) -> Arithmetic:
+    """Steady-state arithmetic of learner ``name`` from runs of ``steps`` and ``2·steps`` user-steps."""
+    short_steps, _, short_calls = matrix_products(name, steps, threads)
+    long_steps, speed, long_calls = matrix_products(name, 2 * steps, threads)
+    added = long_steps - short_steps
+    calls = {shape: long_calls[shape] - short_calls.get(shape, 0) for shape in long_calls}
+    flop = sum(2 * m * k * n * count for (m, k, n), count in calls.items())
+    seconds = sum(seconds_per_product(shape, threads) * count for shape, count in calls.items() if count > 0)
+    return Arithmetic(name, threads, long_steps, speed, 1000 * flop / added / 1e9, 1000 * seconds / added,
+                      flop / seconds / 1e9)
+
+
+def markdown(rows: Sequence[Arithmetic]) -> str:
+    lines = [("| learner | torch threads | matrix products per 1,000 user-steps | at this machine's speed for their shapes | "
+              "ceiling: training user-steps/s | measured (counting) |"),
+             "|---|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        lines.append(f"| {LEARNERS[row.learner]} | {row.threads} | {row.gigaflop_per_thousand_user_steps:.2f} GFLOP | "
+                     f"{1000 * row.matrix_seconds_per_thousand_user_steps:.0f} ms ({row.gigaflop_per_second:.0f} GFLOP/s) | "
+                     f"{row.ceiling:,.0f} | {row.user_steps_per_second:,.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--learners", nargs="+", default=["DQN-embedding"], choices=list(LEARNERS))
+    parser.add_argument("--steps", type=int, default=20_000, help="S: the runs train S and 2·S user-steps (default 20000)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch thread counts (default 1 2)")
+    parser.add_argument("--out", type=Path, default=Path("results/learner_arithmetic"), help="output folder")
+    args = parser.parse_args(argv)
+    from tqdm.auto import tqdm
+
+    plan = [(name, threads) for name in args.learners for threads in args.threads]
+    rows = [measure(name, args.steps, threads) for name, threads in tqdm(plan, desc="learner arithmetic", unit="run")]
+    info = hardware_and_versions()
+    command = command_line("benchmarks.learner_arithmetic", argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "learner_arithmetic.json").write_text(json.dumps(
+        {"command": command, "environment": info, "steps": args.steps,
+         "results": [{**asdict(row), "ceiling": row.ceiling} for row in rows]}, indent=2), encoding="utf-8")
+    text = (markdown_header("The learners' matrix products per training user-step, and the ceiling they set", info, command)
+            + f"\nSteady state: runs of {args.steps:,} and {2 * args.steps:,} user-steps, differenced.\n\n" + markdown(rows))
+    (args.out / "learner_arithmetic.md").write_text(text, encoding="utf-8")
+    print(text)
+    print(f"wrote {args.out}/learner_arithmetic.md, .json")
+    return text
+
+
+if __name__ == "__main__":
+    main()
