@@ -1,4 +1,4 @@
-"""What a benchmark table must say beside its numbers: hardware, versions and the exact command."""
+"""What a benchmark table must say beside its numbers (hardware, versions and the exact command), and the table itself."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import os
 import platform
 import shlex
 import sys
-from importlib import metadata
 from collections.abc import Sequence
+from importlib import metadata
 from typing import Any
 
-__all__ = ["command_line", "hardware_and_versions", "markdown_header"]
+__all__ = ["command_line", "hardware_and_versions", "markdown_header", "pipe_table"]
 
 _PACKAGES = ("recenv", "torch", "gymnasium", "numpy", "stable-baselines3")
 
@@ -64,3 +64,10 @@ def markdown_header(title: str, info: dict[str, Any], command: str) -> str:
         f"- Hardware: {info['cpu']} ({info['cpu_cores']} cores, torch threads {info['torch_threads']}); GPU: {info['gpu']}\n"
         f"- Versions: Python {info['python']}, {versions}\n"
     )
+
+
+def pipe_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table: the first column left-aligned, the others (numbers) right-aligned."""
+    lines = ["| " + " | ".join(columns) + " |", "|---|" + "---:|" * (len(columns) - 1)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"

@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from benchmarks.environment_info import command_line, hardware_and_versions, markdown_header
+from benchmarks.environment_info import command_line, hardware_and_versions, markdown_header, pipe_table
 from benchmarks.throughput import LEARNERS, measure_learner
 
 Shape = tuple[int, int, int]
@@ -116,14 +116,12 @@ def measure(name: str, steps: int, threads: int) -> Arithmetic:
 
 
 def markdown(rows: Sequence[Arithmetic]) -> str:
-    lines = [("| learner | torch threads | matrix products per 1,000 user-steps | at this machine's speed for their shapes | "
-              "ceiling: training user-steps/s | measured (counting) |"),
-             "|---|---:|---:|---:|---:|---:|"]
-    for row in rows:
-        lines.append(f"| {LEARNERS[row.learner]} | {row.threads} | {row.gigaflop_per_thousand_user_steps:.2f} GFLOP | "
-                     f"{1000 * row.matrix_seconds_per_thousand_user_steps:.0f} ms ({row.gigaflop_per_second:.0f} GFLOP/s) | "
-                     f"{row.ceiling:,.0f} | {row.user_steps_per_second:,.0f} |")
-    return "\n".join(lines) + "\n"
+    columns = ["learner", "torch threads", "matrix products per 1,000 user-steps", "at this machine's speed for their shapes",
+               "ceiling: training user-steps/s", "measured (counting)"]
+    return pipe_table(columns, [
+        [LEARNERS[row.learner], str(row.threads), f"{row.gigaflop_per_thousand_user_steps:.2f} GFLOP",
+         f"{1000 * row.matrix_seconds_per_thousand_user_steps:.0f} ms ({row.gigaflop_per_second:.0f} GFLOP/s)",
+         f"{row.ceiling:,.0f}", f"{row.user_steps_per_second:,.0f}"] for row in rows])
 
 
 def main(argv: Sequence[str] | None = None) -> str:

@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.environment_info import command_line, hardware_and_versions, markdown_header
+from benchmarks.environment_info import command_line, hardware_and_versions, markdown_header, pipe_table
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 """The checkout this script belongs to: the default candidate."""
@@ -196,14 +196,12 @@ def markdown(rows: Sequence[dict[str, Any]], baseline: str, candidate: str) -> s
     def ratio(value: float) -> str:
         return "—" if math.isnan(value) else f"{value:.2f}×"
 
-    lines = [(f"| native vector env | baseline `{baseline}` user-steps/s | candidate `{candidate}` user-steps/s | "
-              "ratio of medians | per-round ratios | rounds |"),
-             "|---|---:|---:|---:|---:|---:|"]
-    for row in rows:
-        lines.append(f"| {row['configuration']} | {number(row['baseline_median'])} | {number(row['candidate_median'])} | "
-                     f"{ratio(row['ratio_of_medians'])} | {ratio(row['round_ratio_min'])}–{ratio(row['round_ratio_max'])} | "
-                     f"{row['rounds']} |")
-    return "\n".join(lines) + "\n"
+    columns = ["native vector env", f"baseline `{baseline}` user-steps/s", f"candidate `{candidate}` user-steps/s",
+               "ratio of medians", "per-round ratios", "rounds"]
+    return pipe_table(columns, [
+        [row["configuration"], number(row["baseline_median"]), number(row["candidate_median"]),
+         ratio(row["ratio_of_medians"]), f"{ratio(row['round_ratio_min'])}–{ratio(row['round_ratio_max'])}",
+         str(row["rounds"])] for row in rows])
 
 
 def main(argv: Sequence[str] | None = None) -> str:
