@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from recenv import default_catalog
-from recenv.params import UserModelParams
 from recenv.dynamics import (
     ItemTable,
     PriorNoise,
@@ -19,7 +18,9 @@ from recenv.dynamics import (
     interest_from_prior,
     sample_categorical,
     sample_click,
+    take_rows,
 )
+from recenv.params import UserModelParams
 
 ALL_OFF = dict(satiation=False, consumption_drift=False, exogenous_drift=False, regime_shifts=False, clickbait=False, patience=False,
                impression_fatigue=False)
@@ -297,3 +298,14 @@ def test_all_logits_in_reused_buffers_are_bitwise_the_formula_of_one_item(items,
         assert reused.data_ptr() == workspace[0].data_ptr() and workspace[0].shape == (users, items.latents.shape[0])
         torch.testing.assert_close(reused, click_logits(state, every_item, items, params), rtol=0, atol=1e-5)
         assert torch.equal(reused, click_logits_all(state, items, params))  # fresh buffers: the same bits
+
+
+def test_take_rows_gives_the_rows_advanced_indexing_gives_in_the_ids_shape():
+    generator = torch.Generator().manual_seed(0)
+    latents, scores = torch.randn(7, 3, generator=generator), torch.rand(7, generator=generator)
+    for ids in (torch.tensor([4, 0, 6, 4]), torch.randint(0, 7, (5, 2), generator=generator),
+                torch.randint(0, 7, (6, 9), generator=generator)[:, ::2], torch.zeros((3, 0), dtype=torch.int64)):
+        for table in (latents, scores):
+            taken = take_rows(table, ids)
+            assert taken.shape == ids.shape + table.shape[1:]
+            assert torch.equal(taken, table[ids])
