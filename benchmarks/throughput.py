@@ -42,8 +42,8 @@ import torch
 from tqdm.auto import tqdm
 
 import recenv  # noqa: F401  (registers DriftingUser-v0)
-from benchmarks.environment_info import command_line, hardware_and_versions, markdown_header
-from recenv.threads import choose_torch_threads
+from benchmarks.environment_info import command_line, hardware_and_versions, markdown_header, pipe_table
+from recenv.threads import choose_torch_threads, torch_threads
 
 ENV_ID = "DriftingUser-v0"
 
@@ -183,14 +183,10 @@ def measure_learner(name: str, total_steps: int, threads: int, seed: int = 0) ->
         raise ValueError(f"unknown learner {name!r}; known: {list(LEARNERS)}")
     budget = Budget(**{f.name: total_steps for f in dataclasses.fields(Budget)})
     context = Context(public_view(training_env(EnvConfig())), None, seed, budget, "cpu", progress=False)
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         start = time.perf_counter()
         agent = REFERENCE_AGENTS[name](context)
         seconds = time.perf_counter() - start
-    finally:
-        torch.set_num_threads(before)
     return Measurement(f"learner {name}", TRAINING_USERS, "cpu", "encoded", int(agent.log.history[-1]["steps"]),
                        seconds, threads=threads)
 
@@ -200,12 +196,9 @@ def learner_table(results: Sequence[Measurement]) -> str:
     rows = [r for r in results if r.kind.startswith("learner ")]
     if not rows:
         return ""
-    lines = ["| learner | N users | torch threads | training user-steps | seconds | training user-steps/s |",
-             "|---|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        lines.append(f"| {LEARNERS[r.kind.removeprefix('learner ')]} | {r.num_envs} | {r.threads} | {r.user_steps:,} | "
-                     f"{r.seconds:.1f} | {r.user_steps_per_second:,.0f} |")
-    return "\n".join(lines) + "\n"
+    columns = ["learner", "N users", "torch threads", "training user-steps", "seconds", "training user-steps/s"]
+    return pipe_table(columns, [[LEARNERS[r.kind.removeprefix("learner ")], str(r.num_envs), str(r.threads),
+                                 f"{r.user_steps:,}", f"{r.seconds:.1f}", f"{r.user_steps_per_second:,.0f}"] for r in rows])
 
 
 SLATE_USERS = 1024
