@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from agents import run_counterfactual_sessions
 from benchmarks.agent_registry import AgentFactory, Budget, Context, agent_budget, is_privileged
@@ -29,6 +28,7 @@ from benchmarks.environment_info import hardware_and_versions
 from recenv import DriftingUserVectorEnv, EnvConfig
 from recenv.offline.logging_policies import make_logs
 from recenv.public_view import public_view
+from recenv.threads import torch_threads
 
 EVALUATION_SEED = 1_000_000
 """Seed of the held-out users, far from the training seeds (0 … 4 by default)."""
@@ -120,12 +120,8 @@ def run_cell(cell: Cell, factory: AgentFactory) -> CellResult:
     """Train the cell's agent with ``factory`` on the part's training env and logs (their public
     views unless the factory is privileged) and evaluate it on the held-out users, factual and
     counterfactual (:func:`agents.run_counterfactual_sessions`), on ``cell.threads`` torch threads."""
-    threads_before = torch.get_num_threads()
-    torch.set_num_threads(cell.threads)
-    try:
+    with torch_threads(cell.threads):
         return _run_cell(cell, factory)
-    finally:
-        torch.set_num_threads(threads_before)
 
 
 def _run_cell(cell: Cell, factory: AgentFactory) -> CellResult:

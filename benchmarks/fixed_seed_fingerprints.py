@@ -33,6 +33,7 @@ from recenv import EnvConfig
 from recenv.offline.drift_statistics import drift_statistics
 from recenv.offline.logging_policies import make_logs
 from recenv.offline.organic_histories import simulate_organic_histories
+from recenv.threads import torch_threads
 
 SCALAR_STEPS = 260
 """Steps of a scalar rollout: past the horizon of 200, so truncation and a reset are in it."""
@@ -145,12 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--compare", type=Path, default=None, help="fingerprints to compare with; exit 1 on a change")
     parser.add_argument("--data", default=None, help="MovieLens-100K folder: add ml100k rollouts")
     args = parser.parse_args(argv)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the same arithmetic whatever the machine's core count
-    try:
+    with torch_threads(1):  # the same arithmetic whatever the machine's core count
         fingerprints = compute(args.data)
-    finally:
-        torch.set_num_threads(threads)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(fingerprints, indent=2) + "\n")

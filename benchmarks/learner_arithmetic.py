@@ -36,6 +36,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from benchmarks.environment_info import command_line, hardware_and_versions, markdown_header, pipe_table
 from benchmarks.throughput import LEARNERS, measure_learner
+from recenv.threads import torch_threads
 
 Shape = tuple[int, int, int]
 """``(M, K, N)``: an ``(M, K) @ (K, N)`` product."""
@@ -89,9 +90,7 @@ def seconds_per_product(shape: Shape, threads: int, min_seconds: float = 0.2) ->
     generator = torch.Generator().manual_seed(0)
     left, right = torch.randn(m, k, generator=generator), torch.randn(k, n, generator=generator)
     out = torch.empty(m, n)
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         for _ in range(3):
             torch.mm(left, right, out=out)
         calls, start = 0, time.perf_counter()
@@ -99,8 +98,6 @@ def seconds_per_product(shape: Shape, threads: int, min_seconds: float = 0.2) ->
             torch.mm(left, right, out=out)
             calls += 1
         return (time.perf_counter() - start) / calls
-    finally:
-        torch.set_num_threads(before)
 
 
 def measure(name: str, steps: int, threads: int) -> Arithmetic:

@@ -20,14 +20,16 @@ the jobs together use no more threads than there are cores.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-__all__ = ["ThreadChoice", "available_cores", "cap_torch_threads", "choose_torch_threads"]
+__all__ = ["ThreadChoice", "available_cores", "cap_torch_threads", "choose_torch_threads", "torch_threads"]
 
 _CGROUP = Path("/sys/fs/cgroup")
 
@@ -123,3 +125,15 @@ def cap_torch_threads() -> int:
     if torch.get_num_threads() > cores:
         torch.set_num_threads(cores)
     return torch.get_num_threads()
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run the block on ``threads`` torch threads, and put back the count it found afterwards
+    (also when the block raises)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

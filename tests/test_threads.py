@@ -73,3 +73,14 @@ def test_learners_and_evaluation_cap_threads_at_the_cores_and_show_the_count(mon
     bar = work_bar(10, "DQN", "step", progress=True)
     assert torch.get_num_threads() == 1 and bar.desc == "DQN [1 torch thread]"
     bar.close()
+
+
+def test_torch_threads_sets_the_count_for_the_block_and_puts_back_the_one_it_found_even_on_error():
+    before = torch.get_num_threads()
+    other = 1 if before != 1 else 2
+    with threads.torch_threads(other):
+        assert torch.get_num_threads() == other
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError, match="inside"), threads.torch_threads(other):
+        raise RuntimeError("inside")
+    assert torch.get_num_threads() == before
