@@ -39,7 +39,8 @@ from typing import Any
 
 from benchmarks.environment_info import command_line, hardware_and_versions, markdown_header, pipe_table
 
-REPOSITORY = Path(__file__).resolve().parent.parent
+REPOSITORY = Path(__file__).resolve().parents[2]
+"""This checkout (``src/benchmarks/side_by_side.py`` two folders up)."""
 """The checkout this script belongs to: the default candidate."""
 
 _TIMING = r"""
@@ -112,14 +113,20 @@ def revision_of(path: Path) -> str:
     return head.stdout.strip() + ("+changes" if dirty else "")
 
 
+def package_folder(path: Path) -> Path:
+    """The folder that holds a checkout's ``recenv`` package: ``src/`` since the src layout, the
+    checkout itself before it."""
+    return path / "src" if (path / "src" / "recenv" / "__init__.py").is_file() else path
+
+
 @contextlib.contextmanager
 def checkout(version: str) -> Iterator[Path]:
-    """A directory holding the version's ``recenv`` package: ``version`` itself when it is such a
-    directory, else a git revision of this repository, checked out into a temporary worktree that
-    is removed afterwards."""
+    """A directory holding the version's ``recenv`` package: ``version`` itself (or its ``src/``)
+    when it is such a checkout, else a git revision of this repository, checked out into a
+    temporary worktree that is removed afterwards."""
     path = Path(version)
-    if (path / "recenv" / "__init__.py").is_file():
-        yield path.resolve()
+    if (package_folder(path) / "recenv" / "__init__.py").is_file():
+        yield package_folder(path).resolve()
         return
     with tempfile.TemporaryDirectory(prefix="recenv-side-by-side-") as parent:
         worktree = Path(parent) / "checkout"
@@ -129,7 +136,7 @@ def checkout(version: str) -> Iterator[Path]:
             raise ValueError(f"{version!r} is neither a checkout of recenv nor a revision of {REPOSITORY}: "
                              f"{added.stderr.strip()}")
         try:
-            yield worktree
+            yield package_folder(worktree)
         finally:
             subprocess.run(["git", "-C", str(REPOSITORY), "worktree", "remove", "--force", str(worktree)],
                            capture_output=True, check=False)
