@@ -67,20 +67,32 @@ def test_the_default_policies_run_on_a_record_whose_privileged_accessors_raise()
 
 
 def test_propensities_are_the_probabilities_the_policy_shows_items_with():
+    """Each policy is called on a view of the 3 users repeated 10,000 times (a policy draws every
+    user independently, and the copies share their record, so one call is 10,000 draws per user),
+    20 calls: n = 200,000 draws per user. The standard error of a frequency is at most
+    sqrt(0.25 / n) = 0.0011, so the tolerance 0.005 is 4.5 standard errors (a false failure over the
+    4 × 18 cells has probability < 0.001), and a propensity off by 0.01 (e.g. popularity without
+    its +1, which moves items 0 and 5 by 0.0095) is caught with probability > 0.99."""
+    copies, calls = 10_000, 20
     view = _PublicRecordOnly()
+    view.num_users = 3 * copies
+    for name in ("recent_items", "recent_clicks", "session_steps", "session_clicks"):
+        setattr(view, name, getattr(view, name).repeat((copies,) + (1,) * (getattr(view, name).dim() - 1)))
+    users = np.tile(np.arange(3), copies)
     for policy in _policies():
-        draws = 20_000
-        counts = np.zeros((3, 6))
-        reported = np.full((3, 6), np.nan)
-        for _ in range(draws):
+        counts = np.zeros(3 * 6)
+        reported = np.full((3, 6), np.nan, dtype=np.float32)
+        for _ in range(calls):
             actions, propensity = policy(view)
-            counts[np.arange(3), actions] += 1
-            reported[np.arange(3), actions] = propensity
-        frequency = counts / draws
-        shown = counts > 0
-        np.testing.assert_allclose(frequency[shown], reported[shown], atol=0.012)
+            assert actions.shape == propensity.shape == (3 * copies,)
+            counts += np.bincount(users * 6 + actions, minlength=3 * 6)
+            reported[users, actions] = propensity
+            np.testing.assert_array_equal(propensity, reported[users, actions])  # one propensity per user and item
+        frequency = counts.reshape(3, 6) / (copies * calls)
+        assert (frequency > 0).all()  # every policy keeps a random share: each item has propensity >= 0.05
+        np.testing.assert_allclose(frequency, reported, atol=0.005)
         # Reported propensities of one user sum to 1 over the items it can show.
-        np.testing.assert_allclose(np.nansum(reported, 1), 1.0, atol=1e-5)
+        np.testing.assert_allclose(reported.sum(1), 1.0, atol=1e-5)
 
 
 def test_collect_logs_hands_a_deployable_policy_only_the_logging_view(monkeypatch):

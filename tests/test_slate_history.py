@@ -249,26 +249,38 @@ def test_slate_propensities_are_the_probabilities_of_each_item_in_each_slot():
 
     from recenv.offline.logging_policies import ContentProfileScorer, LSTMScorer
 
+    """Each policy is called on a view of the 3 users repeated 10,000 times (every user and slot is
+    drawn independently, and the copies share their record, so one call is 10,000 slates per user),
+    10 calls: n = 100,000 draws per user and slot. The standard error of a frequency is at most
+    sqrt(0.25 / n) = 0.0016, so the tolerance 0.007 is 4.4 standard errors (a false failure over the
+    3 × 54 cells has probability < 0.002); a propensity off by 0.015 in one cell is caught with
+    probability > 0.99, and popularity without its +1 (items 0 and 5 off by 0.0095 in all 9 user
+    slots, each caught with probability 0.94) with probability > 0.999."""
     view = _PublicRecordOnly()
+    copies, calls = 10_000, 10
+    view.num_users = 3 * copies
+    for name in ("recent_items", "recent_clicks", "session_steps", "session_clicks"):
+        setattr(view, name, getattr(view, name).repeat((copies,) + (1,) * (getattr(view, name).dim() - 1)))
     policies = [
         DeployedPolicy(6, seed=0, slate_size=3),
         DeployedPolicy(6, popularity=np.arange(6, dtype=float), scorer=ContentProfileScorer(np.eye(6, dtype=np.float32)),
                        seed=0, slate_size=3),
         DeployedPolicy(6, scorer=LSTMScorer(_small_lstm(6), np.eye(6, dtype=np.float32)), seed=0, slate_size=3),
     ]
+    users, slots = np.meshgrid(np.tile(np.arange(3), copies), np.arange(3), indexing="ij")
     for policy in policies:
-        draws = 10_000
-        counts = np.zeros((3, 3, 6))
-        reported = np.full((3, 3, 6), np.nan)
-        for _ in range(draws):
+        counts = np.zeros(3 * 3 * 6)
+        reported = np.full((3, 3, 6), np.nan, dtype=np.float32)
+        for _ in range(calls):
             actions, propensity = policy(view)
-            assert actions.shape == propensity.shape == (3, 3)
-            users, slots = np.meshgrid(np.arange(3), np.arange(3), indexing="ij")
-            counts[users, slots, actions] += 1
+            assert actions.shape == propensity.shape == (3 * copies, 3)
+            counts += np.bincount(((users * 3 + slots) * 6 + actions).ravel(), minlength=3 * 3 * 6)
             reported[users, slots, actions] = propensity
-        shown = counts > 0
-        np.testing.assert_allclose((counts / draws)[shown], reported[shown], atol=0.015)
-        np.testing.assert_allclose(np.nansum(reported, 2), 1.0, atol=1e-5)
+            np.testing.assert_array_equal(propensity, reported[users, slots, actions])  # one per user, slot and item
+        frequency = counts.reshape(3, 3, 6) / (copies * calls)
+        assert (frequency > 0).all()  # the random share shows every item in every slot with probability >= 0.05
+        np.testing.assert_allclose(frequency, reported, atol=0.007)
+        np.testing.assert_allclose(reported.sum(2), 1.0, atol=1e-5)
 
 
 def test_logs_keep_the_slot_on_disk_and_read_logs_from_before_slates(tmp_path):
