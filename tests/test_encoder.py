@@ -1,5 +1,6 @@
 """The LSTM state encoder: incremental observations, weights files, logs, training and metrics."""
 
+import shlex
 
 import gymnasium as gym
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 import torch
 
 import recenv
-from recenv.encoder import EncoderConfig, EncoderMismatchError, NextClickLSTM, load_encoder, save_encoder
+from recenv.encoder import EncoderConfig, EncoderMismatchError, MissingEncoderWeights, NextClickLSTM, load_encoder, save_encoder
 from recenv.offline.click_predictors import PopularityPredictor, StaticProfilePredictor, auc, log_loss
 from recenv.offline.encoder_training import TrainingConfig, evaluate, split_users, train_encoder
 from recenv.offline.logging_policies import make_logs
@@ -153,10 +154,43 @@ def test_reference_predictors_use_only_training_information():
     assert static.coefficients[0] > 0
 
 
+def test_building_an_env_of_new_dynamics_never_trains_and_names_the_command_that_does(monkeypatch, tmp_path):
+    import recenv.offline.encoder_training as training
+
+    monkeypatch.setenv("RECENV_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(training, "train_on_first_use", lambda *a, **k: pytest.fail("building an env trained"))
+    with pytest.raises(MissingEncoderWeights) as missing:
+        gym.make("DriftingUser-v0", preset="smooth", params={"clickbait": False})
+    message = str(missing.value)
+    assert "recenv encoder prepare --preset smooth --params '{\"clickbait\": false}'" in message
+    assert "recenv.offline.prepare_encoder(config)" in message and "minutes on 2 CPU cores" in message
+    assert missing.value.path.parent == tmp_path / "encoders" and not missing.value.path.exists()
+    # A catalog given as an object has no command line: the message names the function only.
+    base = recenv.default_catalog()
+    catalog = recenv.Catalog.from_embeddings(base.embeddings[:60], base.texts[:60], latent_dim=8)
+    with pytest.raises(MissingEncoderWeights, match=r"prepare_encoder\(config\) in Python \(a catalog given as an object"):
+        recenv.DriftingUserVectorEnv(num_envs=2, catalog=catalog)
+
+
+def test_the_prepare_command_line_names_the_dynamics_it_prepares():
+    from recenv.encoder import prepare_command
+
+    assert prepare_command(recenv.EnvConfig(preset="none")) == "recenv encoder prepare --preset none"
+    # A full user model is named by the fields where it differs from its preset's.
+    full = recenv.EnvConfig(preset="mixed", params=recenv.SYNTHETIC_PRESETS["smooth"], slate_size=3, slate_history="shown",
+                            slate_position_decay=0.25)
+    assert prepare_command(full) == ("recenv encoder prepare --preset mixed --params '{\"regime_shifts\": false}' "
+                                     "--slate-size 3 --slate-history shown --slate-position-decay 0.25")
+    base = recenv.default_catalog()
+    catalog = recenv.Catalog.from_embeddings(base.embeddings[:60], base.texts[:60], latent_dim=8)
+    assert prepare_command(recenv.EnvConfig(catalog=catalog)) is None
+
+
 @pytest.mark.first_use_training
-def test_new_dynamics_train_their_encoder_on_first_use_and_cache_it_under_their_key(monkeypatch, tmp_path):
+def test_prepare_encoder_trains_new_dynamics_once_and_caches_them_under_their_key(monkeypatch, tmp_path):
     import recenv.offline.encoder_training as training
     from recenv.encoder import dynamics_key
+    from recenv.offline import prepare_encoder
 
     monkeypatch.setenv("RECENV_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(training, "FIRST_USE_USERS", 200)
@@ -166,19 +200,59 @@ def test_new_dynamics_train_their_encoder_on_first_use_and_cache_it_under_their_
     monkeypatch.setattr(training, "train_on_first_use", lambda *a, **k: calls.append(1) or original(*a, **k))
     base = recenv.default_catalog()
     catalog = recenv.Catalog.from_embeddings(base.embeddings[:60], base.texts[:60], topics=base.topics[:60].tolist(), latent_dim=8)
-    env = gym.make("DriftingUser-v0", catalog=catalog)
+    config = recenv.EnvConfig(catalog=catalog)
+    with pytest.raises(MissingEncoderWeights):
+        gym.make("DriftingUser-v0", config=config)
+    path = prepare_encoder(config)
     cached = sorted((tmp_path / "encoders").glob("*.pt"))
-    assert calls == [1] and len(cached) == 1
-    assert cached[0].name.startswith(dynamics_key(catalog, UserModelParams()))
+    assert calls == [1] and cached == [path]
+    assert path.name.startswith(dynamics_key(catalog, UserModelParams()))
+    env = gym.make("DriftingUser-v0", config=config)
     assert env.unwrapped.encoder.dynamics_key == dynamics_key(catalog, UserModelParams())
     obs, _ = env.reset(seed=0)
     assert obs.shape == (66,)
-    gym.make("DriftingUser-v0", catalog=catalog)  # served from the cache
-    assert calls == [1]
+    assert prepare_encoder(config) == path and calls == [1]  # cached now: not trained again
     # The same catalog with one user-model switch off is other dynamics: its own encoder.
-    other = gym.make("DriftingUser-v0", catalog=catalog, params={"satiation": False})
-    assert calls == [1, 1] and len(list((tmp_path / "encoders").glob("*.pt"))) == 2
+    other_config = config.replace(params={"satiation": False})
+    with pytest.raises(MissingEncoderWeights):
+        gym.make("DriftingUser-v0", config=other_config)
+    assert prepare_encoder(other_config) != path and calls == [1, 1]
+    other = gym.make("DriftingUser-v0", config=other_config)
     assert other.unwrapped.encoder.dynamics_key != env.unwrapped.encoder.dynamics_key
+
+
+@pytest.mark.first_use_training
+def test_the_command_the_error_names_prepares_the_encoder_the_env_then_finds(monkeypatch, tmp_path, capsys):
+    import recenv.offline.encoder_training as training
+
+    monkeypatch.setenv("RECENV_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(training, "FIRST_USE_USERS", 100)
+    monkeypatch.setattr(training, "FIRST_USE_EPOCHS", 1)
+    with pytest.raises(MissingEncoderWeights) as missing:
+        recenv.DriftingUserVectorEnv(num_envs=2, preset="none", params={"satiation": False}, device="cpu")
+    command = shlex.split(str(missing.value).split("`")[1])
+    assert command[:3] == ["recenv", "encoder", "prepare"]
+    training.main(command[2:])
+    assert f"encoder weights: {missing.value.path}" in capsys.readouterr().out
+    envs = recenv.DriftingUserVectorEnv(num_envs=2, preset="none", params={"satiation": False}, device="cpu")
+    assert envs.encoder.dynamics_key == missing.value.key
+    with pytest.raises(SystemExit):
+        training.main(["prepare", "--params", "[1, 2]"])
+    assert "expected a JSON object of user-model fields" in capsys.readouterr().err
+
+
+def test_prepare_encoder_does_nothing_for_shipped_dynamics_and_other_observations(monkeypatch, tmp_path):
+    import recenv.offline.encoder_training as training
+    from recenv.encoder import shipped_encoder_path
+    from recenv.offline import prepare_encoder
+
+    monkeypatch.setenv("RECENV_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(training, "train_on_first_use", lambda *a, **k: pytest.fail("prepare_encoder trained"))
+    for preset in recenv.SYNTHETIC_PRESETS:
+        assert prepare_encoder(recenv.EnvConfig(preset=preset)) == shipped_encoder_path(preset)
+    assert prepare_encoder(recenv.EnvConfig(params={"satiation": False}, obs_mode="history")) is None
+    assert prepare_encoder(recenv.EnvConfig(encoder=tmp_path / "mine.pt")) == tmp_path / "mine.pt"
+    assert not (tmp_path / "encoders").exists()
 
 
 def test_the_encoder_layer_only_reads_weights_and_names_where_they_are_missing(monkeypatch, tmp_path):

@@ -23,9 +23,10 @@ trained on logs of slates.
 1. ``encoder=None``: the weights shipped in ``recenv/assets/encoder_<preset>.pt`` whose key is the
    environment's (one per named preset: ``none``, ``smooth``, ``abrupt``, ``mixed``, ``ml100k``);
    else weights trained on first use for exactly these dynamics, cached in
-   ``$RECENV_CACHE_DIR/encoders/<dynamics key>-<training key>.pt``; else
-   :class:`MissingEncoderWeights`, on which building an environment trains them
-   (:mod:`recenv.env_base`; this module only reads weights).
+   ``$RECENV_CACHE_DIR/encoders/<dynamics key>-<training key>.pt`` by
+   :func:`recenv.offline.prepare_encoder` (command line: ``recenv encoder prepare``); else
+   :class:`MissingEncoderWeights`, whose message names that command. This module only reads
+   weights, and building an environment never trains.
 2. ``encoder=PATH``: that file, refused with :class:`EncoderMismatchError` (saying which fields
    differ) if it was made for other dynamics, another catalog, text model or shape.
 3. ``encoder=model``: a :class:`NextClickLSTM` object, checked the same way if it was read from a
@@ -34,9 +35,10 @@ trained on logs of slates.
 Weights are stored with ``torch.save`` as plain tensors and metadata and read back with
 ``torch.load(..., weights_only=True)``.
 
-Train, evaluate and reproduce the shipped weights from the command line::
+Prepare the weights of new dynamics, train, evaluate and reproduce the shipped weights from the
+command line::
 
-    python -m recenv.offline.encoder_training --help
+    python -m recenv.offline.encoder_training --help      # or: recenv encoder --help
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -55,23 +58,30 @@ import torch
 from torch import Tensor, nn
 
 from recenv.catalog import Catalog
+from recenv.config import DEFAULT_SLATE_POSITION_DECAY, EnvConfig
 from recenv.embedding import cache_dir
 from recenv.params import UserModelParams
+from recenv.presets import make_params
 from recenv.weights_file import read_weights_file
 
 __all__ = [
     "FIRST_USE_EPOCHS",
+    "FIRST_USE_MINUTES",
+    "FIRST_USE_SLATE_MINUTES",
     "FIRST_USE_SLATE_USERS",
     "FIRST_USE_USERS",
     "EncoderConfig",
     "EncoderMismatchError",
     "MissingEncoderWeights",
     "NextClickLSTM",
+    "PREPARE_COMMAND",
     "cached_encoder_path",
     "dynamics_key",
     "dynamics_record",
     "first_use_training",
     "load_encoder",
+    "matched_weights_path",
+    "prepare_command",
     "resolve_encoder",
     "save_encoder",
     "shipped_encoder_path",
@@ -79,22 +89,38 @@ __all__ = [
 
 _FILE_FORMAT_VERSION = 2  # 2: records the dynamics (catalog + user model) the weights were trained on
 
+PREPARE_COMMAND = "recenv encoder prepare"
+"""The command that trains and caches the encoder of a preset's dynamics as first use does
+(``python -m recenv.offline.encoder_training prepare``; in Python :func:`recenv.offline.prepare_encoder`)."""
+_GENERAL_COMMAND = f"{PREPARE_COMMAND} --preset PRESET [--params JSON] [--slate-size K --slate-history shown]"
+
 
 class EncoderMismatchError(ValueError):
     """An encoder weights file does not belong to this catalog / model / shape."""
 
 
 class MissingEncoderWeights(FileNotFoundError):
-    """No weights exist yet for these dynamics; :attr:`path` is where first-use training puts them."""
+    """No weights exist yet for these dynamics; :attr:`path` is where :func:`recenv.offline.prepare_encoder`
+    puts them. Building an environment never trains: the message names the command and the function
+    that train and cache the weights, and how long that takes.
 
-    def __init__(self, catalog: Catalog, params: UserModelParams, path: Path, history: Mapping[str, Any] | None = None):
+    :param command: the command line that prepares them (:func:`prepare_command`); None when there is
+        none (a catalog given as an object); default: the command's general form.
+    """
+
+    def __init__(self, catalog: Catalog, params: UserModelParams, path: Path, history: Mapping[str, Any] | None = None,
+                 key: str | None = None, command: str | None = _GENERAL_COMMAND):
+        key = key or dynamics_key(catalog, params, history)
+        minutes = FIRST_USE_MINUTES if history is None else FIRST_USE_SLATE_MINUTES
+        function = "recenv.offline.prepare_encoder(config)"
+        how = (f"{function} in Python (a catalog given as an object has no command line)" if command is None
+               else f"`{command}` (in Python: {function})")
         super().__init__(
-            f"no encoder weights for these dynamics (catalog {catalog.fingerprint}, user model "
-            f"{dynamics_key(catalog, params, history)}, history {_history_text(history)}) "
-            f"at {path}; building an environment with them trains them once "
-            "(recenv.offline.encoder_training.train_on_first_use), or pass encoder=PATH"
+            f"no encoder weights for these dynamics (catalog {catalog.fingerprint}, user model {key}, history "
+            f"{_history_text(history)}) at {path}. Building an environment does not train them: train and cache "
+            f"them once, {minutes} on 2 CPU cores, with {how}; or pass encoder=PATH"
         )
-        self.catalog, self.params, self.path, self.history = catalog, params, path, history
+        self.catalog, self.params, self.path, self.history, self.key = catalog, params, path, history, key
 
 
 @dataclass(frozen=True)
@@ -275,10 +301,13 @@ def load_encoder(
     params: UserModelParams | None = None,
     device: torch.device | str = "cpu",
     history: Mapping[str, Any] | None = None,
+    key: str | None = None,
 ) -> NextClickLSTM:
     """Read weights written by :func:`save_encoder` for ``catalog`` (and, given ``params``, for
     exactly that user model and ``history`` format). The model remembers its dynamics key
     (``model.dynamics_key``).
+
+    ``key``: ``dynamics_key(catalog, params, history)`` when the caller has it already.
 
     :raises EncoderMismatchError: the file was made for another catalog, text model, user model or shape.
     :raises ValueError: the file is unreadable, not an encoder file, or from before encoders were
@@ -297,7 +326,7 @@ def load_encoder(
             f"text model {payload['model_id']!r}); this catalog is {catalog.fingerprint} with {catalog.model_id!r}. "
             "Train weights for it with `python -m recenv.offline.encoder_training train`, or leave encoder=None."
         )
-    if params is not None and payload["dynamics"]["key"] != dynamics_key(catalog, params, history):
+    if params is not None and payload["dynamics"]["key"] != (key or dynamics_key(catalog, params, history)):
         differences = _mismatched_fields(payload["dynamics"]["params"], params)
         recorded_history = payload["dynamics"].get("history")
         if recorded_history != (None if history is None else dict(history)):
@@ -352,6 +381,36 @@ FIRST_USE_SLATE_RECIPE = ("make_logs two rounds of slates (exploration, deployme
                           "seed 0")
 """The first-use recipe of encoders of slate histories (:data:`FIRST_USE_RECIPE`'s counterpart)."""
 
+FIRST_USE_MINUTES = "about MINUTES_TBD minutes"
+"""How long first-use training of a one-item-history encoder takes on 2 CPU cores, for the
+:class:`MissingEncoderWeights` message (measured: docs/results/encoders.md)."""
+FIRST_USE_SLATE_MINUTES = "about SLATE_MINUTES_TBD minutes"
+"""The same for an encoder of whole-slate histories (measured: docs/results/encoders.md)."""
+
+
+def prepare_command(config: EnvConfig) -> str | None:
+    """The :data:`PREPARE_COMMAND` line that trains and caches the encoder ``config``'s dynamics
+    need (its preset, user-model overrides, data and slate history), or None for a catalog given
+    as an object, which a command line cannot name (then :func:`recenv.offline.prepare_encoder`)."""
+    if config.catalog is not None:
+        return None
+    words = [PREPARE_COMMAND, "--preset", config.preset]
+    if config.data_path is not None:
+        words += ["--data", shlex.quote(os.fspath(config.data_path))]
+    if isinstance(config.params, UserModelParams):  # a full user model: the fields that differ from the preset's
+        preset, given = make_params(config.preset).to_dict(), config.params.to_dict()
+        overrides = {name: value for name, value in given.items() if preset.get(name) != value}
+    else:
+        overrides = dict(config.params or {})
+    if overrides:
+        words += ["--params", shlex.quote(json.dumps(overrides, sort_keys=True))]
+    history = config.history_record
+    if history is not None:
+        words += ["--slate-size", str(history["slate_size"]), "--slate-history", history["slate_history"]]
+        if config.slate_position_decay != DEFAULT_SLATE_POSITION_DECAY:
+            words += ["--slate-position-decay", repr(float(config.slate_position_decay))]
+    return " ".join(words)
+
 
 def first_use_training(history: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The first-use training setup, as recorded in the weights and hashed into their cache name
@@ -363,8 +422,21 @@ def first_use_training(history: Mapping[str, Any] | None = None) -> dict[str, An
 
 def cached_encoder_path(catalog: Catalog, params: UserModelParams, history: Mapping[str, Any] | None = None) -> Path:
     """Where weights trained on first use for these dynamics (with :func:`first_use_training`) are kept."""
+    return _cached_path(dynamics_key(catalog, params, history), history)
+
+
+def _cached_path(key: str, history: Mapping[str, Any] | None) -> Path:
     training_key = hashlib.sha256(json.dumps(first_use_training(history), sort_keys=True).encode()).hexdigest()[:8]
-    return cache_dir() / "encoders" / f"{dynamics_key(catalog, params, history)}-{training_key}.pt"
+    return cache_dir() / "encoders" / f"{key}-{training_key}.pt"
+
+
+def matched_weights_path(catalog: Catalog, params: UserModelParams, history: Mapping[str, Any] | None = None
+                         ) -> tuple[str, Path]:
+    """The dynamics key of ``catalog``, ``params`` and ``history`` and where their weights are: the
+    shipped file of that key, else the first-use cache's (:func:`cached_encoder_path`), which may not
+    exist yet (:func:`recenv.offline.prepare_encoder` writes it)."""
+    key = dynamics_key(catalog, params, history)
+    return key, _shipped_encoders().get(key) or _cached_path(key, history)
 
 
 def _shipped_encoders() -> dict[str, Path]:
@@ -398,10 +470,12 @@ def resolve_encoder(
     encoder: NextClickLSTM | str | os.PathLike[str] | None,
     device: torch.device,
     history: Mapping[str, Any] | None = None,
+    config: EnvConfig | None = None,
 ) -> NextClickLSTM:
     """The frozen encoder an environment of ``catalog`` and ``params`` observes through (the module
     docstring says how it is found); ``history``: what its histories record, if more than one
-    interaction per step (:attr:`recenv.EnvConfig.history_record`).
+    interaction per step (:attr:`recenv.EnvConfig.history_record`); ``config``: the environment's
+    config, only to name the exact command that prepares missing weights.
 
     :raises MissingEncoderWeights: ``encoder=None`` and no weights exist for these dynamics yet.
     :raises EncoderMismatchError: a file or a model read from one was made for other dynamics.
@@ -409,8 +483,8 @@ def resolve_encoder(
     Loaded encoders are shared by the environments of a process (they are frozen); deep-copy one
     before fine-tuning it.
     """
-    key = dynamics_key(catalog, params, history)
     if isinstance(encoder, NextClickLSTM):
+        key = dynamics_key(catalog, params, history)
         if encoder.config.embedding_dim != catalog.embedding_dim:
             raise EncoderMismatchError(
                 f"encoder expects {encoder.config.embedding_dim}-dim embeddings; the catalog has {catalog.embedding_dim}"
@@ -423,14 +497,16 @@ def resolve_encoder(
             )
         return encoder.to(device)
     if encoder is not None:
+        key = dynamics_key(catalog, params, history)
         path = Path(encoder)
         if not path.exists():
             raise FileNotFoundError(f"encoder weights file {path} does not exist")
     else:
-        path = _shipped_encoders().get(key) or cached_encoder_path(catalog, params, history)
+        key, path = matched_weights_path(catalog, params, history)
         if not path.exists():
-            raise MissingEncoderWeights(catalog, params, path, history)
+            command = _GENERAL_COMMAND if config is None else prepare_command(config)
+            raise MissingEncoderWeights(catalog, params, path, history, key, command)
     cache_key = (str(path.resolve()), str(device), key)
     if cache_key not in _LOADED:
-        _LOADED[cache_key] = load_encoder(path, catalog, params, device, history)
+        _LOADED[cache_key] = load_encoder(path, catalog, params, device, history, key)
     return _LOADED[cache_key]

@@ -1,12 +1,11 @@
 """What the scalar and the vector environment share: how they are built from an :class:`EnvConfig`,
 the accessors they expose, and how they check actions.
 
-:func:`build_simulation` is also the one place where dynamics without encoder weights get them:
-the first environment built with ``obs_mode="encoded"`` on a catalog and user model that no
-shipped or cached encoder was trained for (an ablation switch, custom parameters, a custom catalog)
-trains the next-click LSTM on logs of exactly those dynamics
-(:func:`recenv.offline.encoder_training.train_on_first_use`, progress bars, one to two minutes
-on 2 CPU cores) and caches it; the encoder layer below only ever reads weights.
+Building an environment never trains. With ``obs_mode="encoded"`` on a catalog and user model that
+no shipped or cached encoder was trained for (an ablation switch, custom parameters, a custom
+catalog), :func:`build_simulation` raises :class:`recenv.encoder.MissingEncoderWeights`, whose
+message names the command (``recenv encoder prepare ...``) and the function
+(:func:`recenv.offline.prepare_encoder`) that train and cache them.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from torch import Tensor
 
 from recenv.catalog import Catalog
 from recenv.config import EnvConfig
-from recenv.encoder import MissingEncoderWeights, NextClickLSTM, resolve_encoder
+from recenv.encoder import NextClickLSTM, resolve_encoder
 from recenv.observation import OBSERVATION_BUILDERS, EncodedObservation, ObservationBuilder
 from recenv.params import UserModelParams
 from recenv.simulator import UserSimulator
@@ -43,20 +42,18 @@ if hasattr(os, "register_at_fork"):
 
 
 def build_simulation(config: EnvConfig, num_users: int) -> tuple[UserSimulator, ObservationBuilder]:
-    """The simulator of ``num_users`` users and the observation builder that ``config`` asks for."""
+    """The simulator of ``num_users`` users and the observation builder that ``config`` asks for.
+
+    :raises recenv.encoder.MissingEncoderWeights: ``obs_mode="encoded"`` on dynamics whose encoder
+        is neither shipped nor cached (:func:`recenv.offline.prepare_encoder` makes it).
+    """
     if _IN_FORKED_CHILD:
         torch.set_num_threads(1)
     simulator = UserSimulator.from_config(config, num_users)
     if config.obs_mode != "encoded":
         return simulator, OBSERVATION_BUILDERS[config.obs_mode](simulator, config.max_episode_steps)
     history = config.history_record
-    try:
-        encoder = resolve_encoder(simulator.catalog, simulator.params, config.encoder, simulator.device, history)
-    except MissingEncoderWeights as missing:
-        from recenv.offline.encoder_training import train_on_first_use  # first use only; never on import
-
-        train_on_first_use(config, missing.path)
-        encoder = resolve_encoder(simulator.catalog, simulator.params, config.encoder, simulator.device, history)
+    encoder = resolve_encoder(simulator.catalog, simulator.user_model, config.encoder, simulator.device, history, config)
     return simulator, EncodedObservation(simulator, config.max_episode_steps, encoder)
 
 
@@ -181,7 +178,7 @@ class DriftingUserBase:
     @property
     def params(self) -> UserModelParams:
         """The user model (``config.user_model``)."""
-        return self._simulator.params
+        return self._simulator.user_model
 
     @property
     def preset(self) -> str:

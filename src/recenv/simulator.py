@@ -187,7 +187,7 @@ class UserSimulator:
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} = {value!r} is not allowed; expected an int >= {low}")
         self.catalog = catalog
-        self.params = params
+        self.user_model = params
         self.num_users = num_users
         self.history_length = history_length
         self.warmup_steps = warmup_steps
@@ -292,8 +292,8 @@ class UserSimulator:
         if self._pool is None or len(self._pool) < n:
             needed = n - (0 if self._pool is None else len(self._pool))
             batch = max(needed, self.pool_size)
-            prior = sample_prior_noise(self.generator, batch, self.items, self.params)
-            generated = self._warm_up(interest_from_prior(prior, self.items, self.params))
+            prior = sample_prior_noise(self.generator, batch, self.items, self.user_model)
+            generated = self._warm_up(interest_from_prior(prior, self.items, self.user_model))
             if self.summarize_warmup is not None:  # e.g. the LSTM encoder: once for the whole batch
                 generated.warmup.summary = self.summarize_warmup(generated.warmup)
             self._pool = generated if self._pool is None else _FreshUsers.concat([self._pool, generated])
@@ -302,7 +302,7 @@ class UserSimulator:
 
     def _warm_up(self, interest: Tensor) -> _FreshUsers:
         """Run the logging policy for W steps from interest θ0; return the users at session start."""
-        params, items = self.params, self.items
+        params, items = self.user_model, self.items
         n, w = int(interest.shape[0]), self.warmup_steps
         state = UserState.start(interest, params)
         shown = torch.empty((n, w), dtype=torch.int64, device=self.device)
@@ -366,7 +366,7 @@ class UserSimulator:
             oracle's, for evaluation; a tenth of a step's cost at 500 items); False: NaN instead.
             No random draw depends on it."""
         state = self.require_state()
-        params, items = self.params, self.items
+        params, items = self.user_model, self.items
         noise = sample_step_noise(self.generator, self.num_users, items, params)
         suppressed = self._suppressed_shift_step == state.step
         if bool(suppressed.any()):
@@ -452,4 +452,4 @@ class UserSimulator:
 
     def click_probabilities(self) -> Tensor:
         """Privileged: the true P(click) of every item for every user now, ``(B, N)``."""
-        return torch.sigmoid(click_logits_all(self.require_state(), self.items, self.params))
+        return torch.sigmoid(click_logits_all(self.require_state(), self.items, self.user_model))

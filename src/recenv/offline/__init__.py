@@ -9,9 +9,14 @@
 - :mod:`recenv.offline.click_predictors` — reference click predictors (popularity, static profile)
   and the metrics that compare them with the next-click LSTM.
 - :mod:`recenv.offline.encoder_training` — training and evaluation of the next-click LSTM
-  (``python -m recenv.offline.encoder_training train --help``).
+  (``python -m recenv.offline.encoder_training --help``), and :func:`prepare_encoder`, which trains
+  and caches the encoder that new dynamics need before environments of them are built.
 - :mod:`recenv.offline.organic_histories` — histories of users browsing on their own, comparable
   with real logs.
 - :mod:`recenv.offline.drift_statistics` — how fast and how a set of histories drifts.
 - :mod:`recenv.offline.drift_fit` — the user model's drift and prior fitted to real histories.
 """
+
+from recenv.offline.encoder_training import prepare_encoder
+
+__all__ = ["prepare_encoder"]

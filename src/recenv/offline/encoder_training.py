@@ -50,7 +50,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from recenv.catalog import Catalog
-from recenv.config import EnvConfig
+from recenv.config import DEFAULT_SLATE_POSITION_DECAY, EnvConfig
 from recenv.encoder import (
     FIRST_USE_EPOCHS,
     FIRST_USE_SLATE_USERS,
@@ -58,6 +58,7 @@ from recenv.encoder import (
     EncoderConfig,
     NextClickLSTM,
     first_use_training,
+    matched_weights_path,
     save_encoder,
     shipped_encoder_path,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "catalog_calibration",
     "evaluate",
     "predict_sessions",
+    "prepare_encoder",
     "previous_screens",
     "screen_choice_log_probabilities",
     "screen_keys",
@@ -484,14 +486,38 @@ def _training_record(num_users: int, training: TrainingConfig, seed: int) -> dic
     return {"users": num_users, "seed": seed, "logs": "recenv.offline.logging_policies.make_logs", **asdict(training)}
 
 
+def prepare_encoder(config: EnvConfig) -> Path | None:
+    """Train and cache the encoder weights that ``config``'s dynamics need, if they are missing.
+
+    What an environment of ``config`` observes through with ``obs_mode="encoded"`` and
+    ``encoder=None``: the shipped weights of its dynamics, or the first-use cache's
+    (:func:`recenv.encoder.matched_weights_path`). When neither exists, this trains them with the
+    fixed first-use budgets (:func:`train_on_first_use`) and caches them there, so every
+    environment built after it finds them; building an environment never trains.
+
+    :return: the weights file (shipped, cached or just trained; ``config.encoder`` when that is a
+        path), or None when there is none to prepare: another ``obs_mode``, or an encoder given as a model.
+    """
+    if config.obs_mode != "encoded":
+        return None
+    if config.encoder is not None:
+        return Path(config.encoder) if isinstance(config.encoder, (str, os.PathLike)) else None
+    catalog = preset_catalog(config.catalog, config.preset, config.data_path)
+    _, path = matched_weights_path(catalog, config.user_model, config.history_record)
+    if not path.exists():
+        train_on_first_use(config, path)
+    return path
+
+
 def train_on_first_use(config: EnvConfig, path: Path) -> Path:
-    """First-use training for dynamics without weights (``config``'s catalog and user model):
-    :data:`recenv.encoder.FIRST_USE_USERS` logged sessions with the default warm-up and horizon, at
-    most :data:`recenv.encoder.FIRST_USE_EPOCHS` epochs (one to two minutes on 2 CPU cores), progress
-    bars, the result cached at ``path``. For histories that record whole slates
-    (``config.history_record``): :data:`recenv.encoder.FIRST_USE_SLATE_USERS` sessions logged with
-    slates of ``config.slate_size``. These budgets are fixed, so that the cache key names them;
-    for others, train with :func:`train_and_evaluate` and pass ``encoder=PATH``."""
+    """The training :func:`prepare_encoder` runs for dynamics without weights (``config``'s catalog
+    and user model): :data:`recenv.encoder.FIRST_USE_USERS` logged sessions with the default warm-up
+    and horizon, at most :data:`recenv.encoder.FIRST_USE_EPOCHS` epochs, progress bars, the result
+    cached at ``path``. For histories that record whole slates (``config.history_record``):
+    :data:`recenv.encoder.FIRST_USE_SLATE_USERS` sessions logged with slates of ``config.slate_size``.
+    These budgets are fixed, so that the cache key names them; for others, train with
+    :func:`train_and_evaluate` and pass ``encoder=PATH``. How long it takes:
+    :data:`recenv.encoder.FIRST_USE_MINUTES` (measured: docs/results/encoders.md)."""
     history = config.history_record
     slates = {} if history is None else {"slate_size": config.slate_size, "slate_history": config.slate_history,
                                          "slate_position_decay": config.slate_position_decay}
@@ -500,8 +526,8 @@ def train_on_first_use(config: EnvConfig, path: Path) -> Path:
     catalog = preset_catalog(dynamics.catalog, dynamics.preset, dynamics.data_path)
     users = FIRST_USE_USERS if history is None else FIRST_USE_SLATE_USERS
     what = "" if history is None else f", histories of whole slates of {config.slate_size}"
-    print(f"recenv: no encoder weights for these dynamics yet (catalog {catalog.fingerprint}, preset {config.preset} "
-          f"with its parameters as given{what}); training them once, cached at {path}")
+    print(f"recenv: training the encoder of these dynamics once (catalog {catalog.fingerprint}, preset {config.preset} "
+          f"with its parameters as given{what}); cached at {path}")
     training = TrainingConfig(max_epochs=FIRST_USE_EPOCHS, device="cpu")
     model, report = train_and_evaluate(dynamics, users, training, calibration_users=0)
     return save_encoder(model, path, catalog, dynamics.user_model,
@@ -549,6 +575,17 @@ def _print_report(report: dict[str, Any]) -> None:
         print(f"  every item, random-policy states: bias {biases}")
 
 
+def _overrides(text: str) -> dict[str, Any]:
+    """``--params``: a JSON object of user-model overrides."""
+    try:
+        overrides = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not JSON ({error}): give an object such as '{{\"clickbait\": false}}'") from None
+    if not isinstance(overrides, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object of user-model fields, got {text!r}")
+    return overrides
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m recenv.offline.encoder_training",
                                      description="Train the next-click LSTM state encoder of a preset's dynamics.")
@@ -570,6 +607,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     train.add_argument("--slate-history", default="chosen", choices=("chosen", "shown"),
                        help="shown: the history records whole slates and the encoder is trained on them "
                             "screen by screen, as first use does (default chosen: one item per step)")
+    prepare = commands.add_parser(
+        "prepare", help="train and cache the encoder that environments of these dynamics need, as first use does "
+                        "(nothing to do when it is shipped or cached); prints the weights file")
+    prepare.add_argument("--preset", default="mixed", choices=PRESET_NAMES, help="the preset whose dynamics")
+    prepare.add_argument("--data", default=None, help="MovieLens-100K folder (preset ml100k; default $RECENV_ML100K)")
+    prepare.add_argument("--params", type=_overrides, default=None,
+                         help='user-model overrides as JSON, e.g. \'{"clickbait": false}\' (default: the preset\'s own)')
+    prepare.add_argument("--slate-size", type=int, default=1, help="items per slate (with --slate-history shown)")
+    prepare.add_argument("--slate-history", default="chosen", choices=("chosen", "shown"),
+                         help="shown: the encoder of histories of whole slates (default chosen: one item per step)")
+    prepare.add_argument("--slate-position-decay", type=float, default=DEFAULT_SLATE_POSITION_DECAY,
+                         help="the slates' position effect λ (with --slate-history shown)")
     ship = commands.add_parser("ship", help="reproduce the shipped weights of every preset (writes recenv/assets)")
     ship.add_argument("--data", default=None, help="MovieLens-100K folder for preset ml100k (default $RECENV_ML100K; "
                                                    "without it ml100k is skipped, said so)")
@@ -587,6 +636,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"\nwrote {path} and {path.with_suffix('.json')}")
         return
 
+
+    if args.command == "prepare":
+        config = EnvConfig(preset=args.preset, data_path=args.data, params=args.params, slate_size=args.slate_size,
+                           slate_history=args.slate_history, slate_position_decay=args.slate_position_decay)
+        print(f"encoder weights: {prepare_encoder(config)}")
+        return
 
     for preset in args.presets:
         if preset in REAL_DATA_PRESETS and args.data is None and not os.environ.get("RECENV_ML100K"):

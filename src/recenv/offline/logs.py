@@ -345,7 +345,7 @@ def collect_logs(
         "catalog_fingerprint": simulator.catalog.fingerprint,
         "model_id": simulator.catalog.model_id,
         "preset": config.preset,
-        "params": simulator.params.to_dict(),
+        "params": simulator.user_model.to_dict(),
         "policy": getattr(policy, "name", type(policy).__name__),
         "policy_privileged": bool(getattr(policy, "privileged", False)),
         "seed": seed,
