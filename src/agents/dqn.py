@@ -1,9 +1,11 @@
-"""DQNAgent: deep Q-learning over items, written to be read top to bottom (CleanRL style).
+"""DQNAgent: deep Q-learning over items.
 
 DQN (Mnih et al., 2015, https://doi.org/10.1038/nature14236) with double-DQN targets (van Hasselt
 et al., 2016, https://arxiv.org/abs/1509.06461): a replay buffer, a target network updated every
 ``target_update_interval`` gradient steps, a linear ε schedule, gradient-norm clipping. It learns
-from the vector env (many users per step) on the env's device.
+from the vector env (many users per step) on the env's device, in the loop of
+:class:`agents.off_policy.OffPolicyLearner`; this module supplies the replay, the ε-greedy
+behaviour and the loss (:meth:`DQNAgent.train_step`).
 
 Two Q-heads (``head=``):
 
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from agents.base import BaseAgent, require_vector_env, unwrap_env
+from agents.base import unwrap_env
+from agents.off_policy import OffPolicyLearner, TransitionRing
 from agents.persistence import load_agent_file, save_agent_file
-from agents.training_log import TrainingEpisodes, TrainingLog, linear_schedule, work_bar
+from agents.training_log import TrainingLog
 from recenv.observation import SESSION_CONTEXT_SIZE
 
 __all__ = ["DQNAgent", "DQNConfig", "EmbeddingQHead", "MLPQHead"]
@@ -166,11 +168,11 @@ class EmbeddingQHead(nn.Module):
         return self.q_values_from(observation, self.item_features())
 
 
-class _ReplayBuffer:
+class _ReplayBuffer(TransitionRing):
     """A ring buffer of transitions, kept as tensors on the training device."""
 
     def __init__(self, capacity: int, observation_size: int, device: torch.device):
-        self.capacity, self.size, self.position = capacity, 0, 0
+        super().__init__(capacity)
         self.observations = torch.zeros((capacity, observation_size), device=device)
         self.next_observations = torch.zeros((capacity, observation_size), device=device)
         self.actions = torch.zeros(capacity, dtype=torch.int64, device=device)
@@ -178,20 +180,17 @@ class _ReplayBuffer:
         self.terminated = torch.zeros(capacity, device=device)
 
     def add(self, observation: Tensor, action: Tensor, reward: Tensor, next_observation: Tensor, terminated: Tensor) -> None:
-        n = len(action)
-        index = (self.position + torch.arange(n, device=action.device)) % self.capacity
+        index = self._advance(len(action), action.device)
         self.observations[index], self.actions[index], self.rewards[index] = observation, action, reward
         self.next_observations[index], self.terminated[index] = next_observation, terminated
-        self.position = (self.position + n) % self.capacity
-        self.size = min(self.size + n, self.capacity)
 
     def sample(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, ...]:
-        index = torch.randint(self.size, (batch_size,), generator=generator, device=generator.device).to(self.actions.device)
+        index = self._draw(batch_size, generator, self.actions.device)
         return (self.observations[index], self.actions[index], self.rewards[index],
                 self.next_observations[index], self.terminated[index])
 
 
-class DQNAgent(BaseAgent):
+class DQNAgent(OffPolicyLearner):
     """Deep Q-learning over items with a replay buffer, target network and double-DQN targets.
 
     :param env: the env it is made for (fixes observation space and catalog).
@@ -215,6 +214,10 @@ class DQNAgent(BaseAgent):
         self.rng = np.random.default_rng(config.seed)
         self.log = TrainingLog()
 
+    @property
+    def progress_label(self) -> str:
+        return f"DQN ({self.config.head} head)"
+
     def _make_network(self) -> nn.Module:
         c = self.config
         if c.head == "mlp":
@@ -230,79 +233,63 @@ class DQNAgent(BaseAgent):
 
     def predict(self, observation, state=None, episode_start=None, deterministic=True):
         batch, single = self._as_batch(observation)
-        with torch.no_grad():
-            actions = self.q_values(batch).argmax(1).cpu().numpy()
+        actions = self._greedy(batch)
         if not deterministic:
             actions = self._epsilon_greedy(actions, self.config.end_epsilon, self.rng)
         return self._result(actions, single), state
 
-    def learn(self, env: Any, total_timesteps: int, progress: bool = True, tensorboard_dir: str | None = None) -> DQNAgent:
-        """Train on a vector env (``gym.make_vec``, next-step autoreset) for ``total_timesteps`` user-steps."""
-        num_envs = require_vector_env(env, "DQNAgent")
+    # ---------------------------------------------------------------- learning (OffPolicyLearner's loop)
+
+    def _greedy(self, observations: Any) -> np.ndarray:
+        with torch.no_grad():
+            return self.q_values(observations).argmax(1).cpu().numpy()
+
+    def _setup_learning(self, env: Any, num_envs: int) -> None:
         c = self.config
-        buffer = _ReplayBuffer(c.buffer_size, self.observation_size, self.device)
-        generator = torch.Generator(device=self.device).manual_seed(c.seed)
-        optimizer = torch.optim.Adam(self.q_network.parameters(), lr=c.learning_rate)
-        self.log.start(tensorboard_dir)
+        self._replay = _ReplayBuffer(c.buffer_size, self.observation_size, self.device)
+        self._generator = torch.Generator(device=self.device).manual_seed(c.seed)
+        self._optimizer = torch.optim.Adam(self.q_network.parameters(), lr=c.learning_rate)
+        # The item features g(e) of the target network, computed once per refresh.
+        self._target_item_features = self._item_features(self.target_network)
 
-        observation, _ = env.reset(seed=c.seed)
-        episodes = TrainingEpisodes(num_envs, self.log)
-        steps, vector_steps, gradient_steps, started = 0, 0, 0, time.perf_counter()
-        loss_value = float("nan")
-        target_item_features = self._item_features(self.target_network)
-        bar = work_bar(total_timesteps, f"DQN ({c.head} head)", "step", progress)
-        while steps < total_timesteps:
-            # 1. Act ε-greedily.
-            epsilon = linear_schedule(c.start_epsilon, c.end_epsilon, c.exploration_fraction, steps, total_timesteps)
-            with torch.no_grad():
-                greedy = self.q_values(observation).argmax(1).cpu().numpy()
-            actions = self._epsilon_greedy(greedy, epsilon, self.rng)
-            next_observation, reward, terminated, truncated, _ = env.step(actions)
+    def _act(self, env: Any, observation: Any, epsilon: float) -> np.ndarray:
+        return self._epsilon_greedy(self._greedy(observation), epsilon, self.rng)
 
-            # 2. Store the transitions. A user reset in this step (next-step autoreset) made none.
-            valid = episodes.update(reward, terminated, truncated)
-            if valid.any():
-                to = lambda a, dtype=torch.float32: torch.as_tensor(np.asarray(a)[valid], dtype=dtype, device=self.device)  # noqa: E731
-                buffer.add(to(observation).reshape(int(valid.sum()), -1), to(actions, torch.int64), to(reward),
-                           to(next_observation).reshape(int(valid.sum()), -1), to(terminated))
-            observation = next_observation
-            steps += int(valid.sum())
-            vector_steps += 1
-            bar.update(int(valid.sum()))
+    def _store(self, observation, actions, reward, next_observation, terminated, truncated, info, valid) -> None:
+        if valid.any():
+            to = lambda a, dtype=torch.float32: torch.as_tensor(np.asarray(a)[valid], dtype=dtype, device=self.device)  # noqa: E731
+            self._replay.add(to(observation).reshape(int(valid.sum()), -1), to(actions, torch.int64), to(reward),
+                             to(next_observation).reshape(int(valid.sum()), -1), to(terminated))
 
-            # 3. Learn from replayed transitions: double-DQN target, Huber loss, clipped gradients.
-            # The item features g(e) of a network are computed once per weight update (the
-            # target's once per refresh) and shared by its Q-values of both batches of states.
-            if steps >= c.learning_starts and vector_steps % c.train_frequency == 0:
-                for _ in range(c.gradient_steps):
-                    s, a, r, s_next, term = buffer.sample(c.batch_size, generator)
-                    item_features = self.q_network.item_features()
-                    with torch.no_grad():
-                        next_q = self.target_network.q_values_from(s_next, target_item_features)
-                        if c.double_dqn:
-                            detached = None if item_features is None else item_features.detach()
-                            best_next = self.q_network.q_values_from(s_next, detached).argmax(1, keepdim=True)
-                            next_value = next_q.gather(1, best_next)[:, 0]
-                        else:
-                            next_value = next_q.max(1).values
-                        target = r + c.gamma * (1.0 - term) * next_value
-                    q = self.q_network.q_values_from(s, item_features).gather(1, a[:, None])[:, 0]
-                    loss = nn.functional.smooth_l1_loss(q, target)
-                    optimizer.zero_grad()
-                    loss.backward()
-                    nn.utils.clip_grad_norm_(self.q_network.parameters(), c.max_grad_norm)
-                    optimizer.step()
-                    gradient_steps += 1
-                    # 4. Refresh the target network.
-                    if gradient_steps % c.target_update_interval == 0:
-                        self.target_network.load_state_dict(self.q_network.state_dict())
-                        target_item_features = self._item_features(self.target_network)
-                loss_value = float(loss.item())
-            if self.log.due(steps) or steps >= total_timesteps:  # the last point closes the curve
-                self.log.record(steps, started, bar=bar, epsilon=epsilon, loss=loss_value)
-        bar.close()
-        self.log.close()
-        return self
+    def train_step(self, epsilon: float) -> dict[str, Tensor]:
+        """Double-DQN target, Huber loss, clipped gradients. The item features g(e) of the online
+        network are computed once per weight update and shared by its Q-values of both batches."""
+        c = self.config
+        s, a, r, s_next, term = self._replay.sample(c.batch_size, self._generator)
+        item_features = self.q_network.item_features()
+        with torch.no_grad():
+            next_q = self.target_network.q_values_from(s_next, self._target_item_features)
+            if c.double_dqn:
+                detached = None if item_features is None else item_features.detach()
+                best_next = self.q_network.q_values_from(s_next, detached).argmax(1, keepdim=True)
+                next_value = next_q.gather(1, best_next)[:, 0]
+            else:
+                next_value = next_q.max(1).values
+            target = r + c.gamma * (1.0 - term) * next_value
+        q = self.q_network.q_values_from(s, item_features).gather(1, a[:, None])[:, 0]
+        loss = nn.functional.smooth_l1_loss(q, target)
+        self._optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.q_network.parameters(), c.max_grad_norm)
+        self._optimizer.step()
+        return {"loss": loss.detach()}
+
+    def _networks(self) -> tuple[nn.Module, nn.Module]:
+        return self.q_network, self.target_network
+
+    def _update_target(self) -> None:
+        super()._update_target()
+        self._target_item_features = self._item_features(self.target_network)
 
     @staticmethod
     def _item_features(network: nn.Module) -> Tensor | None:

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from recenv.threads import cap_torch_threads
 
-__all__ = ["TrainingEpisodes", "TrainingLog", "linear_schedule", "work_bar"]
+__all__ = ["TrainingEpisodes", "TrainingLog", "TrainingRun", "linear_schedule", "work_bar"]
 
 
 def work_bar(total: int, desc: str, unit: str, progress: bool = True) -> tqdm:
@@ -105,3 +105,52 @@ class TrainingEpisodes:
         self.returns[done], self.lengths[done] = 0.0, 0.0
         self.previous_done = terminated | truncated
         return valid
+
+
+class TrainingRun:
+    """The bookkeeping of one training loop over a vector env with next-step autoreset, written
+    once for every learner: the log (started, with TensorBoard when ``tensorboard_dir`` is given),
+    the episodes of each user, the user-steps and vector steps made, the progress bar.
+
+    :param log: the agent's :class:`TrainingLog`.
+    :param num_envs: users of the vector env.
+    :param total_timesteps: user-steps to train for (:attr:`running` until they are made).
+    :param desc: the progress bar's label.
+    """
+
+    def __init__(self, log: TrainingLog, num_envs: int, total_timesteps: int, desc: str, progress: bool = True,
+                 tensorboard_dir: str | None = None):
+        self.log, self.total_timesteps = log, total_timesteps
+        log.start(tensorboard_dir)
+        self.episodes = TrainingEpisodes(num_envs, log)
+        self.steps, self.vector_steps = 0, 0
+        self.started = time.perf_counter()
+        self.bar = work_bar(total_timesteps, desc, "step", progress)
+
+    @property
+    def running(self) -> bool:
+        """Whether fewer than ``total_timesteps`` user-steps were made."""
+        return self.steps < self.total_timesteps
+
+    def step(self, reward: Any, terminated: Any, truncated: Any) -> np.ndarray:
+        """Account for one vector step (:meth:`TrainingEpisodes.update`); returns the ``(N,)`` mask
+        of users that made a transition."""
+        valid = self.episodes.update(reward, terminated, truncated)
+        made = int(valid.sum())
+        self.steps += made
+        self.vector_steps += 1
+        self.bar.update(made)
+        return valid
+
+    def record(self, **scalars: float) -> None:
+        """A point of the learning curve now (:meth:`TrainingLog.record`)."""
+        self.log.record(self.steps, self.started, bar=self.bar, **scalars)
+
+    def record_when_due(self, **scalars: float) -> None:
+        """:meth:`record` every ``log.every`` user-steps and at the last step, which closes the curve."""
+        if self.log.due(self.steps) or not self.running:
+            self.record(**scalars)
+
+    def close(self) -> None:
+        self.bar.close()
+        self.log.close()
