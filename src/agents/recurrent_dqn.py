@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import copy
 import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -52,10 +51,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from agents.base import BaseAgent, require_vector_env, unwrap_env
+from agents.base import unwrap_env
 from agents.dqn import EmbeddingQHead
+from agents.off_policy import OffPolicyLearner
 from agents.persistence import load_agent_file, save_agent_file
-from agents.training_log import TrainingEpisodes, TrainingLog, linear_schedule, work_bar
+from agents.training_log import TrainingLog
 from recenv.encoder import EncoderConfig, NextClickLSTM
 from recenv.observation import SESSION_CONTEXT_SIZE, scale_session_context, session_clock
 
@@ -237,7 +237,22 @@ class _SessionReplay:
                 self.terminated[index])
 
 
-class RecurrentDQNAgent(BaseAgent):
+class _OpenSessions:
+    """What each user's session has been so far while training: warm-up past, items, clicks,
+    session clocks, length, the LSTM state ``(h, cell)``, and whether it begins at the next step."""
+
+    def __init__(self, num_envs: int, warmup: int, horizon: int, h: Tensor, cell: Tensor):
+        self.warm_items = np.zeros((num_envs, warmup), dtype=np.int64)
+        self.warm_clicks = np.zeros((num_envs, warmup), dtype=np.float32)
+        self.items = np.zeros((num_envs, horizon), dtype=np.int64)
+        self.clicks = np.zeros((num_envs, horizon), dtype=np.float32)
+        self.clocks = np.zeros((num_envs, horizon + 1, 2), dtype=np.int64)
+        self.lengths = np.zeros(num_envs, dtype=np.int64)
+        self.h, self.cell = h, cell
+        self.starting = np.ones(num_envs, dtype=bool)
+
+
+class RecurrentDQNAgent(OffPolicyLearner):
     """DQN over items with its own LSTM over each user's history, trained end to end by
     n-step double-DQN on whole replayed sessions (module docstring).
 
@@ -268,6 +283,8 @@ class RecurrentDQNAgent(BaseAgent):
         self.target_network = copy.deepcopy(self.q_network)
         self.rng = np.random.default_rng(config.seed)
         self.log = TrainingLog()
+
+    progress_label = "recurrent DQN"
 
     def _encoder_config(self) -> EncoderConfig:
         if self._warm_start is not None:
@@ -342,80 +359,65 @@ class RecurrentDQNAgent(BaseAgent):
 
     # ---------------------------------------------------------------- learning
 
-    def learn(self, env: Any, total_timesteps: int, progress: bool = True, tensorboard_dir: str | None = None
-              ) -> RecurrentDQNAgent:
-        """Train on a vector env (next-step autoreset, e.g. ``gym.make_vec``) for ``total_timesteps``
-        user-steps; ``env`` may be the public view the comparison gives (only the logged past of
-        each user, ``warmup_history()``, is read besides observations, rewards and flags)."""
-        num_envs = require_vector_env(env, "RecurrentDQNAgent")
+    # ---------------------------------------------------------------- learning (OffPolicyLearner's loop)
+
+    def _setup_learning(self, env: Any, num_envs: int) -> None:
         c = self.config
-        replay = _SessionReplay(c.buffer_sessions, self.warmup, self.horizon)
-        optimizer = torch.optim.Adam([p for p in self.q_network.parameters() if p.requires_grad], lr=c.learning_rate)
-        self.log.start(tensorboard_dir)
+        self._replay = _SessionReplay(c.buffer_sessions, self.warmup, self.horizon)
+        self._optimizer = torch.optim.Adam([p for p in self.q_network.parameters() if p.requires_grad],
+                                           lr=c.learning_rate)
 
-        # What each user's session has been so far: warm-up past, items, clicks, session clocks.
-        warm_items = np.zeros((num_envs, self.warmup), dtype=np.int64)
-        warm_clicks = np.zeros((num_envs, self.warmup), dtype=np.float32)
-        items = np.zeros((num_envs, self.horizon), dtype=np.int64)
-        clicks = np.zeros((num_envs, self.horizon), dtype=np.float32)
-        clocks = np.zeros((num_envs, self.horizon + 1, 2), dtype=np.int64)
-        lengths = np.zeros(num_envs, dtype=np.int64)
+    def _start_collection(self, env: Any, observation: Any, num_envs: int) -> None:
         h, cell = self.q_network.history.initial_state(num_envs, self.device)
+        self._sessions = _OpenSessions(num_envs, self.warmup, self.horizon, h, cell)
 
-        observation, _ = env.reset(seed=c.seed)
-        starting = np.ones(num_envs, dtype=bool)
-        episodes = TrainingEpisodes(num_envs, self.log)
-        steps, vector_steps, gradient_steps, started = 0, 0, 0, time.perf_counter()
-        loss_value = float("nan")
-        bar = work_bar(total_timesteps, "recurrent DQN", "step", progress)
-        while steps < total_timesteps:
-            clock = session_clock(np.asarray(observation), self.horizon)
-            # 1. Users whose session begins: their LSTM starts from their logged past.
-            if starting.any():
-                past_items, past_clicks = env.warmup_history()
-                warm_items[starting], warm_clicks[starting] = past_items[starting], past_clicks[starting]
-                rows = torch.as_tensor(starting, device=self.device)
-                h[rows], cell[rows] = self._start_users(warm_items[starting], warm_clicks[starting])
-                lengths[starting] = 0
-                clocks[starting, 0] = clock[starting]
-            # 2. Act ε-greedily.
-            epsilon = linear_schedule(c.start_epsilon, c.end_epsilon, c.exploration_fraction, steps, total_timesteps)
-            actions = self._epsilon_greedy(self._greedy(h, clock), epsilon, self.rng)
-            observation, reward, terminated, truncated, _ = env.step(actions)
-            reward, terminated, truncated = np.asarray(reward), np.asarray(terminated), np.asarray(truncated)
+    def _act(self, env: Any, observation: Any, epsilon: float) -> np.ndarray:
+        """Users whose session begins start their LSTM from their logged past (``env.warmup_history()``,
+        public); then ε-greedy on Q."""
+        sessions = self._sessions
+        clock = session_clock(np.asarray(observation), self.horizon)
+        starting = sessions.starting
+        if starting.any():
+            past_items, past_clicks = env.warmup_history()
+            sessions.warm_items[starting], sessions.warm_clicks[starting] = past_items[starting], past_clicks[starting]
+            rows = torch.as_tensor(starting, device=self.device)
+            sessions.h[rows], sessions.cell[rows] = self._start_users(sessions.warm_items[starting],
+                                                                      sessions.warm_clicks[starting])
+            sessions.lengths[starting] = 0
+            sessions.clocks[starting, 0] = clock[starting]
+        return self._epsilon_greedy(self._greedy(sessions.h, clock), epsilon, self.rng)
 
-            # 3. Extend each session; a user reset in this step (next-step autoreset) made no transition.
-            valid = episodes.update(reward, terminated, truncated)
-            users = np.flatnonzero(valid)
-            next_clock = session_clock(np.asarray(observation), self.horizon)
-            items[users, lengths[users]] = actions[users]
-            clicks[users, lengths[users]] = reward[users]
-            clocks[users, lengths[users] + 1] = next_clock[users]
-            lengths[users] += 1
-            if valid.any():
-                rows = torch.as_tensor(valid, device=self.device)
-                h[rows], cell[rows] = self._advance(h[rows], cell[rows], actions[valid], reward[valid])
-            for user in np.flatnonzero(valid & (terminated | truncated)):
-                replay.add(warm_items[user], warm_clicks[user], items[user], clicks[user], clocks[user],
-                           int(lengths[user]), bool(terminated[user]))
-            starting = ~valid
-            steps += len(users)
-            vector_steps += 1
-            bar.update(len(users))
+    def _store(self, observation, actions, reward, next_observation, terminated, truncated, info, valid) -> None:
+        """Extend each user's session; a finished session goes into the replay, whole."""
+        sessions = self._sessions
+        reward, terminated, truncated = np.asarray(reward), np.asarray(terminated), np.asarray(truncated)
+        users = np.flatnonzero(valid)
+        lengths = sessions.lengths
+        next_clock = session_clock(np.asarray(next_observation), self.horizon)
+        sessions.items[users, lengths[users]] = actions[users]
+        sessions.clicks[users, lengths[users]] = reward[users]
+        sessions.clocks[users, lengths[users] + 1] = next_clock[users]
+        lengths[users] += 1
+        if valid.any():
+            rows = torch.as_tensor(valid, device=self.device)
+            sessions.h[rows], sessions.cell[rows] = self._advance(sessions.h[rows], sessions.cell[rows],
+                                                                  actions[valid], reward[valid])
+        for user in np.flatnonzero(valid & (terminated | truncated)):
+            self._replay.add(sessions.warm_items[user], sessions.warm_clicks[user], sessions.items[user],
+                             sessions.clicks[user], sessions.clocks[user], int(lengths[user]), bool(terminated[user]))
+        sessions.starting = ~valid
 
-            # 4. Learn from replayed sessions.
-            if steps >= c.learning_starts and replay.size > 0 and vector_steps % c.train_frequency == 0:
-                for _ in range(c.gradient_steps):
-                    loss_value = self._gradient_step(replay, optimizer)
-                    gradient_steps += 1
-                    if gradient_steps % c.target_update_interval == 0:
-                        self.target_network.load_state_dict(self.q_network.state_dict())
-            if self.log.due(steps) or steps >= total_timesteps:  # the last point closes the curve
-                self.log.record(steps, started, bar=bar, epsilon=epsilon, loss=loss_value,
-                                replayed_sessions=float(replay.size))
-        bar.close()
-        self.log.close()
-        return self
+    def _ready_to_train(self) -> bool:
+        return self._replay.size > 0
+
+    def _progress_scalars(self) -> dict[str, float]:
+        return {"replayed_sessions": float(self._replay.size)}
+
+    def _networks(self) -> tuple[nn.Module, nn.Module]:
+        return self.q_network, self.target_network
+
+    def train_step(self, epsilon: float) -> dict[str, float]:
+        return {"loss": self._gradient_step(self._replay, self._optimizer)}
 
     def _gradient_step(self, replay: _SessionReplay, optimizer: torch.optim.Optimizer) -> float:
         c = self.config
