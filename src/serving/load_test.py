@@ -548,6 +548,13 @@ def _memory(row: dict[str, Any]) -> str:
 
 
 def markdown(report: dict[str, Any], results: list[LevelResult]) -> str:
+    """``load.md``: the run's setting, a table by level, latency by request, the server's own count, the verdict."""
+    lines = [*_setting_lines(report), "", *_level_table(results), "", *_route_table(results), "",
+             _server_metrics_line(report), "", *_result_lines(report, results)]
+    return "\n".join(lines) + "\n"
+
+
+def _setting_lines(report: dict[str, Any]) -> list[str]:
     machine = report["machine"]
     versions = ", ".join(f"{name} {v}" for name, v in machine["versions"].items() if v is not None)
     server = report["server"]
@@ -555,7 +562,7 @@ def markdown(report: dict[str, Any], results: list[LevelResult]) -> str:
     where = (f"fresh `python -m serving`, torch threads {server['torch_threads']}" if server["fresh"]
              else "given by --url")
     settings = report["settings"]
-    lines = [
+    return [
         "## Load test of the HTTP service",
         "",
         f"- Command: `{report['command']}`",
@@ -569,7 +576,11 @@ def markdown(report: dict[str, Any], results: list[LevelResult]) -> str:
          f"recommendations (k={K}) + feedback, a quarter deleted; per level at most {settings['requests']} "
          f"requests or {settings['max_seconds']:g} s, seed {settings['seed']}; {WARMUP_REQUESTS} warm-up requests "
          "first (not reported). Latency: client-side, from sending to the parsed answer."),
-        "",
+    ]
+
+
+def _level_table(results: list[LevelResult]) -> list[str]:
+    lines = [
         ("| clients | requests | seconds | requests/s | p50 ms | p99 ms | max ms | errors | sessions checked "
          "| mismatches | client CPU (cores) | server CPU (cores) | server memory MB (start → end) | stopped by |"),
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
@@ -582,38 +593,47 @@ def markdown(report: dict[str, Any], results: list[LevelResult]) -> str:
             f"{_ms(row['p50_ms'])} | {_ms(row['p99_ms'])} | {_ms(row['max_ms'])} | {row['errors']} | "
             f"{row['sessions_checked']} | {row['mismatches']} | {row['client_cpu_cores']:.2f} | {server_cpu} | "
             f"{_memory(row)} | {row['stopped_by']} |")
-    lines += ["", "Latency by request (ms, client-side):", "",
-              "| clients | create p50 / p99 | recommend p50 / p99 | feedback p50 / p99 | delete p50 / p99 |",
-              "|---:|---:|---:|---:|---:|"]
+    return lines
+
+
+def _route_table(results: list[LevelResult]) -> list[str]:
+    lines = ["Latency by request (ms, client-side):", "",
+             "| clients | create p50 / p99 | recommend p50 / p99 | feedback p50 / p99 | delete p50 / p99 |",
+             "|---:|---:|---:|---:|---:|"]
     for result in results:
         routes = result.by_route()
         cells = [f"{_ms(routes[r]['p50_ms'])} / {_ms(routes[r]['p99_ms'])}" if r in routes else ""
                  for r in ("create", "recommend", "feedback", "delete")]
         lines.append(f"| {result.clients} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _server_metrics_line(report: dict[str, Any]) -> str:
     metrics = report["server_metrics"]
-    lines += [""]
-    if metrics.get("requests") is not None:
-        sent = report["client_requests_answered"]
-        agree = "the same count" if metrics["requests"] == sent else f"this run got {sent:,} answers"
-        lines.append(f"Server's `/metrics` at the end: {metrics['requests']:,} requests counted (all routes but "
-                     f"`/metrics`; {agree}{', readiness poll included' if server['fresh'] else ''}), "
-                     f"{metrics['non_2xx']} not 2xx; server-side mean latency (ms): "
-                     + ", ".join(f"{k} {v:.2f}" for k, v in metrics["mean_ms_by_route"].items()) + ".")
-    else:
-        lines.append(f"Server's `/metrics` could not be read: {metrics.get('error')}")
+    if metrics.get("requests") is None:
+        return f"Server's `/metrics` could not be read: {metrics.get('error')}"
+    sent = report["client_requests_answered"]
+    agree = "the same count" if metrics["requests"] == sent else f"this run got {sent:,} answers"
+    return (f"Server's `/metrics` at the end: {metrics['requests']:,} requests counted (all routes but "
+            f"`/metrics`; {agree}{', readiness poll included' if report['server']['fresh'] else ''}), "
+            f"{metrics['non_2xx']} not 2xx; server-side mean latency (ms): "
+            + ", ".join(f"{k} {v:.2f}" for k, v in metrics["mean_ms_by_route"].items()) + ".")
+
+
+def _result_lines(report: dict[str, Any], results: list[LevelResult]) -> list[str]:
     problems = [(r.clients, m) for r in results for m in r.first_errors]
     mismatched = [(r.clients, m) for r in results for m in r.first_mismatches]
-    lines += ["", f"Result: {'OK' if report['ok'] else 'FAILED'} — {report['errors']} errors, "
-                  f"{report['mismatches']} mismatches in {report['sessions_checked']} sessions checked"
-                  + (f", {report['sessions_unchecked']} left unchecked (a failed feedback may have reached the server)"
-                     if report['sessions_unchecked'] else "")
-                  + (f", {report['sessions_evicted']} evicted by the server's bounded store before the check"
-                     if report['sessions_evicted'] else "") + "."]
+    lines = [f"Result: {'OK' if report['ok'] else 'FAILED'} — {report['errors']} errors, "
+             f"{report['mismatches']} mismatches in {report['sessions_checked']} sessions checked"
+             + (f", {report['sessions_unchecked']} left unchecked (a failed feedback may have reached the server)"
+                if report['sessions_unchecked'] else "")
+             + (f", {report['sessions_evicted']} evicted by the server's bounded store before the check"
+                if report['sessions_evicted'] else "") + "."]
     if problems:
         lines += ["", "First errors:", ""] + [f"- {n} clients: `{m}`" for n, m in problems[:ERRORS_SHOWN]]
     if mismatched:
         lines += ["", "First mismatches:", ""] + [f"- {n} clients: `{m}`" for n, m in mismatched[:ERRORS_SHOWN]]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def write_outputs(out: Path, report: dict[str, Any], results: list[LevelResult]) -> str:

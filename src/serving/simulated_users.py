@@ -141,49 +141,8 @@ def run_sessions_over_http(
             if batch_index == 0:
                 _check_catalog(client, envs)
             envs.reset(seed=seed + batch_index)
-            past_items, past_clicks = public_view(envs).warmup_history()
-            for user in range(n):
-                body = {"items": [int(i) for i in past_items[user]], "clicks": [int(c) for c in past_clicks[user]]}
-                open_sessions[user] = _call(client, "POST", "/v1/sessions", 201, json=body)["session_id"]
-
-            active = np.ones(n, dtype=bool)
-            actions = np.zeros(n, dtype=np.int64)
-            traces: dict[str, list[np.ndarray]] = {key: [] for key in _TRACE_KEYS}
-            ended_at = np.full(n, -1)
-            left = np.zeros(n, dtype=bool)
-            step = 0
-            while active.any():
-                # Only active users get a new item. With autoreset disabled the env keeps simulating
-                # a user whose session has ended, so it still needs a valid item id for them: we
-                # pass the last item they were shown (run_sessions passes its agent's choice for
-                # the finished user's stale observation). What we pass cannot change an active
-                # user's click: each step draws every user's random variates whatever the items
-                # (recenv.dynamics.sample_step_noise: common random numbers), and a user's click
-                # and state update read only that user's own state and item. The finished users'
-                # steps are then cut from the records (ended_at), as run_sessions cuts them.
-                for user in np.flatnonzero(active):
-                    answer = _call(client, "GET", f"/v1/sessions/{open_sessions[user]}/recommendations", 200,
-                                   params={"k": 1})
-                    if not answer["items"]:
-                        raise ServiceError("GET", f"/v1/sessions/{open_sessions[user]}/recommendations", 200,
-                                           "no item recommended for k=1")
-                    actions[user] = int(answer["items"][0]["item_id"])
-                shown = actions.copy()
-                _, reward, terminated, truncated, info = envs.step(shown)
-                traces["clicks"].append(reward)
-                traces["items"].append(shown)
-                for key in ("click_probability", "best_click_probability", "topic", "regime_shift"):
-                    traces["topics" if key == "topic" else key].append(info[key])
-                for user in np.flatnonzero(active):
-                    _call(client, "POST", f"/v1/sessions/{open_sessions[user]}/feedback", 200,
-                          json={"item_id": int(shown[user]), "clicked": bool(reward[user] > 0)})
-                done = active & (terminated | truncated)
-                ended_at[done] = step
-                left[done] = terminated[done]
-                active &= ~done
-                for user in np.flatnonzero(done):
-                    _call(client, "DELETE", f"/v1/sessions/{open_sessions.pop(user)}", 204)
-                step += 1
+            _open_sessions(client, envs, open_sessions)
+            traces, ended_at, left = _play_batch(client, envs, open_sessions)
         except BaseException:
             _delete_quietly(client, list(open_sessions.values()))
             raise
@@ -193,6 +152,68 @@ def run_sessions_over_http(
         bar.update(n)
     bar.close()
     return records
+
+
+def _open_sessions(client: Any, envs: DriftingUserVectorEnv, open_sessions: dict[int, str]) -> None:
+    """One service session per user of a freshly reset batch, from the user's logged past;
+    fills ``open_sessions`` (user → session id) as they open, so a failure can close them."""
+    past_items, past_clicks = public_view(envs).warmup_history()
+    for user in range(envs.num_envs):
+        body = {"items": [int(i) for i in past_items[user]], "clicks": [int(c) for c in past_clicks[user]]}
+        open_sessions[user] = _call(client, "POST", "/v1/sessions", 201, json=body)["session_id"]
+
+
+def _play_batch(client: Any, envs: DriftingUserVectorEnv,
+                open_sessions: dict[int, str]) -> tuple[dict[str, list[np.ndarray]], np.ndarray, np.ndarray]:
+    """Step a batch until every user's session has ended, the service choosing every item;
+    returns the step traces, the step at which each user's session ended and whether they left.
+    Ended sessions are deleted from the service and from ``open_sessions``."""
+    n = envs.num_envs
+    active = np.ones(n, dtype=bool)
+    actions = np.zeros(n, dtype=np.int64)
+    traces: dict[str, list[np.ndarray]] = {key: [] for key in _TRACE_KEYS}
+    ended_at = np.full(n, -1)
+    left = np.zeros(n, dtype=bool)
+    step = 0
+    while active.any():
+        # Only active users get a new item. With autoreset disabled the env keeps simulating
+        # a user whose session has ended, so it still needs a valid item id for them: we
+        # pass the last item they were shown (run_sessions passes its agent's choice for
+        # the finished user's stale observation). What we pass cannot change an active
+        # user's click: each step draws every user's random variates whatever the items
+        # (recenv.dynamics.sample_step_noise: common random numbers), and a user's click
+        # and state update read only that user's own state and item. The finished users'
+        # steps are then cut from the records (ended_at), as run_sessions cuts them.
+        for user in np.flatnonzero(active):
+            actions[user] = _top_item(client, open_sessions[user])
+        shown = actions.copy()
+        _, reward, terminated, truncated, info = envs.step(shown)
+        traces["clicks"].append(reward)
+        traces["items"].append(shown)
+        for key in ("click_probability", "best_click_probability", "topic", "regime_shift"):
+            traces["topics" if key == "topic" else key].append(info[key])
+        for user in np.flatnonzero(active):
+            _call(client, "POST", f"/v1/sessions/{open_sessions[user]}/feedback", 200,
+                  json={"item_id": int(shown[user]), "clicked": bool(reward[user] > 0)})
+        done = active & (terminated | truncated)
+        ended_at[done] = step
+        left[done] = terminated[done]
+        active &= ~done
+        for user in np.flatnonzero(done):
+            _call(client, "DELETE", f"/v1/sessions/{open_sessions.pop(user)}", 204)
+        step += 1
+    return traces, ended_at, left
+
+
+def _top_item(client: Any, session_id: str) -> int:
+    """The service's top-1 item for a session (``k=1``).
+
+    :raises ServiceError: the service answered with an error, or with no item.
+    """
+    answer = _call(client, "GET", f"/v1/sessions/{session_id}/recommendations", 200, params={"k": 1})
+    if not answer["items"]:
+        raise ServiceError("GET", f"/v1/sessions/{session_id}/recommendations", 200, "no item recommended for k=1")
+    return int(answer["items"][0]["item_id"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
