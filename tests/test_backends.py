@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks.agent_registry import REFERENCE_AGENTS, reads_budget
 from benchmarks.backends import resolve_backend
-from benchmarks.protocol import QUICK, compare
+from benchmarks.protocol import QUICK, RunSettings, compare
 from benchmarks.report import write_outputs
 
 TINY = replace(QUICK, q_learning=3_000, ppo=2_048, logged_users=60, eval_users=24)
@@ -29,8 +29,8 @@ def _tables(out):
 
 
 def _run(out, backend, workers=None, agents=AGENTS, seeds=(0, 1), budget=TINY):
-    result = compare(agents, ["mixed"], list(seeds), budget, progress=False, out=out, reference="Random",
-                     backend=backend, workers=workers)
+    result = compare(agents, ["mixed"], list(seeds), budget, RunSettings(backend=backend, workers=workers, progress=False),
+                     out=out, reference="Random")
     write_outputs(result, out, "test", 0.0)
     return result
 
@@ -110,8 +110,10 @@ def test_backend_choice_and_worker_counts():
     assert resolve_backend("auto", 2) == ("pool", 2)
     with pytest.raises(ValueError, match="unknown backend 'dask'"):
         resolve_backend("dask", None)
-    with pytest.raises(ValueError, match="at least 1"):
-        resolve_backend("pool", 0)
+    with pytest.raises(ValueError, match="workers 0: must be a whole number of at least 1"):
+        RunSettings(backend="pool", workers=0)
+    with pytest.raises(ValueError, match="threads 0: must be a whole number of at least 1"):
+        RunSettings(threads=0)
 
 
 def test_the_schedule_projection_is_longest_first_onto_the_free_worker(tmp_path):

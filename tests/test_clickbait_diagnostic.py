@@ -2,11 +2,11 @@
 
 import json
 
-from benchmarks import clickbait_diagnostic
+from benchmarks.command_line import main
 
 
 def test_diagnostic_runs_and_the_no_clickbait_variants_show_none(tmp_path):
-    clickbait_diagnostic.main(["--presets", "mixed", "--eval-users", "30", "--dqn-steps", "600",
+    main(["clickbait-diagnostic", "--torch-threads", "1", "--presets", "mixed", "--eval-users", "30", "--dqn-steps", "600",
                                "--out", str(tmp_path)])
     rows = {row["agent"]: row for row in json.loads((tmp_path / "diagnostic.json").read_text())["rows"]}
     assert {"StaticProfile", "SupervisedLSTM", "Oracle", "DQN-embedding"} <= set(rows)

@@ -10,9 +10,12 @@ from dataclasses import replace
 import pytest
 
 import recenv
-from benchmarks import compare, protocol
+from benchmarks import protocol
+from benchmarks.command_line import main
 from benchmarks.agent_registry import REFERENCE_AGENTS, agent_from_import_path
 from benchmarks.report import _COLUMNS
+
+QUIET = protocol.RunSettings(progress=False)
 
 TINY = ["--presets", "mixed", "--seeds", "0", "--eval-users", "40", "--logged-users", "100", "--dqn-steps", "600",
         "--q-learning-steps", "600", "--sb3-steps", "300", "--budget", "recurrent_dqn=600", "--budget",
@@ -41,7 +44,7 @@ def user_module(tmp_path, monkeypatch):
 
 
 def test_compare_end_to_end_writes_every_output(tmp_path):
-    compare.main([*TINY, "--out", str(tmp_path)])
+    main(["compare", *TINY, "--out", str(tmp_path)])
     for name in ("results.csv", "differences.csv", "per_seed.csv", "results.json", "results.md",
                  "clicks_by_agent.png", "paired_differences.png", "learning_curves.png", "regime_shift_effect.png",
                  "parts/mixed/seed0.npz", "parts/mixed/seed0.json"):
@@ -68,43 +71,41 @@ def test_compare_end_to_end_writes_every_output(tmp_path):
 
 
 def test_any_two_agents_of_a_stored_run_can_be_paired(tmp_path):
-    from benchmarks import paired_differences
-
     agents = {name: REFERENCE_AGENTS[name] for name in ("Random", "StaticProfile", "Oracle")}
     budget = replace(protocol.QUICK, logged_users=60, eval_users=30)
-    result = protocol.compare(agents, ["none"], seeds=[0, 1], budget=budget, progress=False, out=tmp_path)
-    lines = paired_differences.main(["Oracle:Random", "--out", str(tmp_path), "--preset", "none",
+    result = protocol.compare(agents, ["none"], seeds=[0, 1], budget=budget, settings=QUIET, out=tmp_path)
+    lines = main(["paired-differences", "Oracle:Random", "--comparison", str(tmp_path), "--scenario", "none",
                                      "--seeds", "0", "1", "Random:StaticProfile"])  # a pair after --seeds too
     stored = next(d for d in result.differences if d["agent"] == "Random" and d["against"] == "StaticProfile")
     assert lines[0].startswith("none: Oracle − Random: +") and "] better;" in lines[0]
     assert f"{stored['mean']:+.2f} [{stored['low']:+.2f}, {stored['high']:+.2f}]" in lines[1]
 
 
-def test_agents_of_two_runs_on_the_same_users_pair_per_user(tmp_path):
-    from benchmarks import paired_differences
-
+def test_agents_of_two_runs_on_the_same_users_pair_per_user(tmp_path, capsys):
     agents = {name: REFERENCE_AGENTS[name] for name in ("Random", "Oracle")}
     budget = replace(protocol.QUICK, logged_users=60, eval_users=30)
-    protocol.compare(agents, ["none"], seeds=[0], budget=budget, progress=False, out=tmp_path / "a")
-    protocol.compare(agents, ["none"], seeds=[0], budget=budget, progress=False, out=tmp_path / "b")
-    lines = paired_differences.main([f"Random@{tmp_path / 'b' / 'none'}:Random@{tmp_path / 'a' / 'none'}",
-                                     f"Oracle@{tmp_path / 'b' / 'none'}:Random", "--out", str(tmp_path / "a"),
-                                     "--preset", "none", "--seeds", "0"])
+    protocol.compare(agents, ["none"], seeds=[0], budget=budget, settings=QUIET, out=tmp_path / "a")
+    protocol.compare(agents, ["none"], seeds=[0], budget=budget, settings=QUIET, out=tmp_path / "b")
+    lines = main(["paired-differences", f"Random@{tmp_path / 'b' / 'none'}:Random@{tmp_path / 'a' / 'none'}",
+                                     f"Oracle@{tmp_path / 'b' / 'none'}:Random", "--comparison", str(tmp_path / "a"),
+                                     "--scenario", "none", "--seeds", "0"])
     assert lines[0].startswith("paired per user: Random@") and ": +0.00 [+0.00, +0.00]" in lines[0]
     assert "] better;" in lines[1]
-    protocol.compare(agents, ["none"], seeds=[0], budget=replace(budget, eval_users=20), progress=False,
+    protocol.compare(agents, ["none"], seeds=[0], budget=replace(budget, eval_users=20), settings=QUIET,
                      out=tmp_path / "c")
-    with pytest.raises(SystemExit):
-        paired_differences.main([f"Random@{tmp_path / 'c' / 'none'}:Random", "--out", str(tmp_path / "a"),
-                                 "--preset", "none", "--seeds", "0"])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["paired-differences", f"Random@{tmp_path / 'c' / 'none'}:Random", "--comparison", str(tmp_path / "a"),
+              "--scenario", "none", "--seeds", "0"])
+    assert exit_info.value.code == 2
+    assert "not the same users" in capsys.readouterr().err
 
 
 def test_a_run_in_parts_resumes_and_merges_to_the_same_numbers(tmp_path):
     agents = {name: REFERENCE_AGENTS[name] for name in ("Random", "StaticProfile", "Oracle")}
     budget = replace(protocol.QUICK, logged_users=60, eval_users=30)
-    first = protocol.compare(agents, ["none"], seeds=[0], budget=budget, progress=False, out=tmp_path)
+    first = protocol.compare(agents, ["none"], seeds=[0], budget=budget, settings=QUIET, out=tmp_path)
     stamp = (tmp_path / "parts/none/seed0.json").stat().st_mtime_ns
-    both = protocol.compare(agents, ["none"], seeds=[0, 1], budget=budget, progress=False, out=tmp_path)
+    both = protocol.compare(agents, ["none"], seeds=[0, 1], budget=budget, settings=QUIET, out=tmp_path)
     assert (tmp_path / "parts/none/seed0.json").stat().st_mtime_ns == stamp  # seed 0 was not run again
     assert both.config["seeds"] == [0, 1] and len(both.per_seed) == 6
     seed_0 = [row for row in both.per_seed if row["seed"] == 0]
@@ -118,13 +119,13 @@ def test_a_run_in_parts_resumes_and_merges_to_the_same_numbers(tmp_path):
 def test_a_stored_part_keeps_its_agents_and_runs_only_new_or_changed_ones(tmp_path):
     budget = replace(protocol.QUICK, logged_users=60, eval_users=30, q_learning=300)
     first = protocol.compare({name: REFERENCE_AGENTS[name] for name in ("Random", "QLearning")}, ["none"], seeds=[0],
-                             budget=budget, progress=False, out=tmp_path)
+                             budget=budget, settings=QUIET, out=tmp_path)
     record_path = tmp_path / "parts/none/seed0.json"
     random_seconds = json.loads(record_path.read_text())["agents"]["Random"]["train_seconds"]
 
     # A new agent and another DQN budget: Random and QLearning (which reads neither) are kept as stored.
     wider = protocol.compare({name: REFERENCE_AGENTS[name] for name in ("Random", "QLearning", "StaticProfile")},
-                             ["none"], seeds=[0], budget=replace(budget, dqn=123), progress=False, out=tmp_path)
+                             ["none"], seeds=[0], budget=replace(budget, dqn=123), settings=QUIET, out=tmp_path)
     record = json.loads(record_path.read_text())
     assert list(record["agents"]) == ["Random", "QLearning", "StaticProfile"]
     assert record["agents"]["Random"]["train_seconds"] == random_seconds
@@ -132,18 +133,18 @@ def test_a_stored_part_keeps_its_agents_and_runs_only_new_or_changed_ones(tmp_pa
 
     # Another Q-learning budget reruns QLearning only; --rerun reruns what it names.
     protocol.compare({"QLearning": REFERENCE_AGENTS["QLearning"]}, ["none"], seeds=[0],
-                     budget=replace(budget, q_learning=400), progress=False, out=tmp_path)
+                     budget=replace(budget, q_learning=400), settings=QUIET, out=tmp_path)
     record = json.loads(record_path.read_text())
     assert record["agents"]["QLearning"]["budget"] == {"q_learning": 400}
     assert record["agents"]["QLearning"]["train_steps"] >= 400
     assert record["agents"]["Random"]["train_seconds"] == random_seconds  # kept, though not asked for
-    protocol.compare({"Random": REFERENCE_AGENTS["Random"]}, ["none"], seeds=[0], budget=budget, progress=False,
+    protocol.compare({"Random": REFERENCE_AGENTS["Random"]}, ["none"], seeds=[0], budget=budget, settings=QUIET,
                      out=tmp_path, rerun=["Random"])
     assert json.loads(record_path.read_text())["agents"]["Random"]["train_seconds"] != random_seconds
 
     # Other evaluation users: nothing stored can be reused.
     protocol.compare({"Random": REFERENCE_AGENTS["Random"]}, ["none"], seeds=[0],
-                     budget=replace(budget, eval_users=20), progress=False, out=tmp_path)
+                     budget=replace(budget, eval_users=20), settings=QUIET, out=tmp_path)
     assert list(json.loads(record_path.read_text())["agents"]) == ["Random"]
     assert not list(tmp_path.glob("parts/none/*.writing.*"))
 
@@ -154,7 +155,7 @@ def test_two_runs_adding_agents_to_one_part_at_once_keep_both(tmp_path):
     budget = replace(protocol.QUICK, logged_users=60, eval_users=30)
 
     def run(name):
-        return protocol.compare({name: REFERENCE_AGENTS[name]}, ["none"], seeds=[0], budget=budget, progress=False,
+        return protocol.compare({name: REFERENCE_AGENTS[name]}, ["none"], seeds=[0], budget=budget, settings=QUIET,
                                 out=tmp_path)
 
     with ThreadPoolExecutor(2) as pool:
@@ -166,7 +167,7 @@ def test_two_runs_adding_agents_to_one_part_at_once_keep_both(tmp_path):
 def test_a_part_of_the_first_format_is_read_and_extended(tmp_path):
     budget = replace(protocol.QUICK, logged_users=60, eval_users=30)
     agents = {name: REFERENCE_AGENTS[name] for name in ("Random", "StaticProfile")}
-    protocol.compare(agents, ["none"], seeds=[0], budget=budget, progress=False, out=tmp_path)
+    protocol.compare(agents, ["none"], seeds=[0], budget=budget, settings=QUIET, out=tmp_path)
     record_path = tmp_path / "parts/none/seed0.json"
     record = json.loads(record_path.read_text())
     settings = record["settings"]  # written as format 1 wrote it
@@ -177,7 +178,7 @@ def test_a_part_of_the_first_format_is_read_and_extended(tmp_path):
     record_path.write_text(json.dumps(record))
     seconds = record["agents"]["Random"]["train_seconds"]
     protocol.compare({**agents, "Oracle": REFERENCE_AGENTS["Oracle"]}, ["none"], seeds=[0], budget=budget,
-                     progress=False, out=tmp_path)
+                     settings=QUIET, out=tmp_path)
     record = json.loads(record_path.read_text())
     assert record["settings"]["format_version"] == protocol.PART_FORMAT_VERSION
     assert list(record["agents"]) == ["Random", "StaticProfile", "Oracle"]
@@ -185,7 +186,7 @@ def test_a_part_of_the_first_format_is_read_and_extended(tmp_path):
 
 
 def test_a_custom_agent_plugs_in_by_import_path(tmp_path, user_module):
-    compare.main([*TINY, "--agents", "Random", "--agent", f"{user_module}:FirstItemAgent",
+    main(["compare", *TINY, "--agents", "Random", "--agent", f"{user_module}:FirstItemAgent",
                   "--out", str(tmp_path / "out")])
     rows = {r["agent"]: r for r in csv.DictReader(open(tmp_path / "out" / "results.csv"))}
     assert set(rows) == {"Random", "FirstItemAgent"}
@@ -197,10 +198,29 @@ def test_a_custom_agent_plugs_in_through_python(tmp_path, user_module):
 
     agents = {"Mine": lambda ctx: FirstItemAgent(ctx.train_env), "Random": REFERENCE_AGENTS["Random"]}
     budget = replace(protocol.QUICK, logged_users=100, eval_users=30)
-    result = protocol.compare(agents, presets=["none"], seeds=[0], budget=budget, progress=False, out=tmp_path,
+    result = protocol.compare(agents, presets=["none"], seeds=[0], budget=budget, settings=QUIET, out=tmp_path,
                               reference="Random")
     assert [row["agent"] for row in result.rows] == ["Mine", "Random"]
     assert [(d["agent"], d["against"]) for d in result.differences] == [("Mine", "Random")]
+
+
+def test_an_unimportable_plug_in_ends_in_one_line_naming_it(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", "--quick", "--agent", "my_pkg.my_module:MyAgent"], prog="recenv")
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err == "recenv compare: error: --agent my_pkg.my_module:MyAgent: no module named 'my_pkg'\n"
+
+
+def test_a_missing_part_names_itself_and_the_command_that_makes_it(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["paired-differences", "--comparison", str(tmp_path), "--scenario", "mixed-slate10", "--seeds", "3",
+              "DQN-embedding:GRU4Rec"], prog="recenv")
+    assert exit_info.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("recenv paired-differences: error: --comparison ")
+    assert "part ('mixed-slate10', seed 3) is missing" in line
+    assert line.endswith(f"make it with: recenv compare --presets mixed --slate-size 10 --seeds 3 --out {tmp_path}")
 
 
 def test_bad_agent_import_path_is_refused():
@@ -220,7 +240,7 @@ def test_ablation_switches_each_mechanism_off_and_each_scenario_gets_its_own_enc
     monkeypatch.setenv("RECENV_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(training, "FIRST_USE_USERS", 200)
     monkeypatch.setattr(training, "FIRST_USE_EPOCHS", 1)
-    ablation.main(["--scenarios", "mixed (all on)", "no clickbait", "--agents", "Random", "Oracle",
+    main(["ablation", "--scenarios", "mixed (all on)", "no clickbait", "--agents", "Random", "Oracle",
                    "--seeds", "0", "--eval-users", "40", "--logged-users", "100", "--out", str(tmp_path)])
     rows = list(csv.DictReader(open(tmp_path / "results.csv")))
     assert [(r["preset"], r["agent"]) for r in rows] == [

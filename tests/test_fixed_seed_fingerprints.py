@@ -5,6 +5,7 @@ import json
 import numpy as np
 
 from benchmarks import fixed_seed_fingerprints as fingerprints
+from benchmarks.command_line import main
 
 
 def test_fingerprints_see_values_dtypes_and_shapes():
@@ -26,5 +27,6 @@ def test_compare_exits_non_zero_on_a_changed_fingerprint(tmp_path, monkeypatch):
     monkeypatch.setattr(fingerprints, "compute", lambda data_path=None, progress=True: {"run": "aaaa", "other": "bbbb"})
     (tmp_path / "same.json").write_text(json.dumps({"run": "aaaa", "other": "bbbb"}))
     (tmp_path / "changed.json").write_text(json.dumps({"run": "aaaa", "other": "cccc"}))
-    assert fingerprints.main(["--compare", str(tmp_path / "same.json")]) == 0
-    assert fingerprints.main(["--compare", str(tmp_path / "changed.json")]) == 1
+    assert main(["fingerprints", "--out", str(tmp_path / "out"), "--compare", str(tmp_path / "same.json")]) == 0
+    assert json.loads((tmp_path / "out" / "fingerprints.json").read_text()) == {"run": "aaaa", "other": "bbbb"}
+    assert main(["fingerprints", "--out", str(tmp_path / "out"), "--compare", str(tmp_path / "changed.json")]) == 1

@@ -9,7 +9,8 @@ import pytest
 
 import recenv
 from agents import OracleAgent, RandomAgent, StaticProfileAgent, run_sessions
-from benchmarks import compare, protocol
+from benchmarks import protocol
+from benchmarks.command_line import main
 from benchmarks.agent_registry import REFERENCE_AGENTS, agent_from_import_path, is_privileged
 from recenv.offline.logging_policies import make_logs
 from recenv.public_view import GROUND_TRUTH_INFO_KEYS, InformationPolicyError, public_view
@@ -56,12 +57,12 @@ def plug_ins(tmp_path, monkeypatch):
 
 def test_a_plug_in_that_reads_catalog_clickbait_through_the_comparison_fails_clearly(tmp_path, plug_ins):
     with pytest.raises(InformationPolicyError, match=r"catalog\.clickbait.*privileged = True"):
-        compare.main([*TINY, "--agents", "Random", "--agent", f"{plug_ins}:ClickbaitAvoider",
+        main(["compare", *TINY, "--agents", "Random", "--agent", f"{plug_ins}:ClickbaitAvoider",
                       "--reference", "Random", "--out", str(tmp_path / "out")])
 
 
 def test_a_plug_in_that_declares_privilege_runs_and_is_marked(tmp_path, plug_ins):
-    compare.main([*TINY, "--agents", "Random", "--agent", f"{plug_ins}:DeclaredClickbaitAvoider",
+    main(["compare", *TINY, "--agents", "Random", "--agent", f"{plug_ins}:DeclaredClickbaitAvoider",
                   "--reference", "Random", "--out", str(tmp_path / "out")])
     table = (tmp_path / "out" / "results.md").read_text()
     assert "| DeclaredClickbaitAvoider † |" in table and "| Random |" in table
@@ -146,7 +147,7 @@ def test_the_comparison_hands_non_privileged_factories_public_views(tmp_path):
 
     budget = replace(protocol.QUICK, logged_users=30, eval_users=10)
     protocol.compare({"Spy": spy, "StaticProfile": REFERENCE_AGENTS["StaticProfile"]}, ["none"], seeds=[0],
-                     budget=budget, progress=False, out=tmp_path)
+                     budget=budget, settings=protocol.RunSettings(progress=False), out=tmp_path)
     with pytest.raises(InformationPolicyError):
         _ = seen["env"].catalog.quality
     with pytest.raises(InformationPolicyError):

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from benchmarks import learner_arithmetic
+from benchmarks.command_line import main
 from benchmarks.learner_arithmetic import Arithmetic, MatrixProductCounter
 
 
@@ -31,7 +32,8 @@ def test_the_ceiling_is_a_thousand_user_steps_over_their_matrix_seconds():
 
 def test_the_script_counts_the_dqns_steady_state_products(tmp_path):
     # Runs of 6,000 and 12,000 user-steps: the DQN learns from its 5,000th, so both take gradient steps.
-    learner_arithmetic.main(["--steps", "6000", "--threads", "1", "--out", str(tmp_path)])
+    main(["learner-arithmetic", "--steps", "6000", "--learner-threads", "1", "--torch-threads", "1", "--out",
+          str(tmp_path)])
     (row,) = json.loads((tmp_path / "learner_arithmetic.json").read_text())["results"]
     # Two gradient steps of 256 per 64 user-steps, each ~0.2 GFLOP of products: several GFLOP per 1,000.
     assert 3.0 < row["gigaflop_per_thousand_user_steps"] < 15.0

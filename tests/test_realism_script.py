@@ -8,6 +8,7 @@ import torch
 from movielens_fixture import write_grouplens
 
 from benchmarks import realism
+from benchmarks.command_line import main
 from recenv.params import load_params_file
 
 
@@ -22,7 +23,7 @@ def test_realism_script_writes_report_plots_and_fitted_parameters(tmp_path):
     data = write_grouplens(tmp_path / "ml-100k")
     out = tmp_path / "out"
     shipped = realism.PACKAGE_PARAMS.read_bytes()
-    realism.main(["--data", str(data), "--quick", "--window", "5", "--max-lag", "3", "--out", str(out)])
+    main(["realism", "--torch-threads", "1", "--data", str(data), "--quick", "--window", "5", "--max-lag", "3", "--out", str(out)])
     assert realism.PACKAGE_PARAMS.read_bytes() == shipped  # only --write-params touches the package
 
     summary = json.loads((out / "realism.json").read_text())

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from benchmarks import scaling
+from benchmarks.command_line import main
 
 
 def test_generated_catalogs_keep_the_shipped_topics_and_grow_to_any_size():
@@ -29,7 +30,7 @@ def test_memory_per_user_and_slopes_are_computed_by_hand():
 
 
 def test_the_script_writes_its_tables_and_plot(tmp_path):
-    text = scaling.main(["--users", "1", "8", "--items", "500", "800", "--seconds", "0.05", "--out", str(tmp_path)])
+    text = main(["scaling", "--torch-threads", "1", "--users", "1", "8", "--items", "500", "800", "--seconds", "0.05", "--out", str(tmp_path)])
     with open(tmp_path / "scaling.csv", newline="", encoding="utf-8") as file:
         rows = list(csv.DictReader(file))
     assert [(r["curve"], r["num_users"], r["num_items"], r["ground_truth"]) for r in rows] == [
@@ -51,7 +52,7 @@ def test_memory_is_the_devices_on_a_gpu_and_the_resident_set_elsewhere():
 
 def test_outputs_kept_as_tensors_are_timed_too(tmp_path):
     # --array-type torch is how the GPU run avoids copying a million users' observations to the host.
-    text = scaling.main(["--users", "1", "8", "--items", "500", "--seconds", "0.05", "--array-type", "torch",
+    text = main(["scaling", "--torch-threads", "1", "--users", "1", "8", "--items", "500", "--seconds", "0.05", "--array-type", "torch",
                          "--out", str(tmp_path)])
     with open(tmp_path / "scaling.csv", newline="", encoding="utf-8") as file:
         rows = list(csv.DictReader(file))

@@ -9,6 +9,7 @@ import math
 import pytest
 
 from benchmarks import side_by_side
+from benchmarks.command_line import main
 from benchmarks.side_by_side import Configuration, Timing
 
 
@@ -37,7 +38,7 @@ def test_a_version_that_is_neither_a_checkout_nor_a_revision_is_refused(tmp_path
 
 def test_a_revision_is_timed_from_its_own_worktree_beside_this_checkout(tmp_path):
     out = tmp_path / "out"
-    text = side_by_side.main(["--baseline", "HEAD", "--users", "4", "--obs-modes", "ids", "--lean", "--rounds", "1",
+    text = main(["side-by-side", "--torch-threads", "1", "--baseline", "HEAD", "--users", "4", "--obs-modes", "ids", "--lean", "--rounds", "1",
                               "--seconds", "0.05", "--out", str(out)])
     with open(out / "side_by_side.csv", newline="", encoding="utf-8") as file:
         rows = list(csv.DictReader(file))

@@ -10,10 +10,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from benchmarks import compare, protocol
+from benchmarks import protocol
+from benchmarks.command_line import main
 from benchmarks.agent_registry import SLATE_AGENTS, is_privileged
 from recenv import EnvConfig
 from recenv.offline.logging_policies import make_logs
+
+QUIET = protocol.RunSettings(progress=False)
 
 TINY = ["--seeds", "0", "--eval-users", "24", "--logged-users", "40", "--torch-threads", "1",
         "--backend", "sequential"]
@@ -50,7 +53,7 @@ def test_a_tiny_slate_comparison_gives_the_usual_tables(tmp_path):
     agents = {name: SLATE_AGENTS[name] for name in ("GreedySlate", "OracleSlate")}
     budget = replace(protocol.QUICK, logged_users=40, eval_users=24)
     result = protocol.compare(agents, protocol.slate_scenarios(["mixed"], 4), seeds=[0], budget=budget,
-                              progress=False, out=tmp_path, reference="GreedySlate",
+                              settings=QUIET, out=tmp_path, reference="GreedySlate",
                               farsighted_reference=protocol.SLATE_FARSIGHTED_REFERENCE)
     assert [(row["preset"], row["agent"]) for row in result.rows] == [("mixed-slate4", "GreedySlate"),
                                                                        ("mixed-slate4", "OracleSlate")]
@@ -64,7 +67,7 @@ def test_a_tiny_slate_comparison_gives_the_usual_tables(tmp_path):
 
 
 def test_the_command_line_runs_slate_scenarios_with_the_slate_agents(tmp_path):
-    compare.main([*TINY, "--quick", "--slate-size", "3", "--agents", "RandomSlate", "GreedySlate",
+    main(["compare", *TINY, "--quick", "--slate-size", "3", "--agents", "RandomSlate", "GreedySlate",
                   "FarsightedOracleSlate", "--out", str(tmp_path)])
     rows = _csv(tmp_path / "results.csv")
     assert [(r["preset"], r["agent"]) for r in rows] == [("mixed-slate3", name) for name in
@@ -89,7 +92,7 @@ def test_the_command_line_takes_histories_of_slates_and_an_encoder_file(tmp_path
     torch.manual_seed(0)
     encoder = save_encoder(NextClickLSTM(EncoderConfig(384, 8, 8)), tmp_path / "encoder.pt", recenv.default_catalog(),
                            shown.user_model, history=shown.history_record)
-    compare.main([*TINY, "--quick", "--slate-size", "3", "--slate-history", "shown", "--encoder", str(encoder),
+    main(["compare", *TINY, "--quick", "--slate-size", "3", "--slate-history", "shown", "--encoder", str(encoder),
                   "--agents", "RandomSlate", "GreedySlate", "--out", str(tmp_path / "run")])
     rows = _csv(tmp_path / "run" / "results.csv")
     assert [(r["preset"], r["agent"]) for r in rows] == [("mixed-slate3-shown", "RandomSlate"),
@@ -97,27 +100,27 @@ def test_the_command_line_takes_histories_of_slates_and_an_encoder_file(tmp_path
     config = json.loads((tmp_path / "run" / "results.json").read_text())["config"]["presets"]["mixed-slate3-shown"]
     assert config["slate_history"] == "shown" and config["encoder"] == str(encoder)
     with pytest.raises(SystemExit):  # a file that is not there is refused by the parser
-        compare.main([*TINY, "--quick", "--slate-size", "3", "--encoder", str(tmp_path / "missing.pt")])
+        main(["compare", *TINY, "--quick", "--slate-size", "3", "--encoder", str(tmp_path / "missing.pt")])
 
 
 def test_a_plug_in_slate_agent_joins_by_import_path(tmp_path):
-    compare.main([*TINY, "--quick", "--slate-size", "3", "--agents", "GreedySlate", "--agent",
+    main(["compare", *TINY, "--quick", "--slate-size", "3", "--agents", "GreedySlate", "--agent",
                   "agents.slate_baselines:RandomSlateAgent", "--out", str(tmp_path)])
     rows = _csv(tmp_path / "results.csv")
     assert [r["agent"] for r in rows] == ["GreedySlate", "RandomSlateAgent"]
 
 
 @pytest.mark.parametrize(("argv", "says"), [
-    (["--slate-size", "0"], "--slate-size must be at least 1"),
-    (["--slate-size", "-2"], "--slate-size must be at least 1"),
+    (["--slate-size", "0"], "--slate-size 0: must be at least 1"),
+    (["--slate-size", "-2"], "--slate-size -2: must be at least 1"),
     (["--slate-size", "two"], "invalid int value"),
-    (["--slate-size", "4", "--agents", "Random"], "unknown agent(s) ['Random']; known: ['RandomSlate'"),
-    (["--agents", "GreedySlate"], "unknown agent(s) ['GreedySlate']"),  # one item: the one-item registry
-    (["--slate-size", "4", "--reference", "StaticProfile"], "--reference 'StaticProfile' is not among the agents"),
+    (["--slate-size", "4", "--agents", "Random"], "--agents Random: allowed: RandomSlate, "),
+    (["--agents", "GreedySlate"], "--agents GreedySlate: allowed: "),  # one item: the one-item registry
+    (["--slate-size", "4", "--reference", "StaticProfile"], "--reference StaticProfile: not among the agents"),
 ])
 def test_bad_slate_options_are_refused(argv, says, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        compare.main(["--quick", *argv])
+        main(["compare", "--quick", *argv])
     assert exit_info.value.code == 2
     assert says in capsys.readouterr().err
 
@@ -125,8 +128,8 @@ def test_bad_slate_options_are_refused(argv, says, capsys):
 def test_a_slate_scenario_logs_the_one_item_logs_of_the_same_users():
     """The logging policies show one item per step: the simulator of a slate config runs them as one
     item, so the slate scenario's training log (benchmarks.cells) is its one-item config's."""
-    slate = make_logs(EnvConfig(slate_size=10), 30, seed=0, progress=False)
-    one_item = make_logs(EnvConfig(), 30, seed=0, progress=False)
+    slate = make_logs(EnvConfig(slate_size=10), 30, seed=0, settings=QUIET)
+    one_item = make_logs(EnvConfig(), 30, seed=0, settings=QUIET)
     for column in ("user", "step", "item", "click", "propensity", "click_probability"):
         np.testing.assert_array_equal(getattr(slate, column), getattr(one_item, column))
 
@@ -149,10 +152,10 @@ def test_a_scenario_with_histories_of_slates_runs_the_protocol_on_logs_of_slates
                  "mixed-slate4": EnvConfig(preset="mixed", slate_size=4)}
     agents = {name: SLATE_AGENTS[name] for name in ("RandomSlate", "GreedySlate", "OracleSlate")}
     budget = replace(protocol.QUICK, logged_users=20, eval_users=24)
-    protocol.compare(agents, scenarios, seeds=[0], budget=budget, progress=False, out=tmp_path / "run",
+    protocol.compare(agents, scenarios, seeds=[0], budget=budget, settings=QUIET, out=tmp_path / "run",
                      reference="GreedySlate", farsighted_reference=None)
     sessions = {name: protocol.load_sessions(tmp_path / "run", name, [0], list(agents)) for name in scenarios}
     for agent in ("RandomSlate", "OracleSlate"):  # their slates do not depend on the observations
         np.testing.assert_array_equal(sessions["mixed-slate4-shown"][agent][0].returns,
                                       sessions["mixed-slate4"][agent][0].returns)
-    assert make_logs(shown, 6, seed=0, progress=False).slot.max() == 3
+    assert make_logs(shown, 6, seed=0, settings=QUIET).slot.max() == 3

@@ -3,11 +3,11 @@
 import csv
 import json
 
-from benchmarks import throughput
+from benchmarks.command_line import main
 
 
 def test_throughput_script_writes_markdown_csv_and_json(tmp_path):
-    throughput.main(["--sizes", "1", "8", "--sync-max", "8", "--seconds", "0.05", "--obs-modes", "ids",
+    main(["throughput", "--torch-threads", "1", "--sizes", "1", "8", "--sync-max", "8", "--seconds", "0.05", "--obs-modes", "ids",
                      "--sb3-ppo-users", "2", "--sb3-ppo-steps", "256", "--slate-sizes", "3", "--slate-users", "4",
                      "--learners", "DQN-embedding", "PPO", "--learner-steps", "128", "--learner-threads", "1",
                      "--out", str(tmp_path)])

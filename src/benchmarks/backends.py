@@ -43,14 +43,13 @@ def resolve_backend(backend: str, workers: int | None, threads: int = 1) -> tupl
     ``threads`` torch threads each: ``"auto"`` is a pool when the available cores hold more than
     one such cell, else sequential; a pool's default size is as many cells as the cores hold.
 
-    :raises ValueError: an unknown backend, or fewer than one worker or thread.
+    The counts are checked where they enter (:class:`benchmarks.protocol.RunSettings`,
+    :class:`benchmarks.options.SharedOptions`), not again here.
+
+    :raises ValueError: an unknown backend.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; allowed: {list(BACKENDS)}")
-    if workers is not None and workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
-    if threads < 1:
-        raise ValueError(f"threads must be at least 1, got {threads}")
     cores = max(1, available_cores() // threads)
     if backend == "auto":
         backend = "pool" if (workers or cores) > 1 else "sequential"

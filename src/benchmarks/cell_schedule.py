@@ -12,13 +12,12 @@ part's time not spent training (logs, evaluations), which the table counts apart
 
 from __future__ import annotations
 
-import argparse
 import heapq
 import json
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["cell_seconds", "lpt_makespan", "main"]
+__all__ = ["cell_seconds", "describe", "lpt_makespan", "table"]
 
 
 def lpt_makespan(seconds: Sequence[float], workers: int) -> float:
@@ -62,23 +61,18 @@ def table(seconds: Sequence[float], workers: Sequence[int]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: Sequence[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, required=True, help="a comparison's output folder (with parts/)")
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 8, 64])
-    args = parser.parse_args(argv)
-    cells = cell_seconds(args.out)
+def describe(comparison: Path, worker_counts: Sequence[int] = (1, 2, 8, 64)) -> str:
+    """The stored cells of ``comparison`` in one line (count, total, the longest) and the
+    :func:`table` of their projected wall time on each of ``worker_counts``.
+
+    :raises FileNotFoundError: no stored cell under ``comparison/parts``.
+    """
+    cells = cell_seconds(comparison)
     if not cells:
-        parser.error(f"no stored cells under {args.out}/parts")
+        raise FileNotFoundError(f"no stored cells under {comparison}/parts")
     seconds = [cell[3] for cell in cells]
     longest = max(cells, key=lambda cell: cell[3])
     estimated = sum(not cell[4] for cell in cells)
-    text = (f"{len(cells)} cells in {args.out} ({estimated} estimated from older parts), {sum(seconds) / 60:.1f} min "
+    return (f"{len(cells)} cells in {comparison} ({estimated} estimated from older parts), {sum(seconds) / 60:.1f} min "
             f"in all; the longest: {longest[2]} [{longest[0]}, seed {longest[1]}], {longest[3] / 60:.1f} min.\n\n"
-            + table(seconds, args.workers))
-    print(text)
-    return text
-
-
-if __name__ == "__main__":
-    main()
+            + table(seconds, worker_counts))

@@ -16,7 +16,6 @@ chose against their true P(click).
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from collections.abc import Sequence
@@ -28,9 +27,9 @@ from tqdm.auto import tqdm
 
 from agents import DQNAgent, DQNConfig, OracleAgent, StaticProfileAgent, SupervisedLSTMAgent, run_sessions
 from agents.base import BaseAgent
-from benchmarks.environment_info import command_line, hardware_and_versions, markdown_header
+from benchmarks.environment_info import hardware_and_versions, markdown_header
 from benchmarks.metrics import CLICKBAIT_THRESHOLD
-from benchmarks.protocol import EVALUATION_SEED, TRAINING_USERS
+from benchmarks.protocol import EVALUATION_SEED, TRAINING_USERS, prepare_encoders
 from recenv import DriftingUserVectorEnv, EnvConfig
 
 
@@ -101,24 +100,18 @@ def diagnose(preset: str, eval_users: int, dqn_steps: int, device: str, bar: Any
     return rows
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="200 users, DQN 20,000 steps")
-    parser.add_argument("--presets", nargs="+", default=["none", "mixed"])
-    parser.add_argument("--eval-users", type=int, default=None, help="held-out users (default 2000; quick 200)")
-    parser.add_argument("--dqn-steps", type=int, default=None,
-                        help="DQN training user-steps (default 500,000; 0: skip)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", type=Path, default=Path("results/clickbait_diagnostic"))
-    args = parser.parse_args(argv)
-    eval_users = args.eval_users or (200 if args.quick else 2_000)
-    dqn_steps = args.dqn_steps if args.dqn_steps is not None else (20_000 if args.quick else 500_000)
-
+def write_report(out: Path, command: str, presets: Sequence[str] = ("none", "mixed"), quick: bool = False,
+                 eval_users: int | None = None, dqn_steps: int | None = None, device: str = "cpu") -> str:
+    """:func:`diagnose` each preset (held-out users: 2,000, quick 200; DQN user-steps: 500,000,
+    quick 20,000, 0 skips it), written to ``out`` as ``diagnostic.md`` and ``.json``; returns the
+    Markdown."""
+    eval_users = eval_users or (200 if quick else 2_000)
+    dqn_steps = dqn_steps if dqn_steps is not None else (20_000 if quick else 500_000)
+    prepare_encoders({preset: EnvConfig(preset=preset, device=device) for preset in presets})
     started = time.perf_counter()
-    bar = tqdm(total=len(args.presets) * (5 + bool(dqn_steps)), unit="agent")
-    rows = [row for preset in args.presets for row in diagnose(preset, eval_users, dqn_steps, args.device, bar)]
+    bar = tqdm(total=len(presets) * (5 + bool(dqn_steps)), desc="clickbait diagnostic", unit="agent")
+    rows = [row for preset in presets for row in diagnose(preset, eval_users, dqn_steps, device, bar)]
     bar.close()
-    command = command_line("benchmarks.clickbait_diagnostic", argv)
     info = hardware_and_versions()
     lines = [markdown_header("Clickbait and myopia diagnostic", info, command).rstrip(),
              f"- Wall time: {(time.perf_counter() - started) / 60:.1f} min; {eval_users} held-out users; "
@@ -132,13 +125,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     lines += [f"- {r['preset']}: predicted P(click) {r['predicted_click_probability']:.3f}, "
               f"true P(click) {r['true_click_probability']:.3f}" for r in curse]
     text = "\n".join(lines) + "\n"
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "diagnostic.md").write_text(text, encoding="utf-8")
-    report = {"command": command, "environment": info, "rows": rows}
-    (args.out / "diagnostic.json").write_text(json.dumps(report, indent=2))
-    print(text)
-    print(f"wrote {args.out / 'diagnostic.md'} and diagnostic.json")
-
-
-if __name__ == "__main__":
-    main()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "diagnostic.md").write_text(text, encoding="utf-8")
+    (out / "diagnostic.json").write_text(json.dumps({"command": command, "environment": info, "rows": rows}, indent=2))
+    return text

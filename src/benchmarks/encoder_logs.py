@@ -14,13 +14,14 @@ uniformly random recommendations lead 500 fresh users to
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 import recenv
+from benchmarks.protocol import prepare_encoders
 from recenv import EnvConfig
 from recenv.offline.encoder_training import TrainingConfig, catalog_calibration, evaluate, split_users, train_encoder
 from recenv.offline.logging_policies import MixedBehaviourPolicy, make_logs
@@ -31,9 +32,10 @@ SETUPS = ("privileged mixed logs", "deployable logs", "deployable logs + IPS")
 
 def measure(users: int, seed: int = 0) -> dict[str, dict]:
     config = EnvConfig(preset="mixed", device="cpu")
+    prepare_encoders({"mixed": config})  # the calibration's envs observe through the preset's encoder
     catalog = recenv.default_catalog()
     results = {}
-    for name in SETUPS:
+    for name in tqdm(SETUPS, desc="encoder logs", unit="encoder"):
         started = time.perf_counter()
         if name.startswith("privileged"):
             log = collect_logs(config, MixedBehaviourPolicy(seed=seed), users, seed=seed, progress=False)
@@ -48,21 +50,14 @@ def measure(users: int, seed: int = 0) -> dict[str, dict]:
             "catalog_calibration": catalog_calibration(model, config, 500, seed=seed + 1),
             "epochs": history["epochs_run"], "seconds": time.perf_counter() - started,
         }
-        print(name, json.dumps(results[name]), flush=True)
+        tqdm.write(f"{name} {json.dumps(results[name])}")
     return results
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--users", type=int, default=6000, help="logged sessions per encoder")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("results/encoder_logs"))
-    args = parser.parse_args(argv)
-    results = measure(args.users, args.seed)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "encoder_logs.json").write_text(json.dumps(results, indent=1) + "\n")
-    print(f"wrote {args.out / 'encoder_logs.json'}")
-
-
-if __name__ == "__main__":
-    main()
+def write_report(out: Path, command: str, users: int = 6000, seed: int = 0) -> Path:
+    """:func:`measure`, written to ``out / "encoder_logs.json"`` (with the command); returns its path."""
+    results = measure(users, seed)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "encoder_logs.json"
+    path.write_text(json.dumps({"command": command, "users": users, "seed": seed, "results": results}, indent=1) + "\n")
+    return path

@@ -15,11 +15,9 @@ compare runs made on the same machine.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -140,28 +138,22 @@ def compute(data_path: str | None = None, progress: bool = True) -> dict[str, st
     return fingerprints
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=None, help="write the fingerprints here (JSON)")
-    parser.add_argument("--compare", type=Path, default=None, help="fingerprints to compare with; exit 1 on a change")
-    parser.add_argument("--data", default=None, help="MovieLens-100K folder: add ml100k rollouts")
-    args = parser.parse_args(argv)
-    with torch_threads(1):  # the same arithmetic whatever the machine's core count
-        fingerprints = compute(args.data)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(fingerprints, indent=2) + "\n")
+def check(out: Path | None = None, compare_with: Path | None = None, data: str | None = None) -> int:
+    """Compute the fingerprints (on one torch thread: the same arithmetic whatever the machine's core
+    count), print them, write them to ``out`` (JSON) when given, and compare them with the file
+    ``compare_with`` when given: 1 when a fingerprint changed, else 0 (the command's exit status)."""
+    with torch_threads(1):
+        fingerprints = compute(data)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(fingerprints, indent=2) + "\n")
     for name, value in fingerprints.items():
         print(f"{name:40s} {value}")
-    if args.compare is None:
+    if compare_with is None:
         return 0
-    expected = json.loads(args.compare.read_text())
+    expected = json.loads(compare_with.read_text())
     changed = sorted(name for name in expected.keys() & fingerprints.keys() if expected[name] != fingerprints[name])
     missing = sorted(expected.keys() ^ fingerprints.keys())
     print(f"\n{len(expected.keys() & fingerprints.keys()) - len(changed)} identical, {len(changed)} changed"
           + (f": {changed}" if changed else "") + (f"; only on one side: {missing}" if missing else ""))
     return 1 if changed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

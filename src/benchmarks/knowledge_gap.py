@@ -21,20 +21,20 @@ by learning only the items (top right) or only the user (bottom left).
 
 from __future__ import annotations
 
-import argparse
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from agents import FarsightedOracleAgent, OracleAgent, SupervisedLSTMAgent, run_sessions
 from agents.farsighted_oracle import farsighted_index
 from agents.supervised_lstm import choose_unshown, session_memory
-from benchmarks.environment_info import command_line
+from benchmarks.protocol import prepare_encoders
 from benchmarks.statistics import bootstrap_mean, paired_difference
 from recenv import DriftingUserVectorEnv, EnvConfig
-from recenv.presets import SYNTHETIC_PRESETS
-from recenv.threads import choose_torch_threads
 
 EVALUATION_SEED = 2_000_000
 """Seed of the held-out users (apart from the comparison's)."""
@@ -48,7 +48,7 @@ class ClickModelWithItemCosts(SupervisedLSTMAgent):
 
     def __init__(self, env: Any):
         super().__init__(env)
-        self.params = env.params
+        self.params = env.user_model
 
     def predict(self, observation, state=None, episode_start=None, deterministic=True):
         batch, single = self._as_batch(observation)
@@ -93,18 +93,13 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--preset", nargs="+", default=["mixed"], choices=tuple(SYNTHETIC_PRESETS))
-    parser.add_argument("--users", type=int, default=1000)
-    parser.add_argument("--torch-threads", type=int, default=None)
-    args = parser.parse_args(argv)
-    print(choose_torch_threads(args.torch_threads).describe(), flush=True)
-    rows = [row for preset in args.preset for row in measure(preset, args.users)]
-    text = f"{table(rows)}\n\nCommand: `{command_line('benchmarks.knowledge_gap', argv)}`"
-    print(text)
+def write_report(out: Path, command: str, presets: Sequence[str] = ("mixed",), users: int = 1000) -> str:
+    """:func:`measure` each preset (its encoder prepared first), written to ``out`` as
+    ``knowledge_gap.md`` and ``.json``; returns the Markdown."""
+    prepare_encoders({preset: EnvConfig(preset=preset) for preset in presets})
+    rows = [row for preset in tqdm(presets, desc="knowledge gap", unit="preset") for row in measure(preset, users)]
+    text = f"{table(rows)}\n\n{users} held-out users per preset. Command: `{command}`\n"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "knowledge_gap.md").write_text(text, encoding="utf-8")
+    (out / "knowledge_gap.json").write_text(json.dumps({"command": command, "users": users, "rows": rows}, indent=2))
     return text
-
-
-if __name__ == "__main__":
-    main()

@@ -23,7 +23,6 @@ Writes ``learner_arithmetic.md`` and ``learner_arithmetic.json`` into ``--out``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from collections import Counter
@@ -34,8 +33,8 @@ from pathlib import Path
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from benchmarks.environment_info import command_line, hardware_and_versions, markdown_header, pipe_table
-from benchmarks.throughput import LEARNERS, measure_learner
+from benchmarks.environment_info import hardware_and_versions, markdown_header, pipe_table
+from benchmarks.learner_timing import LEARNERS, measure_learner
 from recenv.threads import torch_threads
 
 Shape = tuple[int, int, int]
@@ -121,30 +120,20 @@ def markdown(rows: Sequence[Arithmetic]) -> str:
          f"{row.ceiling:,.0f}", f"{row.user_steps_per_second:,.0f}"] for row in rows])
 
 
-def main(argv: Sequence[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--learners", nargs="+", default=["DQN-embedding"], choices=list(LEARNERS))
-    parser.add_argument("--steps", type=int, default=20_000, help="S: the runs train S and 2·S user-steps (default 20000)")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch thread counts (default 1 2)")
-    parser.add_argument("--out", type=Path, default=Path("results/learner_arithmetic"), help="output folder")
-    args = parser.parse_args(argv)
+def write_report(out: Path, command: str, learners: Sequence[str] = ("DQN-embedding",), steps: int = 20_000,
+                 threads: Sequence[int] = (1, 2)) -> str:
+    """:func:`measure` each learner on each thread count, written to ``out`` as
+    ``learner_arithmetic.md`` and ``.json``; returns the Markdown."""
     from tqdm.auto import tqdm
 
-    plan = [(name, threads) for name in args.learners for threads in args.threads]
-    rows = [measure(name, args.steps, threads) for name, threads in tqdm(plan, desc="learner arithmetic", unit="run")]
+    plan = [(name, count) for name in learners for count in threads]
+    rows = [measure(name, steps, count) for name, count in tqdm(plan, desc="learner arithmetic", unit="run")]
     info = hardware_and_versions()
-    command = command_line("benchmarks.learner_arithmetic", argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "learner_arithmetic.json").write_text(json.dumps(
-        {"command": command, "environment": info, "steps": args.steps,
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "learner_arithmetic.json").write_text(json.dumps(
+        {"command": command, "environment": info, "steps": steps,
          "results": [{**asdict(row), "ceiling": row.ceiling} for row in rows]}, indent=2), encoding="utf-8")
     text = (markdown_header("The learners' matrix products per training user-step, and the ceiling they set", info, command)
-            + f"\nSteady state: runs of {args.steps:,} and {2 * args.steps:,} user-steps, differenced.\n\n" + markdown(rows))
-    (args.out / "learner_arithmetic.md").write_text(text, encoding="utf-8")
-    print(text)
-    print(f"wrote {args.out}/learner_arithmetic.md, .json")
+            + f"\nSteady state: runs of {steps:,} and {2 * steps:,} user-steps, differenced.\n\n" + markdown(rows))
+    (out / "learner_arithmetic.md").write_text(text, encoding="utf-8")
     return text
-
-
-if __name__ == "__main__":
-    main()

@@ -10,12 +10,14 @@ the session clock alone and the whole observation.
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Sequence
+import json
+from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
-from recenv import DriftingUserVectorEnv
+from benchmarks.protocol import prepare_encoders
+from recenv import DriftingUserVectorEnv, EnvConfig
 from recenv.observation import SESSION_CONTEXT_SIZE
 
 
@@ -30,26 +32,34 @@ def r_squared(features: np.ndarray, target: np.ndarray, seed: int = 1) -> float:
     return float(1 - (residual**2).sum() / ((target[test] - target[test].mean()) ** 2).sum())
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--users", type=int, default=500)
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--seed", type=int, default=123)
-    args = parser.parse_args(argv)
-    envs = DriftingUserVectorEnv(num_envs=args.users, preset="mixed", device="cpu")
-    envs.reset(seed=args.seed)
-    rng = np.random.default_rng(args.seed)
+def probe(users: int = 500, steps: int = 40, seed: int = 123) -> dict[str, float]:
+    """``users`` users of preset ``mixed`` shown uniformly random items for ``steps`` steps; the
+    held-out R² of their remaining patience from the LSTM state, the session clock and the whole
+    observation, and the user-steps the fit saw."""
+    config = EnvConfig(preset="mixed", device="cpu")
+    prepare_encoders({"mixed": config})
+    envs = DriftingUserVectorEnv(num_envs=users, config=config)
+    envs.reset(seed=seed)
+    rng = np.random.default_rng(seed)
     observations, patience = [], []
-    for _ in range(args.steps):
-        obs, _, _, _, info = envs.step(rng.integers(envs.catalog.num_items, size=args.users))
+    for _ in tqdm(range(steps), desc="patience probe", unit="step"):
+        obs, _, _, _, info = envs.step(rng.integers(envs.catalog.num_items, size=users))
         stepped = info["_patience"]  # users reset in this step have no patience to report
         observations.append(obs[stepped])
         patience.append(info["patience"][stepped])
     x, y = np.concatenate(observations), np.concatenate(patience)
     state, clock = x[:, :-SESSION_CONTEXT_SIZE], x[:, -SESSION_CONTEXT_SIZE:]
-    print(f"{len(y)} user-steps; held-out R² of remaining patience: LSTM state {r_squared(state, y):.3f}, "
-          f"session clock {r_squared(clock, y):.3f}, whole observation {r_squared(x, y):.3f}")
+    return {"user_steps": len(y), "lstm_state": r_squared(state, y), "session_clock": r_squared(clock, y),
+            "whole_observation": r_squared(x, y)}
 
 
-if __name__ == "__main__":
-    main()
+def write_report(out: Path, command: str, users: int = 500, steps: int = 40, seed: int = 123) -> str:
+    """:func:`probe`, written to ``out`` as ``patience_probe.md`` and ``.json``; returns the Markdown."""
+    result = probe(users, steps, seed)
+    text = (f"{result['user_steps']} user-steps; held-out R² of remaining patience: LSTM state "
+            f"{result['lstm_state']:.3f}, session clock {result['session_clock']:.3f}, whole observation "
+            f"{result['whole_observation']:.3f}\n\nCommand: `{command}`\n")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "patience_probe.md").write_text(text, encoding="utf-8")
+    (out / "patience_probe.json").write_text(json.dumps({"command": command, **result}, indent=2))
+    return text

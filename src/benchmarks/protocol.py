@@ -252,32 +252,79 @@ def _scenarios(presets: Sequence[str] | Mapping[str, EnvConfig], device: str) ->
     return {name: EnvConfig(preset=name, device=device) for name in presets}
 
 
+@dataclass(frozen=True)
+class RunSettings:
+    """How and where a comparison's cells run. Only ``device`` and ``threads`` can change numbers
+    (some learners, PPO among them, give other numbers on 1 and 2 torch threads); the backend and
+    its workers never do.
+
+    :param device: device of every env and torch learner (``"cpu"``, ``"cuda"``, ``"auto"``).
+    :param backend: ``"sequential"``, ``"pool"``, ``"ray"`` or ``"auto"`` (:mod:`benchmarks.backends`).
+    :param workers: processes of the pool, or CPUs of a local Ray instance (None: the available
+        cores divided by ``threads``).
+    :param address: the Ray cluster to use (None: a local instance).
+    :param threads: torch threads of every cell, whatever the backend (recorded with each cell; a
+        stored cell is reused whatever it was).
+    :param progress: show a progress bar over the cells.
+    """
+
+    device: str = "cpu"
+    backend: str = "sequential"
+    workers: int | None = None
+    address: str | None = None
+    threads: int = 1
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        from benchmarks.options import check_at_least_one
+
+        check_at_least_one("threads", self.threads)
+        check_at_least_one("workers", self.workers)
+
+
+def prepare_encoders(scenarios: Mapping[str, EnvConfig]) -> None:
+    """Train and cache, once, the encoder weights that the scenarios' dynamics need and do not have
+    yet (:func:`recenv.offline.prepare_encoder`; nothing to do for shipped or cached weights, or
+    observation modes without an encoder), before any cell starts: a cell never trains one, and
+    workers find the weights in the cache instead of training them each at the same time."""
+    for config in scenarios.values():
+        if config.obs_mode == "encoded":
+            _prepare_encoder(config)
+
+
+def _prepare_encoder(config: EnvConfig) -> None:
+    try:
+        from recenv.offline import prepare_encoder
+    except ImportError:  # TODO(issue 27): recenv.offline.prepare_encoder is being added; until then
+        # building one env trains the missing weights on first use, as before.
+        DriftingUserVectorEnv(num_envs=1, config=config)
+        return
+    prepare_encoder(config)
+
+
 def compare(
     agents: Mapping[str, AgentFactory] | None = None,
     presets: Sequence[str] | Mapping[str, EnvConfig] = tuple(SYNTHETIC_PRESETS),
     seeds: Sequence[int] = DEFAULT_SEEDS,
     budget: Budget = FULL,
-    device: str = "cpu",
-    progress: bool = True,
+    settings: RunSettings = RunSettings(),
     out: Path | str | None = None,
     reference: str | None = DEFAULT_REFERENCE,
-    rerun: Sequence[str] = (),
-    backend: str = "sequential",
-    workers: int | None = None,
-    address: str | None = None,
-    threads: int = 1,
     farsighted_reference: str | None = FARSIGHTED_REFERENCE,
+    rerun: Sequence[str] = (),
 ) -> Comparison:
-    """Run the cells that are missing (see the module docstring) on ``backend``, then :func:`merge`.
+    """Run the cells that are missing (see the module docstring) as ``settings`` say, then :func:`merge`.
 
     :param agents: name → factory; default :data:`~benchmarks.agent_registry.REFERENCE_AGENTS`. Add
         your own: ``compare({**REFERENCE_AGENTS, "Mine": lambda ctx: MyAgent(ctx.train_env)})``.
     :param presets: preset names, or scenarios: name → :class:`recenv.EnvConfig`, as the ablation
         uses. Every env of a scenario (training env, logs, evaluation envs) is built from its
-        config, with ``device`` in place of the config's.
+        config, with ``settings.device`` in place of the config's.
     :param seeds: the training seeds; the cells already stored are not run again, so a run in
         pieces (``seeds=[0, 1]``, then ``[2, 3, 4]``), or one interrupted, is completed and merged
         by a last call with every seed.
+    :param settings: device, backend, workers, torch threads of the cells, progress bar
+        (:class:`RunSettings`); the stored numbers are the same whichever backend runs the cells.
     :param out: the output folder; parts go to ``out/parts``. None: a temporary folder, deleted
         afterwards (nothing to resume from).
     :param reference: the agent the paired differences are taken against (None: only against
@@ -286,35 +333,27 @@ def compare(
         it is among the agents (slate scenarios: :data:`SLATE_FARSIGHTED_REFERENCE`).
     :param rerun: agents to train and evaluate again in every part even where stored (after a
         change to their code: a stored part cannot tell).
-    :param backend: ``"sequential"``, ``"pool"``, ``"ray"`` or ``"auto"``
-        (:mod:`benchmarks.backends`); the stored numbers are the same whichever runs the cells.
-    :param workers: processes of the pool, or CPUs of a local Ray instance (default: the
-        available cores). :param address: the Ray cluster to use (None: a local instance).
-    :param threads: torch threads of every cell, whatever the backend (results of some learners
-        depend on it; it is recorded with each cell, but a stored cell is reused whatever it was).
     """
     agents = dict(REFERENCE_AGENTS if agents is None else agents)
-    scenarios = _scenarios(presets, device)
+    scenarios = _scenarios(presets, settings.device)
     if out is None:
         with tempfile.TemporaryDirectory(prefix="recenv-compare-") as folder:
-            return compare(agents, scenarios, seeds, budget, device, progress, folder, reference, rerun,
-                           backend, workers, address, threads, farsighted_reference)
+            return compare(agents, scenarios, seeds, budget, settings, out=folder, reference=reference,
+                           farsighted_reference=farsighted_reference, rerun=rerun)
     out = Path(out)
-    backend, workers = resolve_backend(backend, workers, threads)
+    device, threads = settings.device, settings.threads
+    backend, workers = resolve_backend(settings.backend, settings.workers, threads)
     todo, kept = [], 0
     for scenario, config in scenarios.items():
         for seed in seeds:
             cells, stored = plan_part(agents, scenario, config, seed, budget, out, device, rerun)
             todo += [dataclasses.replace(cell, threads=threads) for cell in cells]
             kept += stored
-    if backend != "sequential":
-        # A scenario whose encoder is not trained yet trains it on first use: here, once, before the
-        # workers start (they find it in the cache), rather than in every worker at the same time.
-        for name in dict.fromkeys(cell.scenario for cell in todo):
-            DriftingUserVectorEnv(num_envs=1, config=scenarios[name])
+    prepare_encoders({name: scenarios[name] for name in dict.fromkeys(cell.scenario for cell in todo)})
     where = "sequential" if backend == "sequential" else f"{backend}, {workers} workers"
-    bar = tqdm(total=len(todo) + kept, initial=kept, desc=f"compare ({where})", unit="cell", disable=not progress)
-    for result in run_cells(todo, agents, backend, workers, address):
+    bar = tqdm(total=len(todo) + kept, initial=kept, desc=f"compare ({where})", unit="cell",
+               disable=not settings.progress)
+    for result in run_cells(todo, agents, backend, workers, settings.address):
         _store(result, out)
         bar.set_postfix_str(f"{result.cell} {result.entry['cell_seconds']:.0f} s", refresh=False)
         bar.update(1)
@@ -323,6 +362,14 @@ def compare(
     result.config.update({"backend": backend, "workers": workers, "cell_threads": threads, "cells_run": len(todo),
                           "cells_stored": kept})
     return result
+
+
+class MissingPart(FileNotFoundError):
+    """A part ``(scenario, seed)`` that a merge or a pairing needs is not in ``out/parts``."""
+
+    def __init__(self, out: Path, scenario: str, seed: int):
+        super().__init__(f"part ({scenario!r}, seed {seed}) is missing from {out}/parts: run it first")
+        self.out, self.scenario, self.seed = out, scenario, seed
 
 
 def _load_runs(out: Path, scenario: str, seeds: Sequence[int], agents: Sequence[str], with_counterfactual: bool = True
@@ -335,7 +382,7 @@ def _load_runs(out: Path, scenario: str, seeds: Sequence[int], agents: Sequence[
     for seed in seeds:
         record = _stored_part(out, scenario, seed)
         if record is None:
-            raise FileNotFoundError(f"part ({scenario!r}, seed {seed}) is missing from {out}/parts: run it first")
+            raise MissingPart(out, scenario, seed)
         missing = [name for name in agents if name not in record["agents"]]
         if missing:
             raise ValueError(f"part ({scenario!r}, seed {seed}) has no agent(s) {missing}; it has {list(record['agents'])}")

@@ -17,7 +17,6 @@ Writes ``realism.md``, ``realism.json``, ``drift_curves.csv``, ``ml100k_params.j
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import json
@@ -27,11 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from tqdm.auto import tqdm
 
 import recenv
-from benchmarks.environment_info import command_line, hardware_and_versions, markdown_header
+from benchmarks.environment_info import hardware_and_versions, markdown_header
 from recenv.data.movielens import load_movielens_100k
 from recenv.offline.drift_fit import (
     DRIFT_FIELDS,
@@ -279,37 +276,17 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=None, help="MovieLens-100K folder (GroupLens or RecBole layout); default $RECENV_ML100K")
-    parser.add_argument("--quick", action="store_true", help="a smoke run: a small grid, few evaluations, one round")
-    parser.add_argument("--out", type=Path, default=Path("results/realism"), help="output folder")
-    parser.add_argument("--write-params", action="store_true", help=f"also write the fitted parameters to {PACKAGE_PARAMS}")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every simulation (common random numbers)")
-    parser.add_argument("--replicas", type=int, default=1, help="simulated users per real user")
-    parser.add_argument("--max-evaluations", type=int, default=None, help="Nelder–Mead simulations per round")
-    parser.add_argument("--rounds", type=int, default=None, help="rounds of (prior, drift) fitting")
-    parser.add_argument("--window", type=int, default=10, help="interactions per window of the drift curve")
-    parser.add_argument("--max-lag", type=int, default=10, help="largest lag of the drift curve, in windows")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (default 1: the simulated batches are small, and more threads only contend)")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    statistics = DriftStatisticsConfig(window=args.window, max_lag=args.max_lag)
-    if args.quick:
-        config = FitConfig(
-            statistics=statistics, seed=args.seed, replicas=args.replicas,
-            drift_grid=((0.2, 0.5),) * 3, max_evaluations=args.max_evaluations if args.max_evaluations is not None else 6,
-            starts=1, rounds=args.rounds or 1, prior_noise_grid=(0.0, 0.3), max_topics_grid=(1, 3),
+def fit_config(quick: bool = False, seed: int = 0, replicas: int = 1, max_evaluations: int | None = None,
+               rounds: int | None = None, window: int = 10, max_lag: int = 10) -> FitConfig:
+    """The fit's settings: ``quick`` is a smoke run (a small grid, 6 evaluations, one round); else
+    the full grid, 2 rounds. ``window`` interactions per window of the drift curve, lags up to
+    ``max_lag`` windows; ``seed`` of every simulation (common random numbers)."""
+    statistics = DriftStatisticsConfig(window=window, max_lag=max_lag)
+    if quick:
+        return FitConfig(
+            statistics=statistics, seed=seed, replicas=replicas,
+            drift_grid=((0.2, 0.5),) * 3, max_evaluations=max_evaluations if max_evaluations is not None else 6,
+            starts=1, rounds=rounds or 1, prior_noise_grid=(0.0, 0.3), max_topics_grid=(1, 3),
         )
-    else:
-        config = FitConfig(statistics=statistics, seed=args.seed, replicas=args.replicas, rounds=args.rounds or 2,
-                           **({} if args.max_evaluations is None else {"max_evaluations": args.max_evaluations}))
-    comparison, facts = run(args.data, config, progress=True)
-    text = write_outputs(comparison, facts, config, args.out, command_line("benchmarks.realism", argv), args.write_params)
-    tqdm.write(text)
-    print(f"wrote {args.out}/realism.md, realism.json, drift_curves.csv, ml100k_params.json, drift_curve.png, statistics.png")
-
-
-if __name__ == "__main__":
-    main()
+    return FitConfig(statistics=statistics, seed=seed, replicas=replicas, rounds=rounds or 2,
+                     **({} if max_evaluations is None else {"max_evaluations": max_evaluations}))

@@ -29,9 +29,9 @@ Writes ``scaling.md``, ``scaling.csv``, ``scaling.json`` and ``scaling.png`` int
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
+import os
 import subprocess
 import sys
 import time
@@ -41,7 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.environment_info import command_line, hardware_and_versions, markdown_header
+from benchmarks.environment_info import hardware_and_versions, markdown_header
+from benchmarks.options import OptionError
 
 FULL_USERS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536)
 FULL_ITEMS = (500, 2_000, 10_000, 50_000, 100_000)
@@ -129,11 +130,12 @@ def measure(num_users: int, num_items: int, ground_truth: bool, seconds: float, 
 
 
 def _in_fresh_process(num_users: int, num_items: int, ground_truth: bool, seconds: float, device: str = "cpu",
-                      array_type: str = "numpy") -> dict[str, Any]:
+                      array_type: str = "numpy", threads: int = 1) -> dict[str, Any]:
     code = ("import json, sys; from benchmarks.scaling import measure; "
             f"print('RESULT ' + json.dumps(measure({num_users}, {num_items}, {ground_truth}, {seconds}, "
             f"device={device!r}, array_type={array_type!r})))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    environment = dict(os.environ, OMP_NUM_THREADS=str(threads))  # torch reads it when it starts
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, env=environment)
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
     if result.returncode != 0 or not lines:
         raise RuntimeError(f"measuring N={num_users}, items={num_items} failed:\n{result.stderr[-2000:]}")
@@ -217,47 +219,37 @@ def plot(users: list[dict[str, Any]], items: list[dict[str, Any]], path: Path) -
     plt.close(figure)
 
 
-def main(argv: Sequence[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer and smaller configurations")
-    parser.add_argument("--users", type=int, nargs="+", default=None, help="numbers of users N (must start with 1)")
-    parser.add_argument("--items", type=int, nargs="+", default=None, help="catalog sizes")
-    parser.add_argument("--seconds", type=float, default=None, help="timed seconds per configuration")
-    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    parser.add_argument("--array-type", choices=["numpy", "torch"], default="numpy",
-                        help="outputs as numpy arrays (default) or as tensors on the device")
-    parser.add_argument("--out", type=Path, default=Path("results/scaling"), help="output folder")
-    args = parser.parse_args(argv)
-    cuda = args.device.startswith("cuda")
-    users = sorted(args.users or (QUICK_USERS if args.quick else CUDA_USERS if cuda else FULL_USERS))
+def write_report(out: Path, command: str, quick: bool = False, users: Sequence[int] | None = None,
+                 items: Sequence[int] | None = None, seconds: float | None = None, device: str = "cpu",
+                 array_type: str = "numpy", threads: int = 1) -> str:
+    """Every configuration, each in a fresh process on ``threads`` torch threads, written to ``out``
+    as ``scaling.md``, ``.csv``, ``.json`` and ``.png``; returns the Markdown.
+
+    :raises OptionError: ``users`` without 1 (memory per user is measured against one user).
+    """
+    cuda = device.startswith("cuda")
+    users = sorted(users or (QUICK_USERS if quick else CUDA_USERS if cuda else FULL_USERS))
     if users[0] != 1:
-        parser.error("--users must include 1: memory per user is measured against one user")
-    item_sizes = sorted(args.items or (QUICK_ITEMS if args.quick else FULL_ITEMS))
-    seconds = args.seconds if args.seconds is not None else (1.0 if args.quick else 4.0)
+        raise OptionError("--users", f"{' '.join(map(str, users))}: must include 1 (memory per user is measured "
+                                     "against one user)")
+    item_sizes = sorted(items or (QUICK_ITEMS if quick else FULL_ITEMS))
+    seconds = seconds if seconds is not None else (1.0 if quick else 4.0)
     from tqdm.auto import tqdm
 
     plan = [("users", n, 500, True) for n in users] + [("items", ITEMS_USERS, m, gt) for m in item_sizes for gt in (True, False)]
     rows: dict[str, list[dict[str, Any]]] = {"users": [], "items": []}
     for curve, n, m, ground_truth in tqdm(plan, desc="scaling", unit="config"):
-        rows[curve].append(_in_fresh_process(n, m, ground_truth, seconds, args.device, args.array_type))
-    args.out.mkdir(parents=True, exist_ok=True)
+        rows[curve].append(_in_fresh_process(n, m, ground_truth, seconds, device, array_type, threads))
+    out.mkdir(parents=True, exist_ok=True)
     info = hardware_and_versions()
-    command = command_line("benchmarks.scaling", argv)
     every = [{"curve": curve, **row} for curve in rows for row in rows[curve]]
-    with open(args.out / "scaling.csv", "w", newline="", encoding="utf-8") as file:
+    with open(out / "scaling.csv", "w", newline="", encoding="utf-8") as file:
         writer = csv.DictWriter(file, fieldnames=list(every[0]))
         writer.writeheader()
         writer.writerows(every)
-    (args.out / "scaling.json").write_text(json.dumps({"command": command, "environment": info, "results": every}, indent=2))
-    title = f"Scaling of the native vector env (encoded observations, {args.device}, {args.array_type} outputs)"
-    text = markdown_header(title, info, command) + "\n" + report(
-        rows["users"], rows["items"])
-    (args.out / "scaling.md").write_text(text, encoding="utf-8")
-    plot(rows["users"], rows["items"], args.out / "scaling.png")
-    print(text)
-    print(f"wrote {args.out}/scaling.md, .csv, .json, .png")
+    (out / "scaling.json").write_text(json.dumps({"command": command, "environment": info, "results": every}, indent=2))
+    title = f"Scaling of the native vector env (encoded observations, {device}, {array_type} outputs)"
+    text = markdown_header(title, info, command) + "\n" + report(rows["users"], rows["items"])
+    (out / "scaling.md").write_text(text, encoding="utf-8")
+    plot(rows["users"], rows["items"], out / "scaling.png")
     return text
-
-
-if __name__ == "__main__":
-    main()

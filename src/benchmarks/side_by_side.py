@@ -22,7 +22,6 @@ Writes ``side_by_side.md``, ``side_by_side.csv`` and ``side_by_side.json`` into 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import csv
 import json
@@ -37,7 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.environment_info import command_line, hardware_and_versions, markdown_header, pipe_table
+from benchmarks.environment_info import hardware_and_versions, markdown_header, pipe_table
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 """This checkout (``src/benchmarks/side_by_side.py`` two folders up)."""
@@ -211,48 +210,33 @@ def markdown(rows: Sequence[dict[str, Any]], baseline: str, candidate: str) -> s
          str(row["rounds"])] for row in rows])
 
 
-def main(argv: Sequence[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--baseline", required=True, help="a checkout of recenv, or a git revision of this repository")
-    parser.add_argument("--candidate", default=str(REPOSITORY), help="the same (default: this checkout, as it is)")
-    parser.add_argument("--users", type=int, nargs="+", default=[1024], help="numbers of users N (default 1024)")
-    parser.add_argument("--obs-modes", nargs="+", default=["encoded", "history"], help="observation modes")
-    parser.add_argument("--lean", action="store_true", help="also time ground_truth=False (where a version has it)")
-    parser.add_argument("--rounds", type=int, default=5, help="timings of each configuration per version (default 5)")
-    parser.add_argument("--seconds", type=float, default=3.0, help="timed seconds per timing (default 3)")
-    parser.add_argument("--torch-threads", type=int, default=0, help="torch threads of the timed processes (0: torch's default)")
-    parser.add_argument("--out", type=Path, default=Path("results/side_by_side"), help="output folder")
-    args = parser.parse_args(argv)
-    if args.rounds < 1:
-        parser.error("--rounds must be at least 1")
-    configurations = [Configuration(n, mode, lean) for n in args.users for mode in args.obs_modes
-                      for lean in ((False, True) if args.lean else (False,))]
-    with checkout(args.baseline) as baseline, checkout(args.candidate) as candidate:
-        names = {"baseline": revision_of(baseline), "candidate": revision_of(candidate)}
-        timings = run(baseline, candidate, configurations, args.rounds, args.seconds, args.torch_threads)
+def write_report(out: Path, command: str, baseline: str, candidate: str = str(REPOSITORY),
+                 users: Sequence[int] = (1024,), obs_modes: Sequence[str] = ("encoded", "history"), lean: bool = False,
+                 rounds: int = 5, seconds: float = 3.0, threads: int = 1) -> str:
+    """Time ``baseline`` and ``candidate`` (checkouts or git revisions) side by side, ``rounds``
+    rounds of ``seconds`` per configuration and version on ``threads`` torch threads, written to
+    ``out`` as ``side_by_side.md``, ``.csv`` and ``.json``; returns the Markdown."""
+    configurations = [Configuration(n, mode, time_lean) for n in users for mode in obs_modes
+                      for time_lean in ((False, True) if lean else (False,))]
+    with checkout(baseline) as baseline_path, checkout(candidate) as candidate_path:
+        names = {"baseline": revision_of(baseline_path), "candidate": revision_of(candidate_path)}
+        timings = run(baseline_path, candidate_path, configurations, rounds, seconds, threads)
     rows = summarize(timings, configurations)
     info = hardware_and_versions()
-    command = command_line("benchmarks.side_by_side", argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    with open(args.out / "side_by_side.csv", "w", newline="", encoding="utf-8") as file:
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "side_by_side.csv", "w", newline="", encoding="utf-8") as file:
         writer = csv.DictWriter(file, fieldnames=["version", "round", "num_envs", "obs_mode", "lean", "user_steps",
                                                   "seconds", "user_steps_per_second"])
         writer.writeheader()
         for t in timings:
             writer.writerow({"version": t.version, "round": t.round, **asdict(t.configuration), "user_steps": t.user_steps,
                              "seconds": t.seconds, "user_steps_per_second": t.user_steps_per_second})
-    (args.out / "side_by_side.json").write_text(json.dumps(
-        {"command": command, "environment": info, "versions": names, "rounds": args.rounds, "seconds": args.seconds,
+    (out / "side_by_side.json").write_text(json.dumps(
+        {"command": command, "environment": info, "versions": names, "rounds": rounds, "seconds": seconds,
          "summary": rows}, indent=2), encoding="utf-8")
     text = (markdown_header("Two versions of recenv timed side by side", info, command)
-            + f"\n{args.rounds} rounds of {args.seconds:g} s per configuration and version, alternating (ABBA); "
+            + f"\n{rounds} rounds of {seconds:g} s per configuration and version, alternating (ABBA); "
             f"baseline `{names['baseline']}`, candidate `{names['candidate']}`.\n\n"
             + markdown(rows, names["baseline"], names["candidate"]))
-    (args.out / "side_by_side.md").write_text(text, encoding="utf-8")
-    print(text)
-    print(f"wrote {args.out}/side_by_side.md, .csv, .json")
+    (out / "side_by_side.md").write_text(text, encoding="utf-8")
     return text
-
-
-if __name__ == "__main__":
-    main()

@@ -20,22 +20,20 @@ ones. Writes ``slate_history_encoders.json``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from benchmarks.protocol import prepare_encoders
 from recenv import DriftingUserEnv, EnvConfig
 from recenv.encoder import NextClickLSTM
 from recenv.offline.click_predictors import screen_auc
 from recenv.offline.encoder_training import previous_screens
 from recenv.offline.logging_policies import make_logs
 from recenv.offline.logs import InteractionLog
-from recenv.threads import choose_torch_threads
 
 
 def chosen_history(log: InteractionLog) -> InteractionLog:
@@ -103,9 +101,11 @@ def measure(users: int, slate_size: int, seed: int, preset: str = "mixed", shown
     histories instead of the matched one (checked against these dynamics and this history)."""
     config = EnvConfig(preset=preset, slate_size=slate_size, slate_history="shown", device="cpu",
                        encoder=None if shown_encoder is None else str(shown_encoder))
+    chosen_config = EnvConfig(preset=preset, slate_size=slate_size, device="cpu")
     started = time.perf_counter()
-    shown_model = DriftingUserEnv(config=config).encoder  # trained on first use if not cached
-    chosen_model = DriftingUserEnv(config=EnvConfig(preset=preset, slate_size=slate_size, device="cpu")).encoder
+    prepare_encoders({"shown": config, "chosen": chosen_config})  # the whole-slate one: trained once if not cached
+    shown_model = DriftingUserEnv(config=config).encoder
+    chosen_model = DriftingUserEnv(config=chosen_config).encoder
     log = make_logs(config, users, seed=seed, progress=False)
     embeddings = torch.tensor(np.array(DriftingUserEnv(config=config.replace(obs_mode="ids", encoder=None)).catalog.embeddings))
     session = log.step >= 0
@@ -134,27 +134,17 @@ def _rows(log: InteractionLog, keep: np.ndarray) -> InteractionLog:
                                                                           "click_probability", "slot")})
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--users", type=int, default=2000, help="held-out sessions logged with slates")
-    parser.add_argument("--slate-size", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=1_000, help="the held-out users' seed (training logs use 0 and 1)")
-    parser.add_argument("--shown-encoder", type=Path, default=None,
-                        help="weights for the whole-slate histories (default: the matched encoder, trained on first use)")
-    parser.add_argument("--out", type=Path, default=Path("results/slate_history_encoders"))
-    args = parser.parse_args(argv)
-    choose_torch_threads(None)
-    result = measure(args.users, args.slate_size, args.seed, shown_encoder=args.shown_encoder)
-    print(f"{result['screens']} held-out screens of {args.slate_size}, {result['screens_with_a_click']} with a click")
-    print(f"  {'within-screen AUC':54s} {'all':>7s} {'first':>7s} {'later':>7s}")
+def write_report(out: Path, command: str, users: int = 2000, slate_size: int = 10, seed: int = 1_000,
+                 shown_encoder: Path | None = None) -> str:
+    """:func:`measure`, written to ``out`` as ``slate_history_encoders[-<weights>].json``; returns the
+    table as text."""
+    result = measure(users, slate_size, seed, shown_encoder=shown_encoder)
+    lines = [f"{result['screens']} held-out screens of {slate_size}, {result['screens_with_a_click']} with a click",
+             f"  {'within-screen AUC':54s} {'all':>7s} {'first':>7s} {'later':>7s}"]
     for name, value in result["screen_auc"].items():
-        print(f"  {name:54s} {value:7.4f} {result['screen_auc_first_screen'][name]:7.4f} "
-              f"{result['screen_auc_later_screens'][name]:7.4f}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    name = "slate_history_encoders" + ("" if args.shown_encoder is None else f"-{args.shown_encoder.stem}")
-    (args.out / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {args.out / name}.json")
-
-
-if __name__ == "__main__":
-    main()
+        lines.append(f"  {name:54s} {value:7.4f} {result['screen_auc_first_screen'][name]:7.4f} "
+                     f"{result['screen_auc_later_screens'][name]:7.4f}")
+    out.mkdir(parents=True, exist_ok=True)
+    name = "slate_history_encoders" + ("" if shown_encoder is None else f"-{shown_encoder.stem}")
+    (out / f"{name}.json").write_text(json.dumps({"command": command, **result}, indent=1) + "\n")
+    return "\n".join(lines)

@@ -28,12 +28,11 @@ Writes ``throughput.md``, ``throughput.csv`` and ``throughput.json`` into ``--ou
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import gymnasium as gym
@@ -42,26 +41,11 @@ import torch
 from tqdm.auto import tqdm
 
 import recenv  # noqa: F401  (registers DriftingUser-v0)
-from benchmarks.environment_info import command_line, hardware_and_versions, markdown_header, pipe_table
-from recenv.threads import choose_torch_threads, torch_threads
+from benchmarks.environment_info import hardware_and_versions, markdown_header, pipe_table
+from benchmarks.learner_timing import LEARNERS, Measurement, measure_learner
+from benchmarks.options import OptionError
 
 ENV_ID = "DriftingUser-v0"
-
-
-@dataclass
-class Measurement:
-    kind: str  # "single", "sync", "native"; "sb3-ppo make_vec_env", "sb3-ppo SB3VecEnv" (training)
-    num_envs: int
-    device: str
-    obs_mode: str
-    user_steps: int
-    seconds: float
-    slate_size: int = 1
-    threads: int = 0  # torch threads of a learner row (0: the process's, the env rows)
-
-    @property
-    def user_steps_per_second(self) -> float:
-        return self.user_steps / self.seconds
 
 
 def _timed(step, min_seconds: float, min_steps: int, warmup_steps: int) -> tuple[int, float]:
@@ -159,36 +143,6 @@ def measure_sb3_ppo(kind: str, num_envs: int, total_steps: int, seed: int = 0) -
     seconds = time.perf_counter() - start
     venv.close()
     return Measurement(kind, num_envs, "cpu", "encoded", int(model.num_timesteps), seconds)
-
-
-LEARNERS = {"DQN-embedding": "`DQNAgent` (embedding head)", "PPO": "`PPOAgent`"}
-"""The learners ``--learners`` can time (names of :data:`benchmarks.agent_registry.REFERENCE_AGENTS`),
-with their names in the table."""
-
-
-def measure_learner(name: str, total_steps: int, threads: int, seed: int = 0) -> Measurement:
-    """Training user-steps/s of a learner of :data:`LEARNERS` as the comparison trains it: its
-    factory in :data:`benchmarks.agent_registry.REFERENCE_AGENTS`, given the comparison's training
-    env (:func:`benchmarks.cells.training_env` of the default config, through the public view) and
-    a budget of ``total_steps`` user-steps, on ``threads`` torch threads; the whole factory call
-    (construction and ``learn``) is timed."""
-    import dataclasses
-
-    from benchmarks.agent_registry import REFERENCE_AGENTS, Budget, Context
-    from benchmarks.cells import TRAINING_USERS, training_env
-    from recenv import EnvConfig
-    from recenv.public_view import public_view
-
-    if name not in LEARNERS:
-        raise ValueError(f"unknown learner {name!r}; known: {list(LEARNERS)}")
-    budget = Budget(**{f.name: total_steps for f in dataclasses.fields(Budget)})
-    context = Context(public_view(training_env(EnvConfig())), None, seed, budget, "cpu", progress=False)
-    with torch_threads(threads):
-        start = time.perf_counter()
-        agent = REFERENCE_AGENTS[name](context)
-        seconds = time.perf_counter() - start
-    return Measurement(f"learner {name}", TRAINING_USERS, "cpu", "encoded", int(agent.log.history[-1]["steps"]),
-                       seconds, threads=threads)
 
 
 def learner_table(results: Sequence[Measurement]) -> str:
@@ -299,47 +253,34 @@ def write_outputs(results: Sequence[Measurement], out: Path, command: str) -> st
     return text
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="short timings, N up to 1024")
-    parser.add_argument("--sizes", type=int, nargs="+", default=None, help="numbers of users N (default 1 64 1024 8192)")
-    parser.add_argument("--devices", nargs="+", default=None, help="devices of the native vector env (default: cpu, and cuda when present)")
-    parser.add_argument("--obs-modes", nargs="+", default=["encoded", "history"], help="observation modes to measure")
-    parser.add_argument("--slate-sizes", type=int, nargs="*", default=[10],
-                        help="slate sizes k timed at --slate-users users (default 10; none: no slate rows)")
-    parser.add_argument("--slate-users", type=int, default=SLATE_USERS, help=f"N of the slate rows (default {SLATE_USERS})")
-    parser.add_argument("--sync-max", type=int, default=1024, help="largest N for SyncVectorEnv (it builds N envs)")
-    parser.add_argument("--seconds", type=float, default=None, help="minimum timed seconds per configuration")
-    parser.add_argument("--sb3-ppo-users", type=int, default=16, help="users N that SB3's PPO trains on")
-    parser.add_argument("--sb3-ppo-steps", type=int, default=None,
-                        help="training user-steps of SB3's PPO per feed (default 16384; quick 4096; 0: skip)")
-    parser.add_argument("--learners", nargs="*", default=list(LEARNERS), choices=list(LEARNERS),
-                        help="learners to time as the comparison trains them (default: all; none: skip)")
-    parser.add_argument("--learner-steps", type=int, default=None,
-                        help="training user-steps per learner and thread count (default 100000; quick 10000; 0: skip)")
-    parser.add_argument("--learner-threads", type=int, nargs="+", default=[1, 2],
-                        help="torch thread counts the learners are timed on (default 1 2)")
-    parser.add_argument("--out", type=Path, default=Path("results/throughput"), help="output folder")
-    args = parser.parse_args(argv)
-    sizes = args.sizes or ([1, 64, 1024] if args.quick else [1, 64, 1024, 8192])
-    devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
-    seconds = args.seconds if args.seconds is not None else (0.5 if args.quick else 3.0)
-    print(choose_torch_threads().describe(), flush=True)
-    if any(k < 2 for k in args.slate_sizes):
-        parser.error(f"--slate-sizes takes slate sizes k >= 2, got {args.slate_sizes}")
-    results = run(sizes, devices, args.obs_modes, args.sync_max, seconds, args.slate_sizes, args.slate_users)
-    sb3_steps = args.sb3_ppo_steps if args.sb3_ppo_steps is not None else (4096 if args.quick else 16384)
+def write_report(out: Path, command: str, quick: bool = False, sizes: Sequence[int] | None = None,
+                 devices: Sequence[str] | None = None, obs_modes: Sequence[str] = ("encoded", "history"),
+                 slate_sizes: Sequence[int] = (10,), slate_users: int = SLATE_USERS, sync_max: int = 1024,
+                 seconds: float | None = None, sb3_ppo_users: int = 16, sb3_ppo_steps: int | None = None,
+                 learners: Sequence[str] = tuple(LEARNERS), learner_steps: int | None = None,
+                 learner_threads: Sequence[int] = (1, 2)) -> str:
+    """Every measurement (``quick``: N up to 1,024, short timings, smaller training budgets), written
+    to ``out`` as ``throughput.md``, ``.csv`` and ``.json``; returns the Markdown.
+
+    Defaults: ``sizes`` 1 64 1024 8192 (quick: up to 1024); ``devices`` cpu, and cuda when present;
+    ``seconds`` 3 per configuration (quick 0.5); SB3's PPO 16,384 user-steps per feed (quick 4,096;
+    0 skips); learners 100,000 user-steps per thread count (quick 10,000; 0 skips).
+
+    :raises OptionError: a slate size below 2.
+    """
+    if any(k < 2 for k in slate_sizes):
+        raise OptionError("--slate-sizes", f"{' '.join(map(str, slate_sizes))}: slate sizes are at least 2")
+    sizes = sizes or ([1, 64, 1024] if quick else [1, 64, 1024, 8192])
+    devices = devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    seconds = seconds if seconds is not None else (0.5 if quick else 3.0)
+    results = run(sizes, devices, obs_modes, sync_max, seconds, slate_sizes, slate_users)
+    sb3_steps = sb3_ppo_steps if sb3_ppo_steps is not None else (4096 if quick else 16384)
     if sb3_steps > 0:
         for kind in tqdm(SB3_PPO_KINDS, desc="SB3 PPO", unit="feed"):
-            results.append(measure_sb3_ppo(kind, args.sb3_ppo_users, sb3_steps))
-    learner_steps = args.learner_steps if args.learner_steps is not None else (10_000 if args.quick else 100_000)
+            results.append(measure_sb3_ppo(kind, sb3_ppo_users, sb3_steps))
+    learner_steps = learner_steps if learner_steps is not None else (10_000 if quick else 100_000)
     if learner_steps > 0:
-        plan = [(name, threads) for name in args.learners for threads in args.learner_threads]
+        plan = [(name, threads) for name in learners for threads in learner_threads]
         for name, threads in tqdm(plan, desc="learners", unit="run"):
             results.append(measure_learner(name, learner_steps, threads))
-    print(write_outputs(results, args.out, command_line("benchmarks.throughput", argv)))
-    print(f"wrote {args.out}/throughput.md, .csv, .json")
-
-
-if __name__ == "__main__":
-    main()
+    return write_outputs(results, out, command)
