@@ -91,7 +91,6 @@ from __future__ import annotations
 
 import copy
 import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -100,9 +99,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from agents.base import BaseAgent, require_vector_env, unwrap_env
+from agents.base import unwrap_env
+from agents.off_policy import OffPolicyLearner, TransitionRing
 from agents.persistence import load_agent_file, save_agent_file
-from agents.training_log import TrainingEpisodes, TrainingLog, linear_schedule, work_bar
+from agents.training_log import TrainingLog
 from recenv.observation import SESSION_CONTEXT_SIZE, session_clock
 
 __all__ = ["AfterstateValues", "ClickModelValueAgent", "LongTermValueAgent", "LongTermValueConfig", "SessionMemory", "long_term_q"]
@@ -273,12 +273,12 @@ class AfterstateValues(nn.Module):
         return ((user * embedded).sum(-1) + self.item_bias[:, items].T) * self.item_part.T + value
 
 
-class _ReplayBuffer:
+class _ReplayBuffer(TransitionRing):
     """A ring buffer of transitions ``(s, memory, i, y, s′, terminated)`` on the training device.
     The memory after the step is the one before plus the click, so it is stored once (as counts)."""
 
     def __init__(self, capacity: int, observation_size: int, num_items: int, memory: bool, device: torch.device):
-        self.capacity, self.size, self.position = capacity, 0, 0
+        super().__init__(capacity)
         self.observations = torch.zeros((capacity, observation_size), device=device)
         self.next_observations = torch.zeros((capacity, observation_size), device=device)
         self.actions = torch.zeros(capacity, dtype=torch.int64, device=device)
@@ -289,18 +289,16 @@ class _ReplayBuffer:
 
     def add(self, observation: Tensor, clicked: Tensor, action: Tensor, click: Tensor, next_observation: Tensor,
             terminated: Tensor, next_action: Tensor | None = None) -> None:
-        index = (self.position + torch.arange(len(action), device=action.device)) % self.capacity
+        index = self._advance(len(action), action.device)
         self.observations[index], self.actions[index], self.clicks[index] = observation, action, click
         self.next_actions[index] = 0 if next_action is None else next_action
         self.next_observations[index], self.terminated[index] = next_observation, terminated
         if self.clicked is not None:
             self.clicked[index] = clicked.clamp(max=255).to(torch.uint8)
-        self.position = (self.position + len(action)) % self.capacity
-        self.size = min(self.size + len(action), self.capacity)
 
     def sample(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor | None, ...]:
         """``(s, memory, i, y, s′, memory′, terminated, i′)``; the memories are None without one."""
-        index = torch.randint(self.size, (batch_size,), generator=generator, device=generator.device).to(self.actions.device)
+        index = self._draw(batch_size, generator, self.actions.device)
         action, click = self.actions[index], self.clicks[index]
         clicked = next_clicked = None
         if self.clicked is not None:
@@ -310,7 +308,7 @@ class _ReplayBuffer:
                 self.terminated[index], self.next_actions[index])
 
 
-class ClickModelValueAgent(BaseAgent):
+class ClickModelValueAgent(OffPolicyLearner):
     """What :class:`LongTermValueAgent` and :class:`agents.slate_q.SlateQAgent` share: a copy of the
     env's public next-click LSTM as the click model (its head optionally fine-tuned, the LSTM
     frozen), :class:`AfterstateValues` W and their target copy, and the agent file holding both.
@@ -366,6 +364,73 @@ class ClickModelValueAgent(BaseAgent):
 
     def _click_head_parameters(self) -> list[nn.Parameter]:
         return [p for name in _CLICK_HEAD for p in getattr(self.click_model, name).parameters()]
+
+    # ---------------------------------------------------------------- learning (OffPolicyLearner's loop)
+
+    def _setup_learning(self, env: Any, num_envs: int) -> None:
+        c = self.config
+        self._replay = self._make_replay()
+        self._generator = torch.Generator(device=self.device).manual_seed(c.seed)
+        self._optimizer = torch.optim.Adam(self.values.parameters(), lr=c.learning_rate)
+        head = self._click_head_parameters()
+        self._click_optimizer = torch.optim.Adam(head, lr=c.click_learning_rate) if c.fine_tune_click_model else None
+        self._target_items: Tensor | None = None  # g_y(e) of the target network, fixed until its next refresh
+        self._clicked = torch.zeros((num_envs, self.num_items), device=self.device)  # the session memory of each user
+
+    def _make_replay(self) -> Any:
+        """The replay buffer of one call of :meth:`learn`."""
+        raise NotImplementedError
+
+    def _responses(self, batch: tuple[Any, ...]) -> tuple[Tensor, Tensor | None, Tensor, Tensor, Tensor]:
+        """``(s, memory, item, response y (int64), terminated)`` of a replayed batch: whose W_y is trained."""
+        raise NotImplementedError
+
+    def _next_value(self, batch: tuple[Any, ...], epsilon: float) -> Tensor:
+        """``(B,)`` V̄(s′) of a replayed batch, the bootstrap of the TD target (under ``no_grad``)."""
+        raise NotImplementedError
+
+    def _click_loss(self, batch: tuple[Any, ...]) -> Tensor:
+        """The supervised loss of the click head on a replayed batch."""
+        raise NotImplementedError
+
+    def _target_item_features(self) -> Tensor:
+        if self._target_items is None:
+            self._target_items = self.target_values.item_features()
+        return self._target_items
+
+    def train_step(self, epsilon: float) -> dict[str, Tensor]:
+        """TD for the afterstate value of the observed response, ``W_y(s, i) ← (1 − terminated)·V̄(s′)``
+        (Huber loss, clipped gradients), then the click model supervised on the same replayed batch."""
+        c = self.config
+        batch = self._replay.sample(c.batch_size, self._generator)
+        s, m, item, y, term = self._responses(batch)
+        with torch.no_grad():
+            next_value = self._next_value(batch, epsilon)
+            target = (1.0 - term) * next_value
+        w = self.values.of_items(s, m, item).gather(1, y[:, None])[:, 0]
+        loss = nn.functional.smooth_l1_loss(w, target)
+        self._optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.values.parameters(), c.max_grad_norm)
+        self._optimizer.step()
+        scalars = {"loss": loss.detach(), "value": next_value.mean()}
+        if self._click_optimizer is not None:
+            click_loss = self._click_loss(batch)
+            self._click_optimizer.zero_grad()
+            click_loss.backward()
+            self._click_optimizer.step()
+            scalars["click_loss"] = click_loss.detach()
+        return scalars
+
+    def _networks(self) -> tuple[nn.Module, nn.Module]:
+        return self.values, self.target_values
+
+    def _update_target(self) -> None:
+        super()._update_target()
+        self._target_items = None
+
+    def _initial_scalars(self) -> dict[str, float]:
+        return {"loss": float("nan"), "click_loss": float("nan"), "value": float("nan")}
 
     # ---------------------------------------------------------------- persistence
 
@@ -482,111 +547,77 @@ class LongTermValueAgent(ClickModelValueAgent):
 
     # ---------------------------------------------------------------- learning
 
-    def learn(self, env: Any, total_timesteps: int, progress: bool = True,
-              tensorboard_dir: str | None = None) -> LongTermValueAgent:
-        """Train on a vector env (``gym.make_vec`` or its public view, next-step autoreset) for
-        ``total_timesteps`` user-steps."""
-        num_envs = require_vector_env(env, "LongTermValueAgent")
+    progress_label = "long-term value"
+
+    def _make_replay(self) -> _ReplayBuffer:
         c = self.config
-        buffer = _ReplayBuffer(c.buffer_size, self.observation_size, self.num_items, c.memory_size > 0, self.device)
-        generator = torch.Generator(device=self.device).manual_seed(c.seed)
-        optimizer = torch.optim.Adam(self.values.parameters(), lr=c.learning_rate)
-        head = self._click_head_parameters()
-        click_optimizer = torch.optim.Adam(head, lr=c.click_learning_rate) if c.fine_tune_click_model else None
-        self.log.start(tensorboard_dir)
+        return _ReplayBuffer(c.buffer_size, self.observation_size, self.num_items, c.memory_size > 0, self.device)
 
-        observation, _ = env.reset(seed=c.seed)
-        clicked = torch.zeros((num_envs, self.num_items), device=self.device)  # the session memory of each user
-        episodes = TrainingEpisodes(num_envs, self.log)
-        steps, vector_steps, gradient_steps, started = 0, 0, 0, time.perf_counter()
-        scalars = {"loss": float("nan"), "click_loss": float("nan"), "value": float("nan")}
-        target_items = None
-        pending = tuple(torch.zeros_like(part) for part in (self._tensor(observation), clicked,
-                                                            torch.zeros(num_envs, dtype=torch.int64, device=self.device),
-                                                            clicked[:, 0], self._tensor(observation), clicked[:, 0]))
-        waiting = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
-        bar = work_bar(total_timesteps, "long-term value", "step", progress)
-        while steps < total_timesteps:
-            # 1. Act ε-greedily on Q.
-            epsilon = linear_schedule(c.start_epsilon, c.end_epsilon, c.exploration_fraction, steps, total_timesteps)
-            with torch.no_grad():
-                greedy = self._q(self._tensor(observation), clicked, self.values).argmax(1).cpu().numpy()
-            actions = self._epsilon_greedy(greedy, epsilon, self.rng)
-            next_observation, reward, terminated, truncated, _ = env.step(actions)
+    def _start_collection(self, env: Any, observation: Any, num_envs: int) -> None:
+        # bootstrap="sarsa": each user's last transition, waiting for the item shown next.
+        clicked = self._clicked
+        self._pending = tuple(torch.zeros_like(part) for part in (
+            self._tensor(observation), clicked, torch.zeros(num_envs, dtype=torch.int64, device=self.device),
+            clicked[:, 0], self._tensor(observation), clicked[:, 0]))
+        self._waiting = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
 
-            # 2. Store the transitions (the reward is the click y). A user reset in this step made
-            #    none; their memory starts over.
-            valid = episodes.update(reward, terminated, truncated)
-            keep = torch.as_tensor(valid, device=self.device)
-            action, click = torch.as_tensor(actions, device=self.device), self._tensor(reward)[:, 0]
-            now = (self._tensor(observation), clicked.clone(), action, click, self._tensor(next_observation),
-                   self._tensor(terminated)[:, 0])
-            if c.bootstrap != "sarsa":
-                if valid.any():
-                    buffer.add(*(part[keep] for part in now))
-            else:  # a transition waits for the item shown next (a session's last one, for nothing)
-                ready = waiting & keep
-                if ready.any():
-                    buffer.add(*(part[ready] for part in pending), next_action=action[ready])
-                last = keep & (now[5] > 0)
-                if last.any():
-                    buffer.add(*(part[last] for part in now))
-                waiting = keep & (now[5] == 0)  # a truncated session's last transition is dropped
-                pending = tuple(torch.where(waiting.view(-1, *[1] * (new.ndim - 1)), new, old)
-                                for new, old in zip(now, pending))
-            clicked[keep] = clicked[keep].scatter_add(1, action[keep, None], click[keep, None])
-            clicked[~keep] = 0.0
-            observation = next_observation
-            steps += int(valid.sum())
-            vector_steps += 1
-            bar.update(int(valid.sum()))
+    def _act(self, env: Any, observation: Any, epsilon: float) -> np.ndarray:
+        with torch.no_grad():
+            greedy = self._q(self._tensor(observation), self._clicked, self.values).argmax(1).cpu().numpy()
+        return self._epsilon_greedy(greedy, epsilon, self.rng)
 
-            # 3. Learn from replayed transitions.
-            if steps >= c.learning_starts and vector_steps % c.train_frequency == 0:
-                for _ in range(c.gradient_steps):
-                    s, m, a, y, s_next, m_next, term, a_next = buffer.sample(c.batch_size, generator)
-                    # 3a. TD for the afterstate value of the observed response: (1 − terminated)·V̄(s′).
-                    with torch.no_grad():
-                        if c.bootstrap == "sarsa":
-                            w_next = self.target_values.of_items(s_next, m_next, a_next)
-                            p_next = torch.sigmoid(self.click_model.click_logits(
-                                s_next[:, :-SESSION_CONTEXT_SIZE], self.item_embeddings[a_next]))
-                            next_value = long_term_q(p_next, w_next[:, 1], w_next[:, 0], c.gamma)
-                        else:
-                            if target_items is None:  # g_y(e) of the target network, fixed until its next refresh
-                                target_items = self.target_values.item_features()
-                            p_next = torch.sigmoid(self.click_logits(s_next))
-                            next_q = self._q(s_next, m_next, self.target_values, p_next, target_items)
-                            best = self._q(s_next, m_next, self.values, p_next).argmax(1, keepdim=True)  # online picks
-                            next_value = next_q.gather(1, best)[:, 0]
-                            if c.bootstrap == "expected":
-                                next_value = (1.0 - epsilon) * next_value + epsilon * next_q.mean(1)
-                        target = (1.0 - term) * next_value
-                    w = self.values.of_items(s, m, a).gather(1, y.long()[:, None])[:, 0]
-                    loss = nn.functional.smooth_l1_loss(w, target)
-                    optimizer.zero_grad()
-                    loss.backward()
-                    nn.utils.clip_grad_norm_(self.values.parameters(), c.max_grad_norm)
-                    optimizer.step()
-                    # 3b. The click model, supervised on the same replayed clicks.
-                    if click_optimizer is not None:
-                        logits = self.click_model.click_logits(s[:, :-SESSION_CONTEXT_SIZE], self.item_embeddings[a])
-                        click_loss = nn.functional.binary_cross_entropy_with_logits(logits, y)
-                        click_optimizer.zero_grad()
-                        click_loss.backward()
-                        click_optimizer.step()
-                        scalars["click_loss"] = float(click_loss.item())
-                    gradient_steps += 1
-                    # 4. Refresh the target network.
-                    if gradient_steps % c.target_update_interval == 0:
-                        self.target_values.load_state_dict(self.values.state_dict())
-                        target_items = None
-                scalars["loss"], scalars["value"] = float(loss.item()), float(next_value.mean().item())
-            if self.log.due(steps) or steps >= total_timesteps:  # the last point closes the curve
-                self.log.record(steps, started, bar=bar, epsilon=epsilon, **scalars)
-        bar.close()
-        self.log.close()
-        return self
+    def _store(self, observation, actions, reward, next_observation, terminated, truncated, info, valid) -> None:
+        """Transitions ``(s, memory, i, y, s′, terminated)``, the reward being the click y; a user
+        reset in this step made none and their memory starts over."""
+        c, clicked, buffer = self.config, self._clicked, self._replay
+        keep = torch.as_tensor(valid, device=self.device)
+        action, click = torch.as_tensor(actions, device=self.device), self._tensor(reward)[:, 0]
+        now = (self._tensor(observation), clicked.clone(), action, click, self._tensor(next_observation),
+               self._tensor(terminated)[:, 0])
+        if c.bootstrap != "sarsa":
+            if valid.any():
+                buffer.add(*(part[keep] for part in now))
+        else:  # a transition waits for the item shown next (a session's last one, for nothing)
+            ready = self._waiting & keep
+            if ready.any():
+                buffer.add(*(part[ready] for part in self._pending), next_action=action[ready])
+            last = keep & (now[5] > 0)
+            if last.any():
+                buffer.add(*(part[last] for part in now))
+            self._waiting = keep & (now[5] == 0)  # a truncated session's last transition is dropped
+            self._pending = tuple(torch.where(self._waiting.view(-1, *[1] * (new.ndim - 1)), new, old)
+                                  for new, old in zip(now, self._pending))
+        clicked[keep] = clicked[keep].scatter_add(1, action[keep, None], click[keep, None])
+        clicked[~keep] = 0.0
+
+    def _responses(self, batch):
+        s, m, a, y, _, _, term, _ = batch
+        return s, m, a, y.long(), term
+
+    def _next_value(self, batch, epsilon: float) -> Tensor:
+        """``"sarsa"``: Q_target of the item shown next; else the double-Q greedy value (the online
+        network picks, the target values), mixed with the mean under ε for ``"expected"``."""
+        c = self.config
+        _, _, _, _, s_next, m_next, _, a_next = batch
+        if c.bootstrap == "sarsa":
+            w_next = self.target_values.of_items(s_next, m_next, a_next)
+            p_next = torch.sigmoid(self.click_model.click_logits(
+                s_next[:, :-SESSION_CONTEXT_SIZE], self.item_embeddings[a_next]))
+            return long_term_q(p_next, w_next[:, 1], w_next[:, 0], c.gamma)
+        target_items = self._target_item_features()
+        p_next = torch.sigmoid(self.click_logits(s_next))
+        next_q = self._q(s_next, m_next, self.target_values, p_next, target_items)
+        best = self._q(s_next, m_next, self.values, p_next).argmax(1, keepdim=True)  # online picks
+        next_value = next_q.gather(1, best)[:, 0]
+        if c.bootstrap == "expected":
+            next_value = (1.0 - epsilon) * next_value + epsilon * next_q.mean(1)
+        return next_value
+
+    def _click_loss(self, batch) -> Tensor:
+        """Binary cross-entropy of P(click) on the replayed (state, item, click) triples."""
+        s, _, a, y, *_ = batch
+        logits = self.click_model.click_logits(s[:, :-SESSION_CONTEXT_SIZE], self.item_embeddings[a])
+        return nn.functional.binary_cross_entropy_with_logits(logits, y)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(num_items={self.num_items}, gamma={self.config.gamma})"

@@ -114,7 +114,6 @@ one-item decomposition of :mod:`agents.long_term_value` with W0 item-independent
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -122,9 +121,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from agents.base import require_vector_env, unwrap_env
+from agents.base import unwrap_env
 from agents.long_term_value import AfterstateValues, ClickModelValueAgent
-from agents.training_log import TrainingEpisodes, linear_schedule, work_bar
+from agents.off_policy import TransitionRing
 from recenv.dynamics import slate_choice_probabilities, slate_position_effects
 from recenv.observation import SESSION_CONTEXT_SIZE, session_clock
 
@@ -307,14 +306,14 @@ class SlateSessionMemory(NamedTuple):
     shown: np.ndarray
 
 
-class _SlateReplayBuffer:
+class _SlateReplayBuffer(TransitionRing):
     """A ring buffer of ``(s, memory, shown, slate, chosen slot, s′, terminated)`` on the training
     device; the memories after the step are the ones before plus the chosen item (the click counts)
     and the slate (the items shown), so they are stored once."""
 
     def __init__(self, capacity: int, observation_size: int, slate_size: int, num_items: int, memory: bool,
                  shown: bool, device: torch.device):
-        self.capacity, self.size, self.position = capacity, 0, 0
+        super().__init__(capacity)
         self.observations = torch.zeros((capacity, observation_size), device=device)
         self.next_observations = torch.zeros((capacity, observation_size), device=device)
         self.slates = torch.zeros((capacity, slate_size), dtype=torch.int64, device=device)
@@ -325,21 +324,19 @@ class _SlateReplayBuffer:
 
     def add(self, observation: Tensor, clicked: Tensor, shown: Tensor, slates: Tensor, chosen: Tensor,
             next_observation: Tensor, terminated: Tensor) -> None:
-        index = (self.position + torch.arange(len(chosen), device=chosen.device)) % self.capacity
+        index = self._advance(len(chosen), chosen.device)
         self.observations[index], self.next_observations[index] = observation, next_observation
         self.slates[index], self.chosen[index], self.terminated[index] = slates, chosen, terminated
         if self.clicked is not None:
             self.clicked[index] = clicked.clamp(max=255).to(torch.uint8)
         if self.shown is not None:
             self.shown[index] = shown
-        self.position = (self.position + len(chosen)) % self.capacity
-        self.size = min(self.size + len(chosen), self.capacity)
 
     def sample(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor | None, ...]:
         """``(s, memory, slate, chosen slot, item, s′, memory′, shown′, terminated)``: ``item`` the
         chosen item (the first slot's after no click); ``shown′`` the items shown in the session
         after the step; the memories are None without one."""
-        index = torch.randint(self.size, (batch_size,), generator=generator, device=generator.device).to(self.chosen.device)
+        index = self._draw(batch_size, generator, self.chosen.device)
         slates, chosen = self.slates[index], self.chosen[index]
         item = slates.gather(1, chosen.clamp(min=0)[:, None])[:, 0]
         clicked = next_clicked = None
@@ -547,108 +544,74 @@ class SlateQAgent(ClickModelValueAgent):
 
     # ---------------------------------------------------------------- learning
 
-    def learn(self, env: Any, total_timesteps: int, progress: bool = True,
-              tensorboard_dir: str | None = None) -> SlateQAgent:
-        """Train on a vector env (``gym.make_vec`` or its public view, next-step autoreset, the
-        agent's slate size) for ``total_timesteps`` user-steps."""
-        num_envs = require_vector_env(env, "SlateQAgent")
-        k = self.slate_size
+    # ---------------------------------------------------------------- learning (OffPolicyLearner's loop)
+
+    progress_label = "SlateQ"
+
+    def _check_training_env(self, env: Any) -> None:
         env_slate_size = int(unwrap_env(env).config.slate_size)
-        if env_slate_size != k:
-            raise ValueError(f"this agent makes slates of {k} items; the env shows {env_slate_size}")
+        if env_slate_size != self.slate_size:
+            raise ValueError(f"this agent makes slates of {self.slate_size} items; the env shows {env_slate_size}")
+
+    def _make_replay(self) -> _SlateReplayBuffer:
         c = self.config
-        buffer = _SlateReplayBuffer(c.buffer_size, self.observation_size, k, self.num_items, c.memory_size > 0,
-                                    c.no_repeats, self.device)
-        generator = torch.Generator(device=self.device).manual_seed(c.seed)
-        optimizer = torch.optim.Adam(self.values.parameters(), lr=c.learning_rate)
-        head = self._click_head_parameters()
-        click_optimizer = torch.optim.Adam(head, lr=c.click_learning_rate) if c.fine_tune_click_model else None
-        self.log.start(tensorboard_dir)
+        return _SlateReplayBuffer(c.buffer_size, self.observation_size, self.slate_size, self.num_items,
+                                  c.memory_size > 0, c.no_repeats, self.device)
 
-        observation, _ = env.reset(seed=c.seed)
-        clicked = torch.zeros((num_envs, self.num_items), device=self.device)  # the session memory of each user
-        shown = torch.zeros((num_envs, self.num_items), dtype=torch.bool, device=self.device)  # items shown this session
-        rows = torch.arange(num_envs, device=self.device)
-        episodes = TrainingEpisodes(num_envs, self.log)
-        steps, vector_steps, gradient_steps, started = 0, 0, 0, time.perf_counter()
-        scalars = {"loss": float("nan"), "click_loss": float("nan"), "value": float("nan")}
-        target_items = None
-        bar = work_bar(total_timesteps, "SlateQ", "step", progress)
-        while steps < total_timesteps:
-            # 1. Act: the greedy slate, each slot explored with probability ε.
-            epsilon = linear_schedule(c.start_epsilon, c.end_epsilon, c.exploration_fraction, steps, total_timesteps)
-            state = self._tensor(observation)
-            if c.no_repeats:
-                shown[(~shown).sum(1) < k] = False  # fewer than k unshown items left: start over
-            with torch.no_grad():
-                greedy = self._greedy(state, clicked, allowed=self._allowed(shown)).cpu().numpy()
-            slates = self._explore(greedy, epsilon, self.rng, shown.cpu().numpy() if c.no_repeats else None)
-            next_observation, reward, terminated, truncated, info = env.step(slates if k > 1 else slates[:, 0])
+    def _start_collection(self, env: Any, observation: Any, num_envs: int) -> None:
+        self._shown = torch.zeros((num_envs, self.num_items), dtype=torch.bool, device=self.device)  # items shown this session
 
-            # 2. Store the transitions (public: the chosen slot, −1 for none). A user reset in this
-            #    step made none; their memory starts over.
-            valid = episodes.update(reward, terminated, truncated)
-            chosen = np.asarray(info["chosen_slot"]) if k > 1 else np.where(np.asarray(reward) > 0, 0, -1)
-            keep = torch.as_tensor(valid, device=self.device)
-            slate_tensor = torch.as_tensor(slates, device=self.device)
-            chosen_tensor = torch.as_tensor(chosen, dtype=torch.int64, device=self.device)
-            if valid.any():
-                buffer.add(state[keep], clicked[keep], shown[keep], slate_tensor[keep], chosen_tensor[keep],
-                           self._tensor(next_observation)[keep], self._tensor(terminated)[keep, 0])
-            click = keep & (chosen_tensor >= 0)
-            if click.any():
-                items = slate_tensor[rows[click], chosen_tensor[click]]
-                clicked[rows[click], items] += 1.0
-            shown[rows[:, None], slate_tensor] = True
-            clicked[~keep], shown[~keep] = 0.0, False
-            observation = next_observation
-            steps += int(valid.sum())
-            vector_steps += 1
-            bar.update(int(valid.sum()))
+    def _act(self, env: Any, observation: Any, epsilon: float) -> np.ndarray:
+        """The greedy slate, each slot explored with probability ε."""
+        shown = self._shown
+        if self.config.no_repeats:
+            shown[(~shown).sum(1) < self.slate_size] = False  # fewer than k unshown items left: start over
+        with torch.no_grad():
+            greedy = self._greedy(self._tensor(observation), self._clicked, allowed=self._allowed(shown)).cpu().numpy()
+        return self._explore(greedy, epsilon, self.rng, shown.cpu().numpy() if self.config.no_repeats else None)
 
-            # 3. Learn from replayed transitions.
-            if steps >= c.learning_starts and vector_steps % c.train_frequency == 0:
-                for _ in range(c.gradient_steps):
-                    s, m, slate, slot, item, s_next, m_next, shown_next, term = buffer.sample(c.batch_size, generator)
-                    y = (slot >= 0).long()
-                    # 3a. TD for the afterstate value of the observed response: (1 − terminated)·V̄(s′),
-                    #     V̄(s′) the target network's value of the online network's best slate.
-                    with torch.no_grad():
-                        if target_items is None:  # g(e) of the target network, fixed until its next refresh
-                            target_items = self.target_values.item_features()
-                        utilities = self.click_logits(s_next)
-                        best = self._greedy(s_next, m_next, utilities, self._allowed(shown_next))
-                        click_values, no_click_value = self._item_values(s_next, m_next, self.target_values, target_items)
-                        next_value = slate_value(self._slate_logits(utilities, best), click_values.gather(1, best),
-                                                 no_click_value)
-                        target = (1.0 - term) * next_value
-                    w = self.values.of_items(s, m, item).gather(1, y[:, None])[:, 0]
-                    loss = nn.functional.smooth_l1_loss(w, target)
-                    optimizer.zero_grad()
-                    loss.backward()
-                    nn.utils.clip_grad_norm_(self.values.parameters(), c.max_grad_norm)
-                    optimizer.step()
-                    # 3b. The click model: maximum likelihood of the choice (no click or a slot) given the slate.
-                    if click_optimizer is not None:
-                        hidden = s[:, None, :-SESSION_CONTEXT_SIZE].expand(-1, k, -1)
-                        logits = self.click_model.click_logits(hidden, self.item_embeddings[slate]) + self.position_effects
-                        logits = torch.cat([torch.zeros_like(logits[:, :1]), logits], 1)
-                        click_loss = nn.functional.cross_entropy(logits, slot + 1)
-                        click_optimizer.zero_grad()
-                        click_loss.backward()
-                        click_optimizer.step()
-                        scalars["click_loss"] = float(click_loss.item())
-                    gradient_steps += 1
-                    # 4. Refresh the target network.
-                    if gradient_steps % c.target_update_interval == 0:
-                        self.target_values.load_state_dict(self.values.state_dict())
-                        target_items = None
-                scalars["loss"], scalars["value"] = float(loss.item()), float(next_value.mean().item())
-            if self.log.due(steps) or steps >= total_timesteps:  # the last point closes the curve
-                self.log.record(steps, started, bar=bar, epsilon=epsilon, **scalars)
-        bar.close()
-        self.log.close()
-        return self
+    def _env_actions(self, actions: np.ndarray) -> np.ndarray:
+        return actions if self.slate_size > 1 else actions[:, 0]
+
+    def _store(self, observation, actions, reward, next_observation, terminated, truncated, info, valid) -> None:
+        """Transitions ``(s, memory, shown, slate, chosen slot, s′, terminated)`` (public: the chosen
+        slot, −1 for none); a user reset in this step made none and their memory starts over."""
+        clicked, shown = self._clicked, self._shown
+        chosen = np.asarray(info["chosen_slot"]) if self.slate_size > 1 else np.where(np.asarray(reward) > 0, 0, -1)
+        keep = torch.as_tensor(valid, device=self.device)
+        slate_tensor = torch.as_tensor(actions, device=self.device)
+        chosen_tensor = torch.as_tensor(chosen, dtype=torch.int64, device=self.device)
+        if valid.any():
+            self._replay.add(self._tensor(observation)[keep], clicked[keep], shown[keep], slate_tensor[keep],
+                             chosen_tensor[keep], self._tensor(next_observation)[keep], self._tensor(terminated)[keep, 0])
+        rows = torch.arange(len(valid), device=self.device)
+        click = keep & (chosen_tensor >= 0)
+        if click.any():
+            items = slate_tensor[rows[click], chosen_tensor[click]]
+            clicked[rows[click], items] += 1.0
+        shown[rows[:, None], slate_tensor] = True
+        clicked[~keep], shown[~keep] = 0.0, False
+
+    def _responses(self, batch):
+        s, m, _, slot, item, _, _, _, term = batch
+        return s, m, item, (slot >= 0).long(), term
+
+    def _next_value(self, batch, epsilon: float) -> Tensor:
+        """The target network's value of the online network's best slate at s′."""
+        _, _, _, _, _, s_next, m_next, shown_next, _ = batch
+        target_items = self._target_item_features()
+        utilities = self.click_logits(s_next)
+        best = self._greedy(s_next, m_next, utilities, self._allowed(shown_next))
+        click_values, no_click_value = self._item_values(s_next, m_next, self.target_values, target_items)
+        return slate_value(self._slate_logits(utilities, best), click_values.gather(1, best), no_click_value)
+
+    def _click_loss(self, batch) -> Tensor:
+        """Maximum likelihood of the choice (no click or a slot) given the replayed slate."""
+        s, _, slate, slot, *_ = batch
+        hidden = s[:, None, :-SESSION_CONTEXT_SIZE].expand(-1, self.slate_size, -1)
+        logits = self.click_model.click_logits(hidden, self.item_embeddings[slate]) + self.position_effects
+        logits = torch.cat([torch.zeros_like(logits[:, :1]), logits], 1)
+        return nn.functional.cross_entropy(logits, slot + 1)
 
     # ---------------------------------------------------------------- persistence
 
