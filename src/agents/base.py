@@ -28,7 +28,9 @@ import numpy as np
 from recenv import DriftingUserEnv, DriftingUserVectorEnv, EnvConfig
 from recenv.public_view import PublicEnv, PublicVectorEnv
 
-__all__ = ["Agent", "BaseAgent", "env_spaces", "require_vector_env", "unwrap_env"]
+from agents.training_log import TrainingLog
+
+__all__ = ["Agent", "BaseAgent", "LearningAgent", "env_spaces", "require_vector_env", "unwrap_env"]
 
 
 @runtime_checkable
@@ -119,10 +121,13 @@ class BaseAgent:
             f"(obs_mode={self.obs_mode!r}) or a batch (N, {', '.join(map(str, shape))})"
         )
 
-    def _epsilon_greedy(self, greedy: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
-        """``greedy`` actions, each replaced by a uniformly random item with probability ε."""
+    def _epsilon_greedy(self, greedy: np.ndarray, epsilon: float, rng: np.random.Generator,
+                        num_actions: int | None = None) -> np.ndarray:
+        """``greedy`` actions, each replaced with probability ε by a uniformly random action among
+        ``num_actions`` (None: the items)."""
         explore = rng.random(len(greedy)) < epsilon
-        return np.where(explore, rng.integers(self.num_items, size=len(greedy)), greedy)
+        return np.where(explore, rng.integers(self.num_items if num_actions is None else num_actions, size=len(greedy)),
+                        greedy)
 
     @staticmethod
     def _result(actions: np.ndarray, single: bool) -> np.ndarray:
@@ -148,3 +153,23 @@ class BaseAgent:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(num_items={self.num_items}, obs_mode={self.obs_mode!r})"
+
+
+class LearningAgent(BaseAgent):
+    """An agent that learns with torch: its hyper-parameters, device, observation size and
+    training log (what :class:`agents.off_policy.OffPolicyLearner` and :class:`agents.PPOAgent`
+    share).
+
+    :param env: the env it is made for (fixes observation space and catalog).
+    :param config: its hyper-parameters (a frozen dataclass).
+    :param device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+    """
+
+    def __init__(self, env: Any, config: Any, device: str = "auto"):
+        super().__init__(env)
+        from recenv.simulator import resolve_device
+
+        self.config = config
+        self.device = resolve_device(device)
+        self.observation_size = int(np.prod(self.observation_space.shape))
+        self.log = TrainingLog()

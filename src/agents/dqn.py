@@ -29,7 +29,6 @@ from torch import Tensor, nn
 from agents.base import unwrap_env
 from agents.off_policy import OffPolicyLearner, TransitionRing
 from agents.persistence import load_agent_file, save_agent_file
-from agents.training_log import TrainingLog
 from recenv.observation import SESSION_CONTEXT_SIZE
 
 __all__ = ["DQNAgent", "DQNConfig", "EmbeddingQHead", "MLPQHead"]
@@ -199,20 +198,13 @@ class DQNAgent(OffPolicyLearner):
     """
 
     def __init__(self, env: Any, config: DQNConfig = DQNConfig(), device: str = "auto"):
-        super().__init__(env)
-        from recenv.simulator import resolve_device
-
-        self.config = config
-        self.device = resolve_device(device)
-        self.observation_size = int(np.prod(self.observation_space.shape))
+        super().__init__(env, config, device)
         self._encoder = unwrap_env(env).encoder if config.warm_start else None
         if config.warm_start and (config.head != "embedding" or self._encoder is None):
             raise ValueError("warm_start needs head='embedding' and an env with obs_mode='encoded'")
         torch.manual_seed(config.seed)  # network initialisation (nn.Module init draws from the global torch RNG)
         self.q_network = self._make_network().to(self.device)
         self.target_network = copy.deepcopy(self.q_network)
-        self.rng = np.random.default_rng(config.seed)
-        self.log = TrainingLog()
 
     @property
     def progress_label(self) -> str:

@@ -102,7 +102,6 @@ from torch import Tensor, nn
 from agents.base import unwrap_env
 from agents.off_policy import OffPolicyLearner, TransitionRing
 from agents.persistence import load_agent_file, save_agent_file
-from agents.training_log import TrainingLog
 from recenv.observation import SESSION_CONTEXT_SIZE, session_clock
 
 __all__ = ["AfterstateValues", "ClickModelValueAgent", "LongTermValueAgent", "LongTermValueConfig", "SessionMemory", "long_term_q"]
@@ -322,23 +321,16 @@ class ClickModelValueAgent(OffPolicyLearner):
     config_class: type
 
     def __init__(self, env: Any, config: Any, device: str = "auto"):
-        super().__init__(env)
-        from recenv.simulator import resolve_device
-
+        super().__init__(env, config, device)
         if self.obs_mode != "encoded":
             raise ValueError(f"{type(self).__name__} reads LSTM states: use obs_mode='encoded', not {self.obs_mode!r}")
         self._check_env()
-        self.config = config
-        self.device = resolve_device(device)
-        self.observation_size = int(np.prod(self.observation_space.shape))
         self._env_encoder = unwrap_env(env).encoder
         if self._env_encoder.hidden_size + SESSION_CONTEXT_SIZE != self.observation_size:
             raise ValueError("observations must be the encoder's hidden state followed by the session context")
         self._item_embeddings = torch.as_tensor(np.array(self.catalog.embeddings), dtype=torch.float32)
         torch.manual_seed(config.seed)  # network initialisation (nn.Module init draws from the global torch RNG)
         self._build()
-        self.rng = np.random.default_rng(config.seed)
-        self.log = TrainingLog()
 
     def _check_env(self) -> None:
         """More checks of the env the agent is made for (``self.env_config``); none by default."""

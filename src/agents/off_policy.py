@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from agents.base import BaseAgent, require_vector_env
+from agents.base import LearningAgent, require_vector_env
 from agents.training_log import TrainingRun, linear_schedule
 
 __all__ = ["LOOP_FIELDS", "OffPolicyLearner", "TransitionRing"]
@@ -64,14 +64,19 @@ class TransitionRing:
         return torch.randint(self.size, (batch_size,), generator=generator, device=generator.device).to(device)
 
 
-class OffPolicyLearner(BaseAgent):
+class OffPolicyLearner(LearningAgent):
     """A learner trained by :meth:`learn`'s off-policy loop (see the module docstring); a subclass
     supplies its replay, behaviour, loss and update.
 
-    ``self.config`` must have the fields of :data:`LOOP_FIELDS`, ``self.log`` be a
-    :class:`agents.training_log.TrainingLog`, and ``self.rng`` the ``np.random.Generator`` that
-    exploration draws from.
+    :param env: the env it is made for (fixes observation space and catalog).
+    :param config: hyper-parameters with (at least) the fields of :data:`LOOP_FIELDS`; ``seed``
+        also seeds :attr:`rng`, which exploration draws from.
+    :param device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
     """
+
+    def __init__(self, env: Any, config: Any, device: str = "auto"):
+        super().__init__(env, config, device)
+        self.rng = np.random.default_rng(config.seed)
 
     #: The progress bar's label.
     progress_label: str = "off-policy learner"

@@ -25,7 +25,6 @@ observation the step returned.
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -34,10 +33,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from agents.base import BaseAgent, require_vector_env, unwrap_env
+from agents.base import LearningAgent, require_vector_env, unwrap_env
 from agents.dqn import EmbeddingQHead
 from agents.persistence import load_agent_file, save_agent_file
-from agents.training_log import TrainingEpisodes, TrainingLog, work_bar
+from agents.training_log import TrainingRun, linear_schedule
 
 __all__ = ["PPOAgent", "PPOConfig", "generalized_advantages"]
 
@@ -154,7 +153,7 @@ def _to_numpy(array: Any) -> np.ndarray:
     return array.detach().cpu().numpy() if isinstance(array, Tensor) else np.asarray(array)
 
 
-class PPOAgent(BaseAgent):
+class PPOAgent(LearningAgent):
     """PPO over items: a softmax policy over embedding-scored items and an MLP value.
 
     :param env: the env it is made for (fixes observation space and catalog).
@@ -163,19 +162,13 @@ class PPOAgent(BaseAgent):
     """
 
     def __init__(self, env: Any, config: PPOConfig = PPOConfig(), device: str = "auto"):
-        super().__init__(env)
-        from recenv.simulator import resolve_device
-
-        self.config = config
-        self.device = resolve_device(device)
-        self.observation_size = int(np.prod(self.observation_space.shape))
+        super().__init__(env, config, device)
         self._encoder = unwrap_env(env).encoder if config.warm_start else None
         if config.warm_start and self._encoder is None:
             raise ValueError("warm_start needs an env with obs_mode='encoded'")
         torch.manual_seed(config.seed)  # network initialisation (nn.Module init draws from the global torch RNG)
         self.policy, self.value = self._make_networks()
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
-        self.log = TrainingLog()
 
     def _make_networks(self) -> tuple[nn.Module, nn.Module]:
         c = self.config
@@ -207,7 +200,6 @@ class PPOAgent(BaseAgent):
         c = self.config
         parameters = [*self.policy.parameters(), *self.value.parameters()]
         optimizer = torch.optim.Adam(parameters, lr=c.learning_rate, eps=1e-5)
-        self.log.start(tensorboard_dir)
 
         # Rollout storage, (T, N) per user and vector step.
         shape = (c.num_steps, num_envs)
@@ -218,17 +210,15 @@ class PPOAgent(BaseAgent):
 
         observation, _ = env.reset(seed=c.seed)
         observation = self._observations(observation)
-        episodes = TrainingEpisodes(num_envs, self.log)
-        steps, started = 0, time.perf_counter()
+        run = TrainingRun(self.log, num_envs, total_timesteps, "PPO", progress, tensorboard_dir)
         stats: dict[str, float] = {}
-        bar = work_bar(total_timesteps, "PPO", "step", progress)
-        while steps < total_timesteps:
-            # 1. Anneal the learning rate.
+        while run.running:
+            # 1. Anneal the learning rate (linearly to 0 over the budget).
             if c.anneal_lr:
-                optimizer.param_groups[0]["lr"] = c.learning_rate * max(1.0 - steps / total_timesteps, 0.0)
+                optimizer.param_groups[0]["lr"] = linear_schedule(c.learning_rate, 0.0, 1.0, run.steps, total_timesteps)
 
             # 2. Collect a rollout (shorter at the end, so as not to overshoot the budget by much).
-            length = min(c.num_steps, -(-(total_timesteps - steps) // num_envs))
+            length = min(c.num_steps, -(-(total_timesteps - run.steps) // num_envs))
             with torch.no_grad():  # the policy is fixed during the rollout: its item features g(e) too
                 item_features = self.policy.item_features()
             for t in range(length):
@@ -241,7 +231,7 @@ class PPOAgent(BaseAgent):
                 next_observation, reward, term, trunc, _ = env.step(action.cpu().numpy())
                 term, trunc = _to_numpy(term), _to_numpy(trunc)
                 # A user reset in this step (next-step autoreset) made no transition.
-                step_valid = episodes.update(_to_numpy(reward), term, trunc)
+                step_valid = run.step(_to_numpy(reward), term, trunc)
                 rewards[t] = torch.as_tensor(_to_numpy(reward), dtype=torch.float32, device=self.device)
                 terminated[t] = torch.as_tensor(term, device=self.device)
                 truncated[t] = torch.as_tensor(trunc, device=self.device)
@@ -249,11 +239,8 @@ class PPOAgent(BaseAgent):
                 observation = self._observations(next_observation)
                 if t > 0:
                     next_values[t - 1] = values[t]
-                made = int(step_valid.sum())
-                steps += made
-                bar.update(made)
-                if self.log.due(steps):
-                    self.log.record(steps, started, bar=bar, **stats)
+                if self.log.due(run.steps):
+                    run.record(**stats)
 
             # 3. Bootstrap from the last observation and compute advantages.
             with torch.no_grad():
@@ -314,10 +301,9 @@ class PPOAgent(BaseAgent):
             stats = {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(), "entropy": entropy.item(),
                      "approx_kl": kls[-1], "clip_fraction": float(np.mean(clip_fractions)),
                      "explained_variance": explained, "learning_rate": optimizer.param_groups[0]["lr"]}
-            if steps >= total_timesteps:  # the last point closes the curve
-                self.log.record(steps, started, bar=bar, **stats)
-        bar.close()
-        self.log.close()
+            if not run.running:  # the last point closes the curve
+                run.record(**stats)
+        run.close()
         return self
 
     # ---------------------------------------------------------------- persistence

@@ -11,7 +11,6 @@ the items. Written to be read top to bottom:
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import torch
 
 from agents.base import BaseAgent, require_vector_env
 from agents.persistence import load_agent_file, save_agent_file
-from agents.training_log import TrainingEpisodes, TrainingLog, linear_schedule, work_bar
+from agents.training_log import TrainingLog, TrainingRun, linear_schedule
 from recenv.clustering import assign, kmeans
 
 __all__ = ["QLearningAgent", "QLearningConfig"]
@@ -101,28 +100,21 @@ class QLearningAgent(BaseAgent):
         observation, _ = env.reset(seed=c.seed)
         if self.centroids is None:
             observation = self._fit_states_by_random_play(env, observation)
-        self.log.start(tensorboard_dir)
         state = self.states(observation)
-        episodes = TrainingEpisodes(num_envs, self.log)
-        steps, started = 0, time.perf_counter()
-        bar = work_bar(total_timesteps, "Q-learning", "step", progress)
-        while steps < total_timesteps:
-            epsilon = linear_schedule(c.start_epsilon, c.end_epsilon, c.exploration_fraction, steps, total_timesteps)
+        run = TrainingRun(self.log, num_envs, total_timesteps, "Q-learning", progress, tensorboard_dir)
+        while run.running:
+            epsilon = linear_schedule(c.start_epsilon, c.end_epsilon, c.exploration_fraction, run.steps, total_timesteps)
             greedy = (self.q_table[state] + self.rng.random((num_envs, self.num_items)) * 1e-9).argmax(1)
             actions = self._epsilon_greedy(greedy, epsilon, self.rng)
             observation, reward, terminated, truncated, _ = env.step(actions)
             next_state = self.states(observation)
-            valid = episodes.update(reward, terminated, truncated)
+            valid = run.step(reward, terminated, truncated)
             target = reward + c.gamma * (1.0 - terminated) * self.q_table[next_state].max(1)
             s, a = state[valid], actions[valid]
             np.add.at(self.q_table, (s, a), c.learning_rate * (target[valid] - self.q_table[s, a]))
             state = next_state
-            steps += int(valid.sum())
-            bar.update(int(valid.sum()))
-            if self.log.due(steps) or steps >= total_timesteps:  # the last point closes the curve
-                self.log.record(steps, started, epsilon=epsilon, bar=bar)
-        bar.close()
-        self.log.close()
+            run.record_when_due(epsilon=epsilon)
+        run.close()
         return self
 
     def _fit_states_by_random_play(self, env: Any, observation: np.ndarray) -> np.ndarray:

@@ -55,7 +55,6 @@ from agents.base import unwrap_env
 from agents.dqn import EmbeddingQHead
 from agents.off_policy import OffPolicyLearner
 from agents.persistence import load_agent_file, save_agent_file
-from agents.training_log import TrainingLog
 from recenv.encoder import EncoderConfig, NextClickLSTM
 from recenv.observation import SESSION_CONTEXT_SIZE, scale_session_context, session_clock
 
@@ -267,11 +266,7 @@ class RecurrentDQNAgent(OffPolicyLearner):
     """
 
     def __init__(self, env: Any, config: RecurrentDQNConfig = RecurrentDQNConfig(), device: str = "auto"):
-        super().__init__(env)
-        from recenv.simulator import resolve_device
-
-        self.config = config
-        self.device = resolve_device(device)
+        super().__init__(env, config, device)
         self.horizon = self.env_config.max_episode_steps
         self.warmup = self.env_config.warmup_steps
         encoder = unwrap_env(env).encoder if config.warm_start else None
@@ -281,8 +276,6 @@ class RecurrentDQNAgent(OffPolicyLearner):
         torch.manual_seed(config.seed)  # network initialisation (nn.Module init draws from the global torch RNG)
         self.q_network = self._make_network().to(self.device)
         self.target_network = copy.deepcopy(self.q_network)
-        self.rng = np.random.default_rng(config.seed)
-        self.log = TrainingLog()
 
     progress_label = "recurrent DQN"
 

@@ -85,7 +85,6 @@ several thousand times (median 828).
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import asdict, dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -96,7 +95,7 @@ import torch
 
 from agents.base import BaseAgent, require_vector_env
 from agents.persistence import load_agent_file, save_agent_file
-from agents.training_log import TrainingEpisodes, TrainingLog, linear_schedule, work_bar
+from agents.training_log import TrainingLog, TrainingRun, linear_schedule
 from recenv.clustering import kmeans
 from recenv.observation import session_clock
 
@@ -349,8 +348,7 @@ class TopicQLearningAgent(BaseAgent):
         """The table's greedy action per state (ε-greedy unless ``deterministic``)."""
         actions = self.q_table[states].argmax(1)  # ties: the lowest action, the best topic's first style
         if not deterministic:
-            explore = self.rng.random(len(states)) < self.config.end_epsilon
-            actions = np.where(explore, self.rng.integers(self.config.num_actions, size=len(states)), actions)
+            actions = self._epsilon_greedy(actions, self.config.end_epsilon, self.rng, self.config.num_actions)
         return actions
 
     # ---------------------------------------------------------------- learning
@@ -363,31 +361,23 @@ class TopicQLearningAgent(BaseAgent):
         observation, _ = env.reset(seed=c.seed)
         memory = self.start_sessions(None, np.arange(num_envs), num_envs)
         state = self.observe(memory, observation)
-        self.log.start(tensorboard_dir)
-        episodes = TrainingEpisodes(num_envs, self.log)
-        steps, started = 0, time.perf_counter()
-        bar = work_bar(total_timesteps, "topic Q-learning", "step", progress)
-        while steps < total_timesteps:
+        run = TrainingRun(self.log, num_envs, total_timesteps, "topic Q-learning", progress, tensorboard_dir)
+        while run.running:
             # 1. ε-greedy over the abstract actions; the ranker turns them into items
-            epsilon = linear_schedule(c.start_epsilon, c.end_epsilon, c.exploration_fraction, steps, total_timesteps)
-            explore = self.rng.random(num_envs) < epsilon
-            actions = np.where(explore, self.rng.integers(c.num_actions, size=num_envs), self.q_table[state].argmax(1))
+            epsilon = linear_schedule(c.start_epsilon, c.end_epsilon, c.exploration_fraction, run.steps, total_timesteps)
+            actions = self._epsilon_greedy(self.q_table[state].argmax(1), epsilon, self.rng, c.num_actions)
             items = self.items_for(memory, actions)
             observation, reward, terminated, truncated, _ = env.step(items)
             # 2. users whose session ended last step were reset by this one: no transition, fresh memory
-            valid = episodes.update(reward, terminated, truncated)
+            valid = run.step(reward, terminated, truncated)
             memory = self.start_sessions(memory, np.flatnonzero(~valid), num_envs)
             next_state = self.observe(memory, observation)
             # 3. Watkins' update on the real transitions (truncation at the horizon bootstraps)
             target = reward + c.gamma * (1.0 - terminated) * self.q_table[next_state].max(1)
             self.update(state[valid], actions[valid], target[valid])
             state = next_state
-            steps += int(valid.sum())
-            bar.update(int(valid.sum()))
-            if self.log.due(steps) or steps >= total_timesteps:  # the last point closes the curve
-                self.log.record(steps, started, epsilon=epsilon, bar=bar)
-        bar.close()
-        self.log.close()
+            run.record_when_due(epsilon=epsilon)
+        run.close()
         return self
 
     def update(self, states: np.ndarray, actions: np.ndarray, targets: np.ndarray) -> None:
