@@ -4,11 +4,14 @@ a 500), its bounded session store, concurrent feedback on one session, metrics, 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import threading
 
 import httpx
 import numpy as np
 import pytest
+import torch
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,7 +26,7 @@ from serving import ServedRecommender, SessionStore, UnservableAgentError, creat
 from serving.command_line import main as serve_command
 from serving.command_line import recenv_command
 from serving.local_server import ServerThread
-from serving.recommender import session_memory
+from serving.recommender import AgentFileError, session_memory
 
 
 class FakeClock:
@@ -363,6 +366,79 @@ def test_unservable_and_missing_agent_files_are_refused(tmp_path):
         ServedRecommender.from_file(path)
     with pytest.raises(FileNotFoundError, match="no agent file"):
         ServedRecommender.from_file(tmp_path / "missing.pt")
+
+
+def _not_agent_files(tmp_path):
+    """Paths that ``--agent`` must refuse in one line: (path, what the line says)."""
+    text = tmp_path / "README.md"
+    text.write_text("# not an agent\n", encoding="utf-8")
+    no_kind = tmp_path / "weights.pt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, no_kind)
+    a_list = tmp_path / "list.pt"
+    torch.save([1, 2, 3], a_list)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    unopenable = tmp_path / "agent.sock"  # a socket: open() fails with ENXIO, even for root
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(unopenable))
+    listener.close()
+    return [
+        (text, "is not a saved recenv agent (torch's weights-only loader, which runs no code from a file, "
+               "could not read it: UnpicklingError)"),
+        (no_kind, "is a torch file but not a saved recenv agent (it records no agent kind)"),
+        (a_list, "is not a saved recenv agent (a torch file, but it holds no dict of weights)"),
+        (folder, "is a directory, not an agent file"),
+        (tmp_path / "missing.pt", "no agent file at"),
+        (unopenable, "cannot open agent file"),
+    ]
+
+
+def test_a_file_that_is_not_an_agent_ends_the_command_in_one_line(tmp_path, capsys):
+    for path, says in _not_agent_files(tmp_path):
+        with pytest.raises(SystemExit) as exit_info:
+            serve_command(["--agent", str(path)])
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert exit_info.value.code == 2 and len(lines) == 1, (path, lines)
+        assert lines[0].startswith("python -m serving: error: ") and str(path) in lines[0] and says in lines[0]
+        if "cannot open" not in says:
+            assert "files written by agent.save(path) for one of: DQNAgent," in lines[0]
+
+
+def test_an_unreadable_agent_file_is_refused_in_one_line(tmp_path, capsys):
+    path = tmp_path / "dqn.pt"
+    path.write_bytes(b"x")
+    path.chmod(0)
+    try:
+        if os.access(path, os.R_OK):
+            pytest.skip("this user reads files whatever their mode (root)")
+        with pytest.raises(SystemExit) as exit_info:
+            serve_command(["--agent", str(path)])
+    finally:
+        path.chmod(0o600)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and lines == [f"python -m serving: error: cannot open agent file {path}: "
+                                                   "Permission denied"]
+
+
+class _RunsCode:
+    """Unpickled with the unsafe loader, makes a folder: proof that the file's code ran."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.mkdir, (self.marker,)
+
+
+def test_a_malicious_agent_file_is_refused_without_running_its_code(tmp_path):
+    marker = tmp_path / "code-ran"
+    path = tmp_path / "evil.pt"
+    torch.save({"agent": "DQNAgent", "payload": _RunsCode(marker)}, path)
+    with pytest.raises(AgentFileError, match="is not a saved recenv agent .*could not read it: UnpicklingError"):
+        ServedRecommender.from_file(path)
+    assert not marker.exists()
+    torch.load(path, weights_only=False)  # the file really runs code when loaded unsafely
+    assert marker.is_dir()
 
 
 def test_the_recenv_command_lists_its_subcommands(capsys):

@@ -125,6 +125,20 @@ def test_a_url_not_on_127_0_0_1_is_refused_before_any_connection(url, monkeypatc
         check_local_url(url)
 
 
+def test_a_fresh_server_that_refuses_its_agent_file_ends_the_run_in_one_line(tmp_path, capsys):
+    not_an_agent = tmp_path / "README.md"
+    not_an_agent.write_text("# not an agent\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--agent", str(not_an_agent), "--out", str(tmp_path / "load"), "--no-progress"])
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert exit_info.value.code == 2 and errors == [
+        f"python -m serving.load_test: error: the fresh server did not start: python -m serving: error: "
+        f"{not_an_agent} is not a saved recenv agent (torch's weights-only loader, which runs no code from a file, "
+        "could not read it: UnpicklingError); the service loads files written by agent.save(path) for one of: "
+        "DQNAgent, LongTermValueAgent, PPOAgent, QLearningAgent, SB3DQNAgent, SB3PPOAgent, SupervisedLSTMAgent"]
+    assert not (tmp_path / "load").exists()
+
+
 def test_local_urls_are_accepted():
     assert check_local_url("http://127.0.0.1:8000/") == "http://127.0.0.1:8000"
     assert check_local_url(" http://127.0.0.1 ") == "http://127.0.0.1"

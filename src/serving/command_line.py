@@ -13,6 +13,7 @@ import argparse
 import gc
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 __all__ = ["main", "serve"]
 
@@ -34,7 +35,12 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    """Load the agent once, then serve until interrupted; bad options end with the parser's error."""
+    """Load the agent once, then serve until interrupted.
+
+    Bad option values end with the parser's usage and error (exit 2); an agent that cannot be
+    loaded (no such file, a directory, an unreadable file, not a saved agent, an unservable kind,
+    missing encoder weights) ends with one line that says what was wrong and what is accepted (exit 2).
+    """
     import uvicorn
 
     from recenv.threads import choose_torch_threads
@@ -48,19 +54,29 @@ def serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         parser.error(f"--torch-threads must be at least 1, got {args.torch_threads}")
     try:
         store = SessionStore(max_sessions=args.max_sessions, idle_timeout=args.idle_timeout, max_history=args.max_history)
+    except ValueError as error:
+        parser.error(str(error))
+    try:
         recommender = (ServedRecommender.default(device=args.device) if args.agent is None
                        else ServedRecommender.from_file(args.agent, device=args.device))
-    except (ValueError, FileNotFoundError) as error:  # UnservableAgentError is a ValueError
-        parser.error(str(error))
+    except (ValueError, OSError) as error:  # AgentFileError and UnservableAgentError are ValueErrors
+        _exit_with_one_line(parser.prog, error)
     threads = choose_torch_threads(args.torch_threads)  # only once serving: the caller's count is kept on errors
     app = create_app(recommender, store, max_k=args.max_k)
     # The loaded model and libraries are long-lived: moved out of the collector's reach, a full
-    # collection no longer walks them (it stalled every request for about 94 ms in the load test).
+    # collection no longer walks them, which otherwise stalls the requests it interrupts
+    # (measured: docs/results/serving-load.md).
     gc.collect()
     gc.freeze()
     print(f"serving {recommender.kind} ({recommender.source}) on http://{args.host}:{args.port}/ "
           f"(API under /v1, OpenAPI at /docs; {threads.describe()})", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+
+
+def _exit_with_one_line(prog: str, error: BaseException) -> NoReturn:
+    """``PROG: error: MESSAGE`` on one line of stderr, then exit 2 (a user's error, not a crash)."""
+    print(f"{prog}: error: {' '.join(str(error).split())}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m serving") -> None:

@@ -25,10 +25,9 @@ sessions checked and mismatches, and the CPU the clients (and a fresh server) us
 server share the machine's cores, so a high client share means the numbers are partly the
 client's. Errors or mismatches make the exit status 1.
 
-Why threads and not asyncio: on this project's 2-core machine (same loop, same server), clients
-on ``httpx.AsyncClient`` spent about 1.0-1.1 ms of client CPU per request at 1 and 8 clients against
-0.6-0.8 ms for ``httpx.Client`` in threads (both about 1.8 ms at 64), so they took more of the
-cores from the server, and measured 25-50 % fewer requests/s with a longer tail; threads that block
+Why threads and not asyncio: clients on ``httpx.AsyncClient`` spent more client CPU per request
+than ``httpx.Client`` in threads, so they took more of the shared cores from the server and measured
+fewer requests/s with a longer tail (measured: ``docs/results/serving-load.md``); threads that block
 on their socket are also what independent users look like to the server.
 
 Only a service on 127.0.0.1 is ever contacted: ``--url`` naming any other host is refused before
@@ -46,6 +45,7 @@ Writes ``load.md``, ``load.csv`` and ``load.json`` into ``--out`` (default ``res
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import math
@@ -717,14 +717,20 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m serving.load_
     if base_url is not None:
         report, results = _run(args, base_url, command, fresh=False, server_pid=None)
     else:
-        from serving.local_server import ServerProcess
+        from serving.local_server import ServerProcess, ServerStartError
 
         server_arguments = [] if args.agent is None else ["--agent", args.agent]
         if args.max_sessions is not None:
             server_arguments += ["--max-sessions", str(args.max_sessions)]
         server = ServerProcess(server_arguments, torch_threads=args.server_threads)
         print(f"starting a fresh server: {shlex.join(server.command)}", file=sys.stderr)
-        with server as url:
+        with contextlib.ExitStack() as running:
+            try:
+                url = running.enter_context(server)
+            except ServerStartError as error:  # e.g. an --agent that is not a saved agent: the server's one line
+                print(f"{prog}: error: the fresh server did not start: {error.server_error_line() or error}",
+                      file=sys.stderr)
+                raise SystemExit(2) from None
             report, results = _run(args, url, command, fresh=True, server_pid=server.pid)
             if report["errors"]:
                 report["server_stderr_tail"] = server.stderr_tail()

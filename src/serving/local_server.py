@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-__all__ = ["ServerProcess", "ServerThread", "free_port", "wait_until_healthy"]
+__all__ = ["ServerProcess", "ServerStartError", "ServerThread", "free_port", "wait_until_healthy"]
 
 LOCALHOST = "127.0.0.1"
 
@@ -51,6 +51,24 @@ def wait_until_healthy(base_url: str, timeout: float, alive: Any = None) -> None
             pass
         time.sleep(0.05)
     raise TimeoutError(f"no healthy answer from {base_url} within {timeout:g} s")
+
+
+class ServerStartError(RuntimeError):
+    """A :class:`ServerProcess` stopped, or did not answer, before it was healthy.
+
+    :param reason: what happened (it stopped, or the wait timed out).
+    :param stderr: the end of what the server wrote to stderr (its own error, or a traceback).
+    """
+
+    def __init__(self, reason: str, stderr: str):
+        super().__init__(f"{reason}; its stderr:\n{stderr}")
+        self.reason, self.stderr = reason, stderr
+
+    def server_error_line(self) -> str | None:
+        """The server's own one-line error (``python -m serving: error: ...``, a user's error such as a
+        bad ``--agent`` file) when that is how its stderr ends; None otherwise (a crash: read the whole tail)."""
+        lines = [line for line in self.stderr.splitlines() if line.strip()]
+        return lines[-1] if lines and ": error: " in lines[-1] and not lines[-1].startswith(" ") else None
 
 
 class ServerThread:
@@ -100,8 +118,9 @@ class ServerProcess:
         try:
             wait_until_healthy(self.base_url, self._startup_timeout, alive=lambda: self._process.poll() is None)
         except (TimeoutError, RuntimeError) as error:
+            stderr = self.stderr_tail()
             self.__exit__()
-            raise RuntimeError(f"{error}; its stderr:\n{self.stderr_tail()}") from None
+            raise ServerStartError(str(error), stderr) from None
         return self.base_url
 
     @property

@@ -57,11 +57,16 @@ from recenv.public_view import public_view
 from recenv.weights_file import read_weights_file
 from serving.observer import HistoryObserver, ObserverState
 
-__all__ = ["SERVED_AGENTS", "ServedKind", "ServedRecommender", "UnservableAgentError", "session_memory"]
+__all__ = ["SERVED_AGENTS", "AgentFileError", "ServedKind", "ServedRecommender", "UnservableAgentError", "session_memory"]
 
 
 class UnservableAgentError(ValueError):
     """An agent file the service cannot serve (unknown kind, or an agent that reads more than its observation)."""
+
+
+class AgentFileError(ValueError):
+    """A path given as an agent file that is not one: a directory, a file that cannot be opened, or
+    a file that is not a saved recenv agent (the message says which, and what is accepted)."""
 
 
 def _as_numpy(scores: Any) -> np.ndarray:
@@ -181,12 +186,12 @@ class ServedRecommender:
         """A saved reference agent (``agent.save(path)``), with the env config recorded in its file.
 
         :raises FileNotFoundError: no such file.
+        :raises AgentFileError: a directory, a file that cannot be opened, or not a saved agent (read
+            with torch's weights-only loader, which runs no code from the file).
         :raises UnservableAgentError: an agent kind the service cannot serve.
         """
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no agent file at {path}")
-        kind = read_weights_file(path, "agent").get("agent")
+        kind = _saved_agent_kind(path)
         if kind not in SERVED_AGENTS:
             raise UnservableAgentError(_unservable(kind, path))
         config = dataclasses.replace(saved_env_config(path), device=device)
@@ -260,6 +265,37 @@ def session_memory(session_items: list[int], num_items: int) -> set[int]:
             memory.clear()
         memory.add(item)
     return set() if len(memory) == num_items else memory
+
+
+_ACCEPTED = "the service loads files written by agent.save(path) for one of: " + ", ".join(sorted(SERVED_AGENTS))
+
+
+def _saved_agent_kind(path: Path) -> Any:
+    """The ``agent`` field of a saved agent file.
+
+    :raises FileNotFoundError: nothing at ``path``.
+    :raises AgentFileError: ``path`` is a directory, cannot be opened, or is not a saved recenv agent.
+    """
+    if not path.exists():
+        raise FileNotFoundError(f"no agent file at {path}; {_ACCEPTED}")
+    if path.is_dir():
+        raise AgentFileError(f"{path} is a directory, not an agent file; {_ACCEPTED}")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as error:
+        raise AgentFileError(f"cannot open agent file {path}: {error.strerror or error}") from None
+    try:
+        payload = read_weights_file(path, "agent")
+    except ValueError as error:
+        cause = error.__cause__
+        why = (f"torch's weights-only loader, which runs no code from a file, could not read it: {type(cause).__name__}"
+               if cause is not None else "a torch file, but it holds no dict of weights")
+        raise AgentFileError(f"{path} is not a saved recenv agent ({why}); {_ACCEPTED}") from None
+    if "agent" not in payload:
+        raise AgentFileError(f"{path} is a torch file but not a saved recenv agent (it records no agent kind); "
+                             f"{_ACCEPTED}")
+    return payload["agent"]
 
 
 def _unservable(kind: Any, path: Path | None = None) -> str:
