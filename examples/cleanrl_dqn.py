@@ -24,17 +24,8 @@ these things against CleanRL's script (written for Gymnasium 0.29, one environme
 ``global_step`` counts user-steps, reset steps included. Rewards are clicks, so an episodic return
 is the number of clicks in a session.
 
-Measured on 2 shared CPU cores (AMD EPYC, torch 2.13 CPU, Gymnasium 1.4, ``OMP_NUM_THREADS=1``,
-default arguments, seed 1): 9,400 user-steps/s while it only acts (the first 10,000 steps),
-2,300 once it learns (one gradient step per 16 user-steps; a 60,000-step run), 2,500 over the
-whole 500k default (3 min 24 s). What it learns is little: an MLP with one output per item
-(500 of them) has to learn every item separately. The training return drops from the random
-policy's 6.4 clicks per session (first 20k steps) to 5.3 between 100k and 200k steps (0.21 clicks
-per step against 0.24, sessions as long), and is back at 6.42 ± 0.11 over the last 2,000 sessions,
-with ε = 0.05 (uniformly random items: 6.48;
-γ = 0.99, a 10× lower learning rate or batches of 256 did no better). The library's
-``agents.DQNAgent`` fares alike with its MLP head (6.44 on ``mixed`` in the README's agent
-comparison) and gets 7.43 with ``head="embedding"``, which scores items through their text embeddings.
+Measured (speed, and what it learns with the default arguments):
+docs/results/throughput.md, "The CleanRL-style examples".
 """
 
 import argparse
