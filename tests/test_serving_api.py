@@ -24,7 +24,6 @@ from recenv.embedding import ModelLoadError
 from recenv.public_view import public_view
 from serving import ServedRecommender, SessionStore, UnservableAgentError, create_app
 from serving.command_line import main as serve_command
-from serving.command_line import recenv_command
 from serving.local_server import ServerThread
 from serving.recommender import AgentFileError, session_memory
 
@@ -441,10 +440,13 @@ def test_a_malicious_agent_file_is_refused_without_running_its_code(tmp_path):
     assert marker.is_dir()
 
 
-def test_the_recenv_command_lists_its_subcommands(capsys):
+def test_recenv_serve_hands_its_arguments_to_serving(capsys):
+    """The ``recenv`` console script (benchmarks' one command line) forwards ``serve`` to :func:`serving.command_line.main`."""
+    from benchmarks.command_line import main as recenv
+
     with pytest.raises(SystemExit) as exit_info:
-        recenv_command([])
-    assert exit_info.value.code == 2 and "serve" in capsys.readouterr().err
+        recenv(["serve", "--max-k", "0"], prog="recenv")
+    assert exit_info.value.code == 2 and "recenv serve: error: --max-k must be at least 1" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("argv", "says"), [

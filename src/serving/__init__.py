@@ -7,7 +7,7 @@
 """
 
 from serving.api import create_app
-from serving.recommender import SERVED_AGENTS, ServedRecommender, UnservableAgentError
+from serving.recommender import SERVED_AGENTS, AgentFileError, ServedRecommender, UnservableAgentError
 from serving.sessions import SessionStore
 
-__all__ = ["SERVED_AGENTS", "ServedRecommender", "SessionStore", "UnservableAgentError", "create_app"]
+__all__ = ["SERVED_AGENTS", "AgentFileError", "ServedRecommender", "SessionStore", "UnservableAgentError", "create_app"]

@@ -1,10 +1,12 @@
-"""``recenv serve`` / ``python -m serving``: serve an agent over HTTP; ``recenv load-test``: measure it.
+"""``python -m serving`` (and ``recenv serve``, which hands its arguments to :func:`main`): serve an agent over HTTP.
 
 Examples::
 
     python -m serving                                   # the supervised LSTM, 127.0.0.1:8000
     python -m serving --agent results/dqn.pt --port 8080
-    recenv load-test --requests 2000                    # see serving/load_test.py
+    recenv serve --agent results/dqn.pt                 # the same, through the console script
+
+Measuring the service is :mod:`serving.load_test` (``recenv load-test``).
 """
 
 from __future__ import annotations
@@ -84,19 +86,3 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m serving") -> 
     parser = argparse.ArgumentParser(prog=prog, description="Serve a trained recenv agent over HTTP.")
     _serve_arguments(parser)
     serve(parser.parse_args(argv), parser)
-
-
-def recenv_command(argv: Sequence[str] | None = None) -> None:
-    """The ``recenv`` console script: ``recenv serve [...]`` and ``recenv load-test [...]``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"serve": "serve a trained agent over HTTP", "load-test": "measure a running or fresh service"}
-    if not argv or argv[0] not in commands:
-        listing = "\n".join(f"  {name:10} {what}" for name, what in commands.items())
-        print(f"usage: recenv COMMAND [options]\n\ncommands:\n{listing}", file=sys.stderr)
-        raise SystemExit(0 if argv and argv[0] in ("-h", "--help") else 2)
-    if argv[0] == "serve":
-        main(argv[1:], prog="recenv serve")
-    else:
-        from serving.load_test import main as load_test
-
-        load_test(argv[1:], prog="recenv load-test")
