@@ -142,14 +142,10 @@ class BaseAgent:
             raise ValueError(f"got {batch} observations but the bound env has {users} users")
         return self.env
 
-    def predict(
-        self,
-        observation: Any,
-        state: Any = None,
-        episode_start: np.ndarray | None = None,
-        deterministic: bool = True,
-    ) -> tuple[np.ndarray, Any]:
-        raise NotImplementedError
+    def predict(self, observation, state=None, episode_start=None, deterministic=True) -> tuple[np.ndarray, Any]:
+        """:meth:`Agent.predict`, which every agent supplies."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement predict(observation, state, "
+                                  "episode_start, deterministic)")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(num_items={self.num_items}, obs_mode={self.obs_mode!r})"

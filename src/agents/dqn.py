@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from agents.base import unwrap_env
-from agents.off_policy import OffPolicyLearner, TransitionRing
+from agents.off_policy import OffPolicyConfig, OffPolicyLearner, TransitionRing
 from agents.persistence import load_agent_file, save_agent_file
 from recenv.observation import SESSION_CONTEXT_SIZE
 
@@ -35,8 +35,12 @@ __all__ = ["DQNAgent", "DQNConfig", "EmbeddingQHead", "MLPQHead"]
 
 
 @dataclass(frozen=True)
-class DQNConfig:
+class DQNConfig(OffPolicyConfig):
     """Hyper-parameters of :class:`DQNAgent`.
+
+    The loop's fields (``learning_starts`` … ``seed``) are :class:`agents.off_policy.OffPolicyConfig`'s,
+    with its defaults (with 64 users per vector step, 2 gradient steps of 256 replay each transition
+    about 8 times).
 
     :param head: ``"mlp"`` or ``"embedding"`` (see the module docstring).
     :param hidden_size: width of the hidden layers of the state network.
@@ -46,19 +50,9 @@ class DQNConfig:
         with 0.9 patience, which pays off over the whole session, was nearly invisible).
     :param buffer_size: transitions kept in the replay buffer.
     :param batch_size: transitions per gradient step.
-    :param learning_starts: user-steps of experience before the first gradient step.
-    :param train_frequency: gradient steps are taken every this many vector steps ...
-    :param gradient_steps: ... this many at a time (with 64 users per vector step, 2 gradient
-        steps of 256 replay each transition about 8 times).
-    :param target_update_interval: gradient steps between copies into the target network.
-    :param start_epsilon: exploration rate at the start ...
-    :param end_epsilon: ... decayed linearly to this ...
-    :param exploration_fraction: ... over this share of the training user-steps.
-    :param max_grad_norm: gradient clipping threshold.
     :param double_dqn: evaluate the target's argmax with the online network.
     :param warm_start: embedding head only: start from the next-click LSTM's click head (see
         :class:`EmbeddingQHead`); needs ``obs_mode="encoded"`` and ``item_size`` = its head size.
-    :param seed: seeds initialisation, exploration and replay sampling.
     """
 
     head: str = "embedding"
@@ -68,17 +62,8 @@ class DQNConfig:
     gamma: float = 0.95
     buffer_size: int = 200_000
     batch_size: int = 256
-    learning_starts: int = 5_000
-    train_frequency: int = 1
-    gradient_steps: int = 2
-    target_update_interval: int = 2_000
-    start_epsilon: float = 1.0
-    end_epsilon: float = 0.05
-    exploration_fraction: float = 0.05
-    max_grad_norm: float = 10.0
     double_dqn: bool = True
     warm_start: bool = False
-    seed: int = 0
 
     def __post_init__(self) -> None:
         if self.head not in ("mlp", "embedding"):

@@ -100,7 +100,7 @@ import torch
 from torch import Tensor, nn
 
 from agents.base import unwrap_env
-from agents.off_policy import OffPolicyLearner, TransitionRing
+from agents.off_policy import OffPolicyConfig, OffPolicyLearner, TransitionRing
 from agents.persistence import load_agent_file, save_agent_file
 from recenv.observation import SESSION_CONTEXT_SIZE, session_clock
 
@@ -114,8 +114,11 @@ MEMORY_SCALE = 10.0
 
 
 @dataclass(frozen=True)
-class LongTermValueConfig:
+class LongTermValueConfig(OffPolicyConfig):
     """Hyper-parameters of :class:`LongTermValueAgent`.
+
+    The other fields of the loop (``learning_starts`` … ``seed``) are
+    :class:`agents.off_policy.OffPolicyConfig`'s, with its defaults.
 
     :param gamma: discount per step. Sessions last 20–40 steps and patience pays off over all of
         them, so 0.99 (0 gives the myopic click model: ``Q = P``).
@@ -139,24 +142,17 @@ class LongTermValueConfig:
         lost clicks; see the module docstring; the three were changed together).
     :param buffer_size: transitions kept in the replay buffer.
     :param batch_size: transitions per gradient step.
-    :param learning_starts: user-steps of experience before the first gradient step.
-    :param train_frequency: gradient steps are taken every this many vector steps ...
-    :param gradient_steps: ... this many at a time (2 of 256 per 64 user-steps: each transition
-        is replayed about 8 times, as in DQN).
+    :param gradient_steps: (the loop's default, 2 of 256 per 64 user-steps: each transition is
+        replayed about 8 times, as in DQN).
     :param target_update_interval: gradient steps between copies of W into its target network.
         Values propagate one bootstrap step per copy and a session is 20–40 steps long, so far
         more often than DQN's 2,000: 100 (156 copies in 500k user-steps).
-    :param start_epsilon: exploration rate at the start ...
-    :param end_epsilon: ... decayed linearly to this (also the rate of ``predict(deterministic=False)``) ...
-    :param exploration_fraction: ... over this share of the training user-steps.
-    :param max_grad_norm: gradient clipping threshold.
     :param bootstrap: ``"max"``: V̄(s′) the (double-Q) greedy value; ``"expected"``: expected SARSA
         under the ε-greedy behaviour policy at the current ε; ``"sarsa"``: Q_target(s′, i′) of the
         item i′ actually shown next (no maximum over items, so no maximisation bias).
     :param fine_tune_click_model: also train the click head by binary cross-entropy on the replayed
         (state, item, click) triples ...
     :param click_learning_rate: ... with Adam at this step size.
-    :param seed: seeds initialisation, exploration and replay sampling.
     """
 
     gamma: float = 0.99
@@ -168,18 +164,10 @@ class LongTermValueConfig:
     learning_rate: float = 1e-3
     buffer_size: int = 200_000
     batch_size: int = 256
-    learning_starts: int = 5_000
-    train_frequency: int = 1
-    gradient_steps: int = 2
     target_update_interval: int = 100
-    start_epsilon: float = 1.0
-    end_epsilon: float = 0.05
-    exploration_fraction: float = 0.05
-    max_grad_norm: float = 10.0
     bootstrap: str = "max"
     fine_tune_click_model: bool = True
     click_learning_rate: float = 1e-4
-    seed: int = 0
 
     def __post_init__(self) -> None:
         if self.bootstrap not in ("max", "expected", "sarsa"):

@@ -20,7 +20,7 @@ per algorithm): :meth:`OffPolicyLearner.learn` runs the loop that :class:`agents
 What an algorithm supplies: ``_setup_learning`` (its replay, optimisers and per-user memory),
 ``_act``, ``_store``, ``train_step`` and ``_networks`` (online and target network), and optionally
 ``_env_actions``, ``_check_training_env``, ``_ready_to_train``, ``_initial_scalars`` and
-``_progress_scalars``. Its ``config`` carries the fields the loop reads (:data:`LOOP_FIELDS`).
+``_progress_scalars``. Its ``config`` is an :class:`OffPolicyConfig` (the fields the loop reads).
 
 :class:`TransitionRing` is the ring-buffer arithmetic the replay buffers share.
 """
@@ -28,6 +28,7 @@ What an algorithm supplies: ``_setup_learning`` (its replay, optimisers and per-
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +39,35 @@ from torch import Tensor, nn
 from agents.base import LearningAgent, require_vector_env
 from agents.training_log import TrainingRun, linear_schedule
 
-__all__ = ["LOOP_FIELDS", "OffPolicyLearner", "TransitionRing"]
+__all__ = ["OffPolicyConfig", "OffPolicyLearner", "TransitionRing"]
 
-LOOP_FIELDS = ("seed", "learning_starts", "train_frequency", "gradient_steps", "target_update_interval",
-               "start_epsilon", "end_epsilon", "exploration_fraction")
-"""The fields of an :class:`OffPolicyLearner`'s ``config`` that its loop reads."""
+
+@dataclass(frozen=True)
+class OffPolicyConfig:
+    """The hyper-parameters of :class:`OffPolicyLearner`'s loop; each learner's config extends it
+    (and may set other defaults).
+
+    :param learning_starts: user-steps of experience before the first gradient step.
+    :param train_frequency: gradient steps are taken every this many vector steps ...
+    :param gradient_steps: ... this many at a time.
+    :param target_update_interval: gradient steps between copies of the online network into the
+        target network.
+    :param start_epsilon: exploration rate at the start ...
+    :param end_epsilon: ... decayed linearly to this (also the rate of ``predict(deterministic=False)``) ...
+    :param exploration_fraction: ... over this share of the training user-steps.
+    :param max_grad_norm: gradient-norm clipping threshold of each gradient step.
+    :param seed: seeds initialisation, exploration and replay sampling.
+    """
+
+    learning_starts: int = 5_000
+    train_frequency: int = 1
+    gradient_steps: int = 2
+    target_update_interval: int = 2_000
+    start_epsilon: float = 1.0
+    end_epsilon: float = 0.05
+    exploration_fraction: float = 0.05
+    max_grad_norm: float = 10.0
+    seed: int = 0
 
 
 class TransitionRing:
@@ -69,8 +94,8 @@ class OffPolicyLearner(LearningAgent):
     supplies its replay, behaviour, loss and update.
 
     :param env: the env it is made for (fixes observation space and catalog).
-    :param config: hyper-parameters with (at least) the fields of :data:`LOOP_FIELDS`; ``seed``
-        also seeds :attr:`rng`, which exploration draws from.
+    :param config: hyper-parameters, an :class:`OffPolicyConfig`; its ``seed`` also seeds
+        :attr:`rng`, which exploration draws from.
     :param device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
     """
 

@@ -53,7 +53,7 @@ from torch import Tensor, nn
 
 from agents.base import unwrap_env
 from agents.dqn import EmbeddingQHead
-from agents.off_policy import OffPolicyLearner
+from agents.off_policy import OffPolicyConfig, OffPolicyLearner
 from agents.persistence import load_agent_file, save_agent_file
 from recenv.encoder import EncoderConfig, NextClickLSTM
 from recenv.observation import SESSION_CONTEXT_SIZE, scale_session_context, session_clock
@@ -62,8 +62,12 @@ __all__ = ["RecurrentDQNAgent", "RecurrentDQNConfig", "RecurrentQNetwork", "n_st
 
 
 @dataclass(frozen=True)
-class RecurrentDQNConfig:
+class RecurrentDQNConfig(OffPolicyConfig):
     """Hyper-parameters of :class:`RecurrentDQNAgent`.
+
+    The loop's fields (``learning_starts`` … ``seed``) are :class:`agents.off_policy.OffPolicyConfig`'s;
+    this learner sets its own defaults for the first seven (a gradient step here replays whole
+    sessions, about 25–40 transitions each).
 
     :param hidden_size: width of the MLP of the state network in the Q-head.
     :param item_size: size of f(s) and g(e); with ``warm_start`` the encoder's head size is used.
@@ -73,21 +77,12 @@ class RecurrentDQNConfig:
     :param n_step: steps of observed rewards before the bootstrap.
     :param buffer_sessions: finished sessions kept in the replay.
     :param batch_sessions: sessions per gradient step (about 25–40 transitions each).
-    :param learning_starts: user-steps of experience before the first gradient step.
-    :param train_frequency: vector steps between gradient steps ...
-    :param gradient_steps: ... and how many are taken then.
-    :param target_update_interval: gradient steps between copies into the target network.
-    :param start_epsilon: exploration rate at the start ...
-    :param end_epsilon: ... decayed linearly to this ...
-    :param exploration_fraction: ... over this share of the training user-steps.
-    :param max_grad_norm: gradient clipping threshold.
     :param double_dqn: evaluate the target's argmax with the online network.
     :param dueling: centre the item terms over the catalog (v(s) is then the state's value).
     :param warm_start: start LSTM and head from the env's next-click LSTM.
     :param click_loss_weight: weight of an auxiliary next-click loss (binary cross-entropy of the
         LSTM's own click head on the replayed clicks) that keeps the LSTM a model of the user while
         TD reshapes it; 0 turns it off.
-    :param seed: seeds initialisation, exploration and replay sampling.
     """
 
     hidden_size: int = 256
@@ -105,12 +100,10 @@ class RecurrentDQNConfig:
     start_epsilon: float = 0.5
     end_epsilon: float = 0.02
     exploration_fraction: float = 0.2
-    max_grad_norm: float = 10.0
     double_dqn: bool = True
     dueling: bool = False
     warm_start: bool = True
     click_loss_weight: float = 1.0
-    seed: int = 0
 
     def __post_init__(self) -> None:
         if self.n_step < 1:

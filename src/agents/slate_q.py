@@ -123,7 +123,7 @@ from torch import Tensor, nn
 
 from agents.base import unwrap_env
 from agents.long_term_value import AfterstateValues, ClickModelValueAgent
-from agents.off_policy import TransitionRing
+from agents.off_policy import OffPolicyConfig, TransitionRing
 from recenv.dynamics import slate_choice_probabilities, slate_position_effects
 from recenv.observation import SESSION_CONTEXT_SIZE, session_clock
 
@@ -137,9 +137,12 @@ _DINKELBACH_ITERATIONS = 10
 
 
 @dataclass(frozen=True)
-class SlateQConfig:
+class SlateQConfig(OffPolicyConfig):
     """Hyper-parameters of :class:`SlateQAgent` (the learning ones as :class:`agents.LongTermValueConfig`'s,
     which were tuned on the one-item decomposition).
+
+    The other fields of the loop (``learning_starts`` … ``seed``) are
+    :class:`agents.off_policy.OffPolicyConfig`'s, with its defaults.
 
     :param gamma: discount per step (0.99: sessions last 20–40 steps and patience pays off over all
         of them; 0: the myopic click model, ``Q(s, A) = P(a click | s, A)``).
@@ -162,19 +165,13 @@ class SlateQConfig:
     :param learning_rate: Adam's step size for W.
     :param buffer_size: transitions kept in the replay buffer.
     :param batch_size: transitions per gradient step.
-    :param learning_starts: user-steps of experience before the first gradient step.
-    :param train_frequency: gradient steps are taken every this many vector steps ...
-    :param gradient_steps: ... this many at a time.
     :param target_update_interval: gradient steps between copies of W into its target network
         (values propagate one bootstrap step per copy; sessions are 20–40 steps long).
-    :param start_epsilon: per-slot exploration rate at the start ...
-    :param end_epsilon: ... decayed linearly to this (also the rate of ``predict(deterministic=False)``) ...
-    :param exploration_fraction: ... over this share of the training user-steps.
-    :param max_grad_norm: gradient clipping threshold.
+    :param start_epsilon: (and ``end_epsilon``) ε is per slot here: each slot of a slate is explored
+        on its own.
     :param fine_tune_click_model: also train the click head by maximum likelihood of the observed
         choice given the replayed slate ...
     :param click_learning_rate: ... with Adam at this step size.
-    :param seed: seeds initialisation, exploration and replay sampling.
     """
 
     gamma: float = 0.99
@@ -186,17 +183,9 @@ class SlateQConfig:
     learning_rate: float = 1e-3
     buffer_size: int = 200_000
     batch_size: int = 256
-    learning_starts: int = 5_000
-    train_frequency: int = 1
-    gradient_steps: int = 2
     target_update_interval: int = 100
-    start_epsilon: float = 1.0
-    end_epsilon: float = 0.05
-    exploration_fraction: float = 0.05
-    max_grad_norm: float = 10.0
     fine_tune_click_model: bool = True
     click_learning_rate: float = 1e-4
-    seed: int = 0
 
     def __post_init__(self) -> None:
         if self.slate_optimizer not in SLATE_OPTIMIZERS:
