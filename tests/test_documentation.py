@@ -217,3 +217,15 @@ def test_shown_command_runs_as_written(after_the_main_job, document, command):
                                capture_output=True, text=True, executable="/bin/bash")
     assert completed.returncode == 0, (
         f"{document}: `{command}` exited {completed.returncode}:\n{completed.stderr[-3000:]}")
+
+
+@pytest.mark.slow
+def test_readme_python_example_runs(tmp_path):
+    blocks = re.findall(r"^```python\n(.*?)^```", README.read_text(), re.S | re.M)
+    assert blocks, "README.md shows no Python example"
+    script = tmp_path / "readme_example.py"
+    script.write_text(blocks[0])
+    environment = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    completed = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=environment, timeout=1800,
+                               capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr[-3000:]
