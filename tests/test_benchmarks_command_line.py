@@ -99,3 +99,30 @@ def test_the_output_folder_defaults_under_results():
     assert str(SharedOptions().out_or("throughput")) == "results/throughput"
     assert str(SharedOptions(quick=True).out_or("throughput")) == "results/throughput-quick"
     assert str(SharedOptions(out="x").out_or("throughput")) == "x"
+
+
+@pytest.mark.parametrize(("command", "usage"), [("serve", "usage: recenv serve "),
+                                                ("load-test", "usage: recenv load-test ")])
+def test_serve_and_load_test_forward_their_arguments_to_serving(command, usage, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"], prog="recenv")
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith(usage)
+
+
+def test_encoder_forwards_to_the_encoder_command_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["encoder", "--help"], prog="recenv")
+    assert exit_info.value.code == 0
+    assert "train" in capsys.readouterr().out
+
+
+def test_python_dash_m_benchmarks_runs_a_command_and_ends_a_user_error_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "benchmarks", "cell-schedule", "--comparison", str(tmp_path)],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    assert result.stderr == (f"python -m benchmarks cell-schedule: error: --comparison {tmp_path}: "
+                             f"no stored cells under {tmp_path}/parts\n")

@@ -128,8 +128,8 @@ def test_bad_slate_options_are_refused(argv, says, capsys):
 def test_a_slate_scenario_logs_the_one_item_logs_of_the_same_users():
     """The logging policies show one item per step: the simulator of a slate config runs them as one
     item, so the slate scenario's training log (benchmarks.cells) is its one-item config's."""
-    slate = make_logs(EnvConfig(slate_size=10), 30, seed=0, settings=QUIET)
-    one_item = make_logs(EnvConfig(), 30, seed=0, settings=QUIET)
+    slate = make_logs(EnvConfig(slate_size=10), 30, seed=0, progress=False)
+    one_item = make_logs(EnvConfig(), 30, seed=0, progress=False)
     for column in ("user", "step", "item", "click", "propensity", "click_probability"):
         np.testing.assert_array_equal(getattr(slate, column), getattr(one_item, column))
 
@@ -158,4 +158,4 @@ def test_a_scenario_with_histories_of_slates_runs_the_protocol_on_logs_of_slates
     for agent in ("RandomSlate", "OracleSlate"):  # their slates do not depend on the observations
         np.testing.assert_array_equal(sessions["mixed-slate4-shown"][agent][0].returns,
                                       sessions["mixed-slate4"][agent][0].returns)
-    assert make_logs(shown, 6, seed=0, settings=QUIET).slot.max() == 3
+    assert make_logs(shown, 6, seed=0, progress=False).slot.max() == 3

@@ -1,16 +1,16 @@
 """Ablations: the agent comparison on the ``mixed`` preset with each mechanism switched off in turn.
 
-    python -m benchmarks.ablation --quick     # one seed, small budgets
-    python -m benchmarks.ablation             # the README table
+    recenv ablation --quick     # one seed, small budgets
+    recenv ablation             # every scenario, 5 seeds (measured: docs/results/ablations.md)
 
 Scenarios: every mechanism on (``mixed``), then one switch off at a time — exogenous drift,
 consumption drift, regime shifts, satiation, impression fatigue, clickbait (it neither lures clicks
 nor costs patience; users still leave when bored) and patience (users never leave; sessions run
 to the horizon). Each scenario observes through the encoder trained on its own dynamics (shipped,
-cached, or trained on first use: :func:`recenv.encoder.resolve_encoder`). Same
-protocol, statistics and outputs as :mod:`benchmarks.compare` (:mod:`benchmarks.protocol`,
+cached, or trained once before the cells start: :func:`benchmarks.protocol.prepare_encoders`). Same
+protocol, statistics and outputs as ``recenv compare`` (:mod:`benchmarks.protocol`,
 :mod:`benchmarks.metrics`, :mod:`benchmarks.report`; the ``preset`` column names the scenario),
-written to ``results/ablation`` by default.
+written to ``results/ablation`` (``--quick``: ``results/ablation-quick``) by default.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ training env and, if it learns, trains it there for its share of the :class:`Bud
 the references that must read the simulator's hidden side are.
 
 :data:`REFERENCE_AGENTS` show one item per step; :data:`SLATE_AGENTS` show a slate of k items (the
-scenarios of ``python -m benchmarks.compare --slate-size k``), k read from the training env's
+scenarios of ``recenv compare --slate-size k``), k read from the training env's
 ``config.slate_size``.
 """
 

@@ -1,7 +1,7 @@
 """How long a stored comparison takes on W workers: its cells' measured times, scheduled longest
 first onto W workers (LPT: each cell, longest first, goes to the worker that is free first).
 
-    python -m benchmarks.cell_schedule --out results/agents --workers 1 2 8 64
+    recenv cell-schedule --comparison results/compare --worker-counts 1 2 8 64
 
 A cell cannot be split, so the longest cell bounds the wall time however many workers there are.
 Cell times are the ``cell_seconds`` (training and evaluation) that parts record since cells ran

@@ -1,10 +1,10 @@
 """Why greedy click prediction loses sessions: clickbait shown, the winner's curse, and what the
 same agents get when clickbait is taken off their menu.
 
-    python -m benchmarks.clickbait_diagnostic --quick
-    python -m benchmarks.clickbait_diagnostic --out results/clickbait_diagnostic   # the README numbers
+    recenv clickbait-diagnostic --quick
+    recenv clickbait-diagnostic            # 2,000 users, DQN 500,000 user-steps: results/clickbait-diagnostic
 
-For each preset, on the same held-out users as :mod:`benchmarks.compare` (the evaluation seed and
+For each preset, on the same held-out users as ``recenv compare`` (the evaluation seed and
 protocol of :mod:`benchmarks.protocol`): clicks per session, session length, CTR and the share of
 shown items that are clickbait, for the static profile, the supervised LSTM, the myopic oracle and
 DQN (embedding head, trained like in the comparison, seed 0). Two diagnostic variants, which are

@@ -1,9 +1,9 @@
 """What the logs do to the encoder: privileged logs, deployable logs, deployable logs weighted by
 inverse propensity.
 
-    python -m benchmarks.encoder_logs --users 6000
+    recenv encoder-logs --logged-users 6000     # measured: docs/results/encoders.md
 
-Three encoders are trained on preset ``mixed`` (``--users`` logged sessions each, at most 15
+Three encoders are trained on preset ``mixed`` (``--logged-users`` logged sessions each, at most 15
 epochs): on logs of the old ε-oracle policy (:class:`recenv.offline.logging_policies.MixedBehaviourPolicy`,
 privileged), on :func:`recenv.offline.logging_policies.make_logs` (what ships), and on the same with
 ``TrainingConfig(inverse_propensity=True)``. Each is evaluated on its own log's held-out users

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 import platform
-import shlex
-import sys
 from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
 
-__all__ = ["command_line", "hardware_and_versions", "markdown_header", "pipe_table"]
+__all__ = ["hardware_and_versions", "markdown_header", "pipe_table"]
 
 _PACKAGES = ("recenv", "torch", "gymnasium", "numpy", "stable-baselines3")
 
@@ -44,16 +42,6 @@ def hardware_and_versions() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             info[package] = "not installed"
     return info
-
-
-def command_line(module: str, argv: Sequence[str] | None = None) -> str:
-    """The command that produced this run, as it could be pasted into a shell.
-
-    :param module: the script's module, e.g. ``"benchmarks.throughput"``.
-    :param argv: the arguments it was given (default: this process's command line).
-    """
-    arguments = sys.argv[1:] if argv is None else list(argv)
-    return " ".join([f"python -m {module}", *map(shlex.quote, arguments)])
 
 
 def markdown_header(title: str, info: dict[str, Any], command: str) -> str:

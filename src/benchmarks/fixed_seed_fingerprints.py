@@ -1,7 +1,7 @@
 """Fingerprints of fixed-seed runs: how a refactor shows that it kept every number.
 
-    python -m benchmarks.fixed_seed_fingerprints --out before.json      # on the commit before
-    python -m benchmarks.fixed_seed_fingerprints --compare before.json  # after: exit 1 on any change
+    recenv fingerprints --out before                           # on the commit before: before/fingerprints.json
+    recenv fingerprints --compare before/fingerprints.json     # after: exit status 1 on any change
 
 One SHA-256 (16 hex digits) per run, over every array the run returns: scalar-env and vector-env
 rollouts of every synthetic preset and observation mode (random actions from a fixed generator,
@@ -130,7 +130,7 @@ def runs(data_path: str | None) -> dict[str, Callable[[], str | dict[str, str]]]
 
 
 def compute(data_path: str | None = None, progress: bool = True) -> dict[str, str]:
-    """Every fingerprint (6 s on 2 CPU cores without ``data_path``, on one torch thread)."""
+    """Every fingerprint (call it on one torch thread, as :func:`check` does)."""
     fingerprints: dict[str, str] = {}
     for name, run in tqdm(runs(data_path).items(), desc="fingerprints", unit="run", disable=not progress):
         result = run()

@@ -16,7 +16,7 @@ P true                ``OracleAgent`` (myopic)                         ``Farsigh
 The off-diagonal cells are privileged diagnostics, never agents: they bound what a learner can win
 by learning only the items (top right) or only the user (bottom left).
 
-    python -m benchmarks.knowledge_gap --preset mixed --users 1000
+    recenv knowledge-gap --presets mixed --eval-users 1000    # measured: docs/results/knowledge-gap.md
 """
 
 from __future__ import annotations

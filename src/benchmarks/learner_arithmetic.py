@@ -5,7 +5,7 @@ This script counts them — their shapes, hence their floating-point operations,
 them (backward passes included) —
 per training user-step of the learner as the comparison trains it (its factory in
 :data:`benchmarks.agent_registry.REFERENCE_AGENTS` on the comparison's training env, exactly as
-:func:`benchmarks.throughput.measure_learner` times it), then times bare ``torch.mm`` calls of the
+:func:`benchmarks.learner_timing.measure_learner` times it), then times bare ``torch.mm`` calls of the
 same shapes on the same torch threads. Their sum is the time the matrix products alone take per
 user-step at this machine's speed for those shapes, so its inverse is the most training
 user-steps/s the learner could reach here if the env, the optimiser, the replay buffer and Python
@@ -15,8 +15,10 @@ Steady state: the learner is trained twice, for S and for 2·S user-steps, and e
 difference of the two runs over the difference of their user-steps, so that what happens once
 (construction, the first ``learning_starts`` user-steps without gradient steps) cancels.
 
-    python -m benchmarks.learner_arithmetic                          # DQN-embedding, 1 and 2 threads
-    python -m benchmarks.learner_arithmetic --learners PPO --steps 20000
+    recenv learner-arithmetic                          # DQN-embedding, 1 and 2 threads
+    recenv learner-arithmetic --learners PPO --steps 20000
+
+Measured: docs/results/throughput.md.
 
 Writes ``learner_arithmetic.md`` and ``learner_arithmetic.json`` into ``--out``.
 """

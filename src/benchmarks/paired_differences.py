@@ -1,7 +1,7 @@
 """Paired differences between any two agents of a stored comparison, from its parts.
 
-    python -m benchmarks.paired_differences --out results/compare --preset mixed DQN-embedding:GRU4Rec
-    python -m benchmarks.paired_differences \
+    recenv paired-differences --comparison results/compare --scenario mixed DQN-embedding:GRU4Rec
+    recenv paired-differences \
         GreedySlate@results/compare-slate10-shown/mixed-slate10-shown:GreedySlate@results/compare-slate10/mixed-slate10
 
 The comparison's tables pair every agent with one reference (and the far-sighted one); this reads

@@ -1,6 +1,6 @@
 """How much of a user's remaining patience the encoded observation reveals: a linear probe.
 
-    python -m benchmarks.patience_probe
+    recenv patience-probe      # writes results/patience-probe/patience_probe.md
 
 Users of preset ``mixed`` are shown uniformly random items; every step's observation is paired with
 the user's patience after it (``info["patience"]``, ground truth, for this measurement only). A

@@ -69,7 +69,8 @@ from benchmarks.cells import (
 )
 from benchmarks.metrics import CLICKBAIT_THRESHOLD, summarise
 from benchmarks.statistics import paired_difference, verdict
-from recenv import DriftingUserVectorEnv, EnvConfig
+from recenv import EnvConfig
+from recenv.offline import prepare_encoder
 from recenv.presets import SYNTHETIC_PRESETS, preset_catalog
 
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)
@@ -88,7 +89,8 @@ QUICK = Budget(q_learning=40_000, dqn=40_000, sb3_dqn=15_000, custom=40_000, log
 FULL = Budget(q_learning=400_000, dqn=500_000, sb3_dqn=100_000, custom=500_000, logged_users=5_000, eval_users=2_000,
               recurrent_dqn=500_000, long_term_value=1_000_000, ppo=500_000, sb3_ppo=200_000, topic_q_learning=400_000,
               slate_q=250_000)
-"""The protocol's two sizes: ``QUICK`` (``--quick``, a few minutes on 2 CPU cores) and ``FULL`` (the README tables)."""
+"""The protocol's two sizes: ``QUICK`` (``--quick``; measured: docs/results/quick-comparison.md) and ``FULL``
+(measured: docs/results/comparison.md)."""
 
 
 @dataclass
@@ -285,21 +287,10 @@ class RunSettings:
 def prepare_encoders(scenarios: Mapping[str, EnvConfig]) -> None:
     """Train and cache, once, the encoder weights that the scenarios' dynamics need and do not have
     yet (:func:`recenv.offline.prepare_encoder`; nothing to do for shipped or cached weights, or
-    observation modes without an encoder), before any cell starts: a cell never trains one, and
-    workers find the weights in the cache instead of training them each at the same time."""
+    observation modes without an encoder), before any cell starts: building an env never trains,
+    and workers find the weights in the cache instead of each training them."""
     for config in scenarios.values():
-        if config.obs_mode == "encoded":
-            _prepare_encoder(config)
-
-
-def _prepare_encoder(config: EnvConfig) -> None:
-    try:
-        from recenv.offline import prepare_encoder
-    except ImportError:  # TODO(issue 27): recenv.offline.prepare_encoder is being added; until then
-        # building one env trains the missing weights on first use, as before.
-        DriftingUserVectorEnv(num_envs=1, config=config)
-        return
-    prepare_encoder(config)
+        prepare_encoder(config)
 
 
 def compare(

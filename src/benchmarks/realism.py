@@ -6,9 +6,9 @@ text-embedded). Simulated users browse organically (:mod:`recenv.offline.organic
 user and with the same history length. The fit (:mod:`recenv.offline.drift_fit`) adjusts the drift (σ, α, h)
 and the population prior; everything else keeps the default values.
 
-    python -m benchmarks.realism --data PATH                 # the README numbers (a few minutes on 2 cores)
-    python -m benchmarks.realism --data PATH --quick         # a smoke run (under a minute)
-    python -m benchmarks.realism --data PATH --write-params  # also update recenv/assets/ml100k_params.json
+    recenv realism --data PATH                 # measured: docs/results/movielens.md
+    recenv realism --data PATH --quick         # a smoke run: a small grid, one round
+    recenv realism --data PATH --write-params  # also update recenv/assets/ml100k_params.json
 
 ``PATH`` holds MovieLens-100K in the GroupLens or RecBole layout (default: ``$RECENV_ML100K``).
 Writes ``realism.md``, ``realism.json``, ``drift_curves.csv``, ``ml100k_params.json``,

@@ -1,8 +1,8 @@
 """Scaling curves of the native vector env: user-steps per second and resident memory against the
 number of users N (1 to 65,536) and against the catalog size (500 to 100,000 items).
 
-    python -m benchmarks.scaling --quick     # N up to 4,096, items up to 10,000: a minute on 2 CPU cores
-    python -m benchmarks.scaling             # the README's curves (about 3 minutes on 2 CPU cores)
+    recenv scaling --quick     # N up to 4,096, items up to 10,000
+    recenv scaling             # the curves (measured: docs/results/throughput.md)
 
 Each configuration runs in a fresh process, so its resident memory is its own: the process's
 resident set (``VmRSS``) after the env is built and stepped, and the memory per user is the growth
@@ -21,8 +21,8 @@ is the device's (``torch.cuda.max_memory_allocated``) rather than the process's 
 ``--array-type torch`` keeps observations and info on the device (no copies to the host, which at
 a million users move about 300 MB per step):
 
-    python -m benchmarks.scaling --device cuda --seconds 2 --out results/scaling-cuda
-    python -m benchmarks.scaling --device cuda --array-type torch --seconds 2 --out results/scaling-cuda-torch
+    recenv scaling --device cuda --seconds 2 --out results/scaling-cuda
+    recenv scaling --device cuda --array-type torch --seconds 2 --out results/scaling-cuda-torch
 
 Writes ``scaling.md``, ``scaling.csv``, ``scaling.json`` and ``scaling.png`` into ``--out``.
 """

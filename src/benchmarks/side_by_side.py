@@ -1,7 +1,7 @@
 """Two versions of recenv timed side by side: how much faster is this checkout than an older commit?
 
 A speed-up quoted from two separate runs says as much about the machine on each day as about the
-code: on a shared 2-core machine, runs of the same code an hour apart differ by 40 % and more. This
+code: on a shared machine, runs of the same code an hour apart differ widely. This
 script times both versions in one run, alternating: every round times each configuration once with
 each version, each time in a fresh process whose ``PYTHONPATH`` puts that version's ``recenv``
 first, the order of the two reversed every other round (ABBA), so that a slow spell of the machine
@@ -14,8 +14,8 @@ with its default info (the ground truth included), stepped with uniformly random
 before timing, autoresets included; optionally (``--lean``) also with ``ground_truth=False``, for
 versions that have it (a version without it gets no number there).
 
-    python -m benchmarks.side_by_side --baseline 23fc462                  # a commit (a temporary git worktree)
-    python -m benchmarks.side_by_side --baseline ../old-checkout --rounds 9 --lean
+    recenv side-by-side --baseline 23fc462                  # a commit (a temporary git worktree)
+    recenv side-by-side --baseline ../old-checkout --rounds 9 --lean
 
 Writes ``side_by_side.md``, ``side_by_side.csv`` and ``side_by_side.json`` into ``--out``.
 """

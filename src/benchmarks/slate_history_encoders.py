@@ -1,14 +1,14 @@
 """What recording whole slates gives the encoder: the one-item encoder reading the chosen items
 against the encoder of whole slates, on the same held-out screens.
 
-    python -m benchmarks.slate_history_encoders --users 2000
+    recenv slate-history-encoders --eval-users 2000    # measured: docs/results/slates.md
 
-Held-out users (``--users`` sessions, seed ``--seed``, which the encoders' training logs, seed 0,
+Held-out users (``--eval-users`` sessions, seed ``--seed``, which the encoders' training logs, seed 0,
 did not contain) are logged with slates of ``--slate-size`` items by the deployment policies of
 :func:`recenv.offline.logging_policies.make_logs`. Before each screen, each encoder reads the
 user's history in its own format — the chosen item of every earlier screen (or its first item,
 unclicked) for the one-item encoder of the preset, every item shown for the encoder of
-``slate_history="shown"`` (trained on first use if not cached) — and scores the screen's items
+``slate_history="shown"`` (trained once by :func:`benchmarks.protocol.prepare_encoders` if not cached) — and scores the screen's items
 with its click head. The table gives the within-screen AUC
 (:func:`recenv.offline.click_predictors.screen_auc`: how often the chosen item outscores an item
 shown with it and skipped), against two references: the slot alone (the earlier slot scores
@@ -106,7 +106,7 @@ def measure(users: int, slate_size: int, seed: int, preset: str = "mixed", shown
     prepare_encoders({"shown": config, "chosen": chosen_config})  # the whole-slate one: trained once if not cached
     shown_model = DriftingUserEnv(config=config).encoder
     chosen_model = DriftingUserEnv(config=chosen_config).encoder
-    log = make_logs(config, users, seed=seed, progress=False)
+    log = make_logs(config, users, seed=seed, progress=True)
     embeddings = torch.tensor(np.array(DriftingUserEnv(config=config.replace(obs_mode="ids", encoder=None)).catalog.embeddings))
     session = log.step >= 0
     scores = {

@@ -20,8 +20,8 @@ env, no ground-truth info, the public view), on one torch thread and on two: tra
 per second of the factory call (``--learner-steps`` user-steps), collection and gradient updates
 included.
 
-    python -m benchmarks.throughput --quick          # a minute on 2 CPU cores
-    python -m benchmarks.throughput                  # the README table
+    recenv throughput --quick          # short timings, N up to 1,024, small training budgets
+    recenv throughput                  # measured: docs/results/throughput.md
 
 Writes ``throughput.md``, ``throughput.csv`` and ``throughput.json`` into ``--out``.
 """
