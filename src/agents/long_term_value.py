@@ -45,8 +45,9 @@ and W reads it through the text embeddings, ``m = Σ_clicked M·e_i`` (M learnt,
 values), beside the observation. The memory is SB3's recurrent ``state`` of
 :meth:`LongTermValueAgent.predict` (:class:`SessionMemory`), as for the session-aware agents.
 
-**Learning** (CleanRL style, like :mod:`agents.dqn`): ε-greedy on Q in the native vector env
-(next-step autoreset: the reset step of a finished user is no transition), transitions
+**Learning** (in the loop of :class:`agents.off_policy.OffPolicyLearner`, like :mod:`agents.dqn`):
+ε-greedy on Q in the native vector env (next-step autoreset: the reset step of a finished user is
+no transition), transitions
 ``(s, i, y, s′, terminated)`` (s with its session memory; the reward is the click y) in a replay
 buffer, and for the **observed** response y the TD target::
 
@@ -63,26 +64,16 @@ values it): the deployed policy is the greedy one (:meth:`predict` with ``determ
 Expected SARSA under the ε-greedy behaviour (``bootstrap="expected"``) would value a policy that
 is never deployed, for little less variance at ε = 0.05. ``bootstrap="sarsa"`` values the item
 actually shown next instead — no maximum over 500 noisy estimates, and a cheaper target (one item
-of s′ instead of all of them, twice): it did as well (8.07 ± 0.11 clicks per session against
-8.12 ± 0.12 for the max, same users), so either serves. What mattered was the pace of value
-learning (see :class:`LongTermValueConfig`): with 7,800 gradient steps at step size 3·10⁻⁴ and
-the target refreshed every 250, max_j Q(s, j) over-estimated the discounted clicks still to come
-by 1.4–2.3 at a session's start and by 2.4–3.9 at its step 20, with either target, and the agent,
-trusting long sessions, avoided clickbait almost entirely (5–10 % of the items shown, sessions of
-29 steps) for *fewer* clicks (6.4–6.75 per session) than the click model trained alone at those
-settings (γ = 0: 7.03 ± 0.09); with 15,600 gradient steps at 10⁻³, refreshed every 100, predicted
-and realised agree within 0.3 and the agent strikes a balance (42 % clickbait, 8.12 clicks).
+of s′ instead of all of them, twice). What matters most is the pace of value learning (see
+:class:`LongTermValueConfig`): with too few, too small steps and a target refreshed too seldom,
+max_j Q(s, j) over-estimates the clicks still to come, and the agent, trusting long sessions,
+avoids clickbait for fewer clicks than the click model alone; the defaults (step size 10⁻³, the
+target refreshed every 100 gradient steps) were chosen so that predicted and realised values
+agree.
 
-**Measured on ``mixed``** (train on the public view of 64 users, 500k user-steps, seed 0; evaluate
-``run_sessions(agent, 500, seed=1_000_000)``; 2 shared CPU cores, one torch thread): the
-defaults 8.12 ± 0.12 clicks per session (42 % of the items shown clickbait, sessions of 25.2
-steps; trained in 311 s, 1,600 user-steps/s); the same with γ = 0, the click model fine-tuned
-alone, 6.81 ± 0.08 (92 % clickbait, 19.9 steps; the default is 1.31 ± 0.10 clicks ahead on the
-same users); the env's click model as it ships (W ≡ 0) 6.18 ± 0.08 (92 % clickbait,
-20.6 steps). W1 − W0 is then −0.23 on clickbait items and +0.23 on the others, correlated 0.90
-across items with their (hidden) q − c. The learning curve (mean training return per 100k
-user-steps, ε = 0.05: 7.01, 6.10, 7.28, 7.74, 8.04) dips while the values are still too high (the
-agent keeps users longer than pays) and is still rising at 500k, if more slowly.
+What this agent achieves on ``mixed`` against the other learners, with intervals over training
+seeds, and what the decomposition adds over the click model alone (γ = 0) are measured on
+``docs/results/learners-mixed.md``.
 
 Observations must be ``obs_mode="encoded"`` (the LSTM state and the session context).
 """
@@ -122,31 +113,27 @@ class LongTermValueConfig(OffPolicyConfig):
 
     :param gamma: discount per step. Sessions last 20–40 steps and patience pays off over all of
         them, so 0.99 (0 gives the myopic click model: ``Q = P``).
-    :param hidden_size: width of the state MLP of W (128 and ``item_size`` 32, not DQN's 256 and 64:
-        on 2 shared CPU cores 500k user-steps then train in about 5 minutes).
+    :param hidden_size: width of the state MLP of W (128 and ``item_size`` 32, smaller than DQN's
+        256 and 64, to train faster on CPU).
     :param item_size: size of f_y(s) and g_y(e).
     :param memory_size: size of the session memory ``Σ_clicked M·e_i`` W reads; 0: no memory (W
-        reads the observation only). On ``mixed`` (500k user-steps, ``bootstrap="sarsa"``): without
-        it 7.67 ± 0.10 clicks per session, 74 % of the items shown clickbait; with it 8.07 ± 0.11,
-        47 %, and W1 − W0 correlates 0.90 across items with their (hidden) q − c.
+        reads the observation only, and cannot tell which clicked items cost patience).
     :param item_bias: W has a free per-item bias b_y,i; False: W reads items through their text
         embeddings only (one free bias per item is one more noisy estimate per item for the TD
-        target to maximise over). Both item parts on (``item_bias`` and ``item_no_click_value``): 7.90 ± 0.12 on
-        ``mixed``, 0.22 ± 0.10 below the defaults on the same users.
+        target to maximise over).
     :param item_no_click_value: W0 depends on the item (``f_0(s)·g_0(e_i) + b_0,i + v_0(s)``);
         False: ``W0(s, i) = v_0(s)``, SlateQ's item-independent value of the null choice (an item
-        part of W0 moves the ranking by its estimation noise, γ·W0(s, i), whatever P says; not
-        measured apart from ``item_bias``).
-    :param learning_rate: Adam's step size for W (10⁻³: at 3·10⁻⁴, with 1 gradient step per
-        vector step and the target refreshed every 250, the values over-estimated and the agent
-        lost clicks; see the module docstring; the three were changed together).
+        part of W0 moves the ranking by its estimation noise, γ·W0(s, i), whatever P says).
+    :param learning_rate: Adam's step size for W (10⁻³ with 2 gradient steps per vector step and
+        the target refreshed every 100: slower paces over-estimated the values; see the module
+        docstring).
     :param buffer_size: transitions kept in the replay buffer.
     :param batch_size: transitions per gradient step.
     :param gradient_steps: (the loop's default, 2 of 256 per 64 user-steps: each transition is
         replayed about 8 times, as in DQN).
     :param target_update_interval: gradient steps between copies of W into its target network.
         Values propagate one bootstrap step per copy and a session is 20–40 steps long, so far
-        more often than DQN's 2,000: 100 (156 copies in 500k user-steps).
+        more often than DQN's 2,000: 100.
     :param bootstrap: ``"max"``: V̄(s′) the (double-Q) greedy value; ``"expected"``: expected SARSA
         under the ε-greedy behaviour policy at the current ε; ``"sarsa"``: Q_target(s′, i′) of the
         item i′ actually shown next (no maximum over items, so no maximisation bias).

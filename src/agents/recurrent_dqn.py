@@ -24,14 +24,11 @@ https://openreview.net/forum?id=r1lyTjAqYX):
   public encoder, trained on deployable logs), so learning starts from the supervised model's
   ranking and moves it toward long-term value.
 
-Measured while choosing the defaults (``mixed``, 300,000 training user-steps on the public view of
-64 users, seed 0; ``run_sessions(agent, 500, seed=1_000_000)``, clicks per session; the warm-started
-agent before training: 6.25): γ = 0.99, n = 5: 7.30; the same with ``dueling``: 6.33; learning
-rate 3e-4, target copied every 100 steps, 16 sessions a step: 6.47; γ = 0.95, n = 3: 7.19; with
-the auxiliary click loss (weight 1, the default): 7.36. For comparison, :class:`agents.DQNAgent`'s
-embedding head on the frozen encoded state got 7.39 in the same setting (7.67 warm-started).
-Fine-tuning the LSTM by TD has not, so far, found more about the user than the next-click
-objective did; the full comparison's numbers are in the README.
+How it compares on ``mixed`` with :class:`agents.DQNAgent` on the frozen encoded state and the
+other learners, with intervals over training seeds, is measured on
+``docs/results/learners-mixed.md``. It learns in the loop of
+:class:`agents.off_policy.OffPolicyLearner`; this module supplies the session replay, the
+behaviour and the n-step loss.
 
 What the agent reads is what a deployed recommender records: the items it showed, the clicks, the
 session clock, and each user's logged past (``env.warmup_history()`` of the env it is bound to).

@@ -27,10 +27,10 @@ class SB3PPOConfig:
     per user) and ``n_epochs`` passes over it in minibatches of ``batch_size`` (capped at the
     rollout's size). ``net_arch`` sizes both the policy and the value network.
 
-    Chosen on the ``mixed`` preset, 200k user-steps on 64 users (public view), 500 held-out users
-    (``run_sessions(..., seed=1_000_000)``), clicks per session with the greedy policy:
-    lr 3e-4, 4 epochs, entropy 0.01, γ 0.99 → 3.64 (the argmax repeats items); lr 1e-3, 10 epochs,
-    entropy 0 → 6.67 at γ 0.99 and 7.36 / 7.39 (seeds 0 / 1, ± 0.10) at γ 0.9, these defaults.
+    Chosen on the ``mixed`` preset (200k user-steps on 64 users, public view) over SB3's defaults
+    (learning rate 3e-4, 4 epochs, entropy 0.01, γ 0.99), whose greedy policy repeated items; how
+    the adapter compares with the native :class:`agents.PPOAgent` is measured on
+    ``docs/results/learners-mixed.md``.
     """
 
     learning_rate: float = 1e-3

@@ -19,8 +19,7 @@ GRU and scores every item of the catalog as the next one. Here, over the whole c
 
   Both are trained together (Adam, sessions batched by length); by default the click head ranks
   items when acting, the next-click objective shaping the GRU's state
-  (:attr:`GRU4RecConfig.scoring`, where what was measured is said). The default training reads a
-  log of 5,000 sessions in about 45 s on one CPU thread.
+  (:attr:`GRU4RecConfig.scoring`). The default training reads a log of 5,000 sessions.
 
 Training data is an :class:`recenv.offline.logs.InteractionLog` from
 :func:`recenv.offline.logging_policies.make_logs`, of which it reads the ``user``, ``step``,
@@ -76,11 +75,10 @@ class GRU4RecConfig:
         another policy: organic browsing), not only the session's.
     :param scoring: what ranks items when acting: ``"click"`` (logit of the click head's
         P(click)), ``"next_click"`` (log-softmax of the next-click head) or ``"both"`` (their sum).
-        Measured on ``mixed`` (5,000 logged sessions, 1,000 held-out users), the click head ranks
-        best (about 7.1–7.3 clicks per session against 6.6 for ``"next_click"`` and 6.7 for
-        ``"both"``): the next-click softmax also learns what the logging policy chose to show.
-        Training the click head alone (``next_click_loss_weight=0``) did worse (6.9): the
-        next-click objective helps the GRU's state.
+        ``"click"`` ranked best when the defaults were chosen on ``mixed``: the next-click softmax
+        also learns what the logging policy chose to show. Training the click head alone
+        (``next_click_loss_weight=0``) did worse: the next-click objective helps the GRU's state.
+        GRU4Rec's clicks against the other agents: ``docs/results/learners-mixed.md``.
     :param max_grad_norm: gradient clipping threshold.
     :param seed: seeds the network's initialisation, the batch order and the sampling of a
         softmax agent.

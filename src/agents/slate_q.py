@@ -39,7 +39,8 @@ the items clicked this session (see :class:`SlateSessionMemory`; patience moves 
 and clickbait of the clicked items, which the LSTM state has no reason to keep). W starts at 0, so
 a fresh (or γ = 0) agent's slate is the click model's top k: ``Q(s, A) = P(a click | s, A)``.
 
-**Learning** (CleanRL style, like :mod:`agents.dqn` and :mod:`agents.long_term_value`): ε-greedy
+**Learning** (in the loop of :class:`agents.off_policy.OffPolicyLearner`, like :mod:`agents.dqn` and
+:mod:`agents.long_term_value`): ε-greedy
 slates in the native vector env (each slot, with probability ε, replaced by a uniformly random item
 neither in the slate nor, with ``no_repeats``, shown earlier in the session; next-step autoreset: the reset step of a finished user is no transition),
 transitions ``(s, slate, chosen slot, s′, terminated)`` in a replay buffer (the click is
@@ -53,7 +54,7 @@ target network, refreshed every ``target_update_interval`` gradient steps, value
 probabilities are the current click model's: supervised, not bootstrapped). Q-learning rather than
 the paper's SARSA variant because the deployed policy is the greedy one (SARSA would value the
 ε-greedy slates, and need the next slate stored with each transition); for the one-item
-decomposition :mod:`agents.long_term_value` measured the two equal. Huber loss, clipped gradients.
+decomposition :mod:`agents.long_term_value` offers both (``bootstrap``). Huber loss, clipped gradients.
 
 **Slate optimisation** (``slate_optimizer``), given v, Q̄ and Q̄(⊥) for every item; with the
 position weights ``w_j = exp(−λ·log2(1 + j))`` (decreasing) and ``a_i = exp(v(s, i))`` the slate
@@ -91,21 +92,8 @@ the LSTM state and the session clock), rewards, termination flags, public step i
 recorded: public, it is what the recommender showed; with ``slate_history="shown"`` also
 ``recent_clicks()``, which of the slate's items was clicked). Never ground truth.
 
-**Measured on ``mixed`` with ``slate_size=10``** (the defaults; train on the public view of 64
-users, 250k user-steps, seed 0: 224 s on one torch thread of 2 shared CPU cores, 1,120
-user-steps/s; evaluate ``run_sessions(agent, 500, seed=10_000)``): 18.22 ± 0.20 clicks per session
-(sessions of 35.4 steps, 17 % of the recorded items clickbait) against 16.93 ± 0.19 for
-:class:`agents.slate_baselines.GreedySlateAgent`, the LSTM's top 10 unshown items (31.7 steps, 30 %
-clickbait): +1.29 on the same users, bootstrap 95 % interval [+0.94, +1.63]. With γ = 0 (the
-click model fine-tuned on the slates' choices alone, no repeats) 17.32 ± 0.19, +0.39 [+0.09,
-+0.69]: about a third of the gain is the choice-model fine-tuning, the rest the long-term values.
-Choices made on the tuning seed 20_000 (the greedy baseline 16.73 there): the same trained agent
-with ``slate_optimizer="topk"`` 16.76, ``"greedy"`` 17.24, ``"exact"`` 17.99; without the
-no-repeat rule the click model's top 10 gets 11.01 (repeating the same items satiates: the click
-model, which sees only the recorded item, cannot tell). The values are over-estimated, as in
-:mod:`agents.long_term_value` before its pace was tuned: the first slate's predicted value is 25.8
-against 15.4 discounted clicks realised (20 steps in: 17.4 against 6.6); the ranking they give is
-still better than the click model's.
+What SlateQ achieves with slates of 10 on ``mixed`` (and on ``mixed-slate10-shown``) against the
+slate baselines, with intervals over training seeds, is measured on ``docs/results/slates.md``.
 
 Observations must be ``obs_mode="encoded"``. k = 1 works too (``Discrete`` actions): it is the
 one-item decomposition of :mod:`agents.long_term_value` with W0 item-independent.
@@ -153,15 +141,11 @@ class SlateQConfig(OffPolicyConfig):
         shown; a user with fewer than k unshown items left starts over), as
         :class:`agents.slate_baselines.GreedySlateAgent` does; also in the bootstrap target's
         slate. The click model cannot see repeats coming: the history records one item per step,
-        not the slate, so it misses the impression fatigue of the items shown and skipped. The
-        click model's top 10 on ``mixed``, seed 20_000: 11.01 clicks per session with repeats,
-        16.73 without.
+        not the slate, so it misses the impression fatigue of the items shown and skipped.
     :param slate_optimizer: ``"topk"`` (the paper's top-k heuristic), ``"greedy"`` (the paper's
         add-one-item-at-a-time method) or ``"exact"`` (Dinkelbach's method, exact under the choice
-        model); used to act and for the bootstrap target. See the module docstring. One agent
-        trained with ``"exact"`` (250k user-steps), evaluated on ``mixed``, k = 10, seed 20_000:
-        16.76 (``"topk"``: no better than the click model's 16.73), 17.24 (``"greedy"``), 17.99
-        (``"exact"``) clicks per session.
+        model); used to act and for the bootstrap target. See the module docstring (the top-k
+        heuristic ranks almost like the click model once values are large).
     :param learning_rate: Adam's step size for W.
     :param buffer_size: transitions kept in the replay buffer.
     :param batch_size: transitions per gradient step.

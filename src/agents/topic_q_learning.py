@@ -24,19 +24,19 @@ clicked none), moved toward each item clicked in the session at rate ``profile_r
 drift); ``ŝ`` the agent's own record of what the user has just consumed, over the warm-up and the
 session, ``ŝ ← ρ̂·ŝ + (y + ι̂·(1 − y))·z_i``. That is the shape of the documented click model
 (``docs/model.md`` §2) with the interest replaced by an estimate; the satiation term makes the
-ranker rotate among the user's topics instead of wearing one out (``w`` = 1.5 was the best of
-0.5–2 for the best fixed action on other users, seed 2,000,000). A topic scores its best unshown
+ranker rotate among the user's topics instead of wearing one out (``w`` = 1.5 was chosen for the
+best fixed action on users other than the evaluation's). A topic scores its best unshown
 item; the action shows the best unshown item of the chosen topic and style (of the topic if the
 style has none left), so no item is shown twice in a session. The other candidate, the next-click
-LSTM's logits (``env.encoder``), ranks worse in this frame (7.13 against 8.70 below) and would tie
-the agent to ``obs_mode="encoded"``; the profile ranker works in every mode.
+LSTM's logits (``env.encoder``), ranked worse in this frame and would tie the agent to
+``obs_mode="encoded"``; the profile ranker works in every mode.
 
 **State**: buckets of public session counts: the misses so far (``t − n`` from the observation's
 session clock, ``recenv.session_clock``) and, per text style, the clicks so far on items of that
 style. Patience falls by ``1 + δ`` per miss and by ``1 − g·(q − c)`` per click (``docs/model.md``
 §2, update 5), so these counts are what a table can know of the patience left; counting clicks per
 style lets it see what one style's clicks cost. 6 × 4 × 4 = 96 states (misses in a row, an
-optional fourth feature, did not help: 8.47 with "was the last step a miss").
+optional fourth feature, did not help).
 
 **Learning**: Watkins' Q-learning (Watkins & Dayan, 1992, https://doi.org/10.1007/BF00992698),
 ε-greedy, on the vector env with next-step autoreset, read top to bottom in :meth:`TopicQLearningAgent.learn`::
@@ -45,41 +45,13 @@ optional fourth feature, did not help: 8.47 with "was the last step a miss").
     Q[s, a] += α·(r + γ·(1 − terminated)·max Q[s'] − Q[s, a])       α = max(0.02, 1/visits(s, a))
 
 ``γ = 0.99``: a clickbait click costs patience that is paid at the session's end, tens of steps
-later. At 0.97 that cost is discounted away: the greedy policy showed clickbait in 53 % of its
-steps and got 8.30 clicks; undiscounted (γ = 1) it got 8.56, with noisier targets.
+later; a smaller γ discounts that cost away.
 
-**Measured** on ``mixed``: trained 400k user-steps on
-``public_view(DriftingUserVectorEnv(num_envs=64, config=EnvConfig(preset="mixed")))`` (seed 0,
-about 45 s on one CPU thread), evaluated with ``run_sessions(agent, 1000, seed=1_000_000,
-config=EnvConfig(preset="mixed"))``, clicks per session:
-
-==========================================================  ==============
-TopicQLearningAgent (training seeds 0 / 1 / 2)              8.70 / 8.69 / 8.85 (± 0.10)
-StaticProfileAgent                                          6.74 (paired difference +1.96 ± 0.08)
-RandomAgent                                                 6.43
-SupervisedLSTMAgent                                         6.46
-PopularityAgent (fit on ``make_logs(..., 5000, seed=0)``)   6.02
-same abstraction, fixed: always (best topic, style 0)       8.79
-same abstraction, fixed: always (best topic, style 1)       7.30
-same abstraction, uniformly random actions                  8.55
-catalog topics × styles as actions (40), state = topic of
-the last click × last step clicked                          5.90
-==========================================================  ==============
-
-What the table adds, honestly: most of the gain is the abstraction. Within it the learned policy
-is level with the best fixed action: a Monte Carlo check (2,000 other users) puts the value of one
-decision at the start of a session within ±0.04 clicks across the six actions, and five forced
-style-1 steps cost 0.4 clicks, ~0.08 a decision — differences of the size of the table's own noise
-at this budget, so the greedy policy shows style 1 in ~40 % of the steps without losing much. With
-weaker rankers the table does carry the policy: with the LSTM's logits it gets 7.13 against 6.42
-for its best fixed action, with ``w = 0.5`` 7.38 against 7.05, with ``w = 0`` 6.08 against 5.51
-(these two with "was the last step a miss" in the state; the gain is largely from mixing topics,
-which uniform play over the actions also does). The learning curve is flat: mean
-training return per 50k-step block 8.78, 8.76, 8.79 while ε falls from 1 to 0.05, then 8.45,
-8.39, 8.41, 8.68, 8.47 — uniform play over these actions is already good, and the greedy policy
-does not beat it on the training users. Visits at 400k steps: 92 of
-the 96 states occur, 48 of them carry 95 % of the updates, and their pairs were updated 65 to
-several thousand times (median 828).
+What the table adds, honestly: most of the gain is the abstraction and its ranker. On ``mixed`` the
+learned table is level with uniformly random actions over the same abstraction
+(:class:`TopicRankerAgent`); both, and the other agents, are measured with intervals over training
+seeds on ``docs/results/learners-mixed.md``. The loop's bookkeeping (progress bar, log,
+TensorBoard) is :class:`agents.training_log.TrainingRun`, shared with the other learners.
 """
 
 from __future__ import annotations
@@ -415,8 +387,7 @@ class TopicQLearningAgent(BaseAgent):
 class TopicRankerAgent(TopicQLearningAgent):
     """The abstraction of :class:`TopicQLearningAgent` without its table: each step a uniformly
     random action (topic rank, text style), the item chosen by the same fixed public ranker. The
-    comparison's baseline for what the table learns (the docstring above measured 8.55 clicks on
-    ``mixed`` against 8.70 for the learned table)."""
+    comparison's baseline for what the table learns (measured: ``docs/results/learners-mixed.md``)."""
 
     def _actions(self, states: np.ndarray, deterministic: bool) -> np.ndarray:
         return self.rng.integers(self.config.num_actions, size=len(states))
