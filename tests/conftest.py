@@ -19,18 +19,20 @@ def _isolated_cache(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _no_silent_first_use_training(request, monkeypatch):
-    """Training an encoder on first use takes a minute; a test that would do it by accident (an
-    encoded env on dynamics without shipped weights) fails instead, saying so. Tests that mean it
-    carry ``@pytest.mark.first_use_training``."""
+    """Training an encoder for dynamics without shipped weights takes minutes; a test that would
+    do it by accident (``recenv.offline.prepare_encoder``, or a comparison that prepares its
+    scenarios' encoders, on new dynamics) fails instead, saying so. Building an env never trains:
+    it raises ``MissingEncoderWeights``. Tests that mean to train carry
+    ``@pytest.mark.first_use_training`` (and shrink the budgets)."""
     if request.node.get_closest_marker("first_use_training"):
         return
     import recenv.offline.encoder_training as training
 
     def refuse(config, path):
         raise RuntimeError(
-            "this test would train an encoder on first use for dynamics without shipped weights "
-            f"(preset {config.preset!r}, params {config.params!r}); use obs_mode='history' or 'ids', pass an "
-            "encoder, or mark the test first_use_training"
+            "this test would train an encoder for dynamics without shipped weights "
+            f"(preset {config.preset!r}, user-model overrides {config.params!r}); use obs_mode='history' or 'ids', "
+            "pass an encoder, or mark the test first_use_training"
         )
 
     monkeypatch.setattr(training, "train_on_first_use", refuse)

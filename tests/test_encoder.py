@@ -241,6 +241,15 @@ def test_the_command_the_error_names_prepares_the_encoder_the_env_then_finds(mon
     assert "expected a JSON object of user-model fields" in capsys.readouterr().err
 
 
+def test_a_test_that_would_train_by_accident_fails_saying_so(monkeypatch, tmp_path):
+    # The conftest guard: without the first_use_training mark, preparing new dynamics is refused.
+    from recenv.offline import prepare_encoder
+
+    monkeypatch.setenv("RECENV_CACHE_DIR", str(tmp_path))
+    with pytest.raises(RuntimeError, match="this test would train an encoder .*overrides \\{'patience': False\\}"):
+        prepare_encoder(recenv.EnvConfig(preset="none", params={"patience": False}))
+
+
 def test_prepare_encoder_does_nothing_for_shipped_dynamics_and_other_observations(monkeypatch, tmp_path):
     import recenv.offline.encoder_training as training
     from recenv.encoder import shipped_encoder_path

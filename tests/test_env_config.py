@@ -75,7 +75,7 @@ def test_envs_take_the_same_keywords_and_expose_them_as_config(tmp_path, name):
     assert gym.make("DriftingUser-v0", config=config).unwrapped.config == config
     assert gym.make_vec("DriftingUser-v0", num_envs=2, config=config).config == config
     assert vector.max_episode_steps == config.max_episode_steps == scalar.config.max_episode_steps
-    assert scalar.params == config.user_model == vector.params
+    assert scalar.user_model == config.user_model == vector.user_model
 
 
 def test_keywords_beside_a_config_override_its_fields(tmp_path):
@@ -152,7 +152,7 @@ def test_saved_agents_record_the_config_of_their_env(tmp_path, name):
 @pytest.mark.parametrize("name", ["custom catalog", "encoder file"])
 def test_the_comparison_builds_every_env_of_a_scenario_from_its_config(tmp_path, name):
     from benchmarks.agent_registry import Budget
-    from benchmarks.protocol import compare
+    from benchmarks.protocol import RunSettings, compare
 
     config = _configs(tmp_path)[name]
     seen = {"train": [], "evaluation": []}
@@ -167,7 +167,8 @@ def test_the_comparison_builds_every_env_of_a_scenario_from_its_config(tmp_path,
 
     budget = Budget(q_learning=0, dqn=0, sb3_dqn=0, custom=0, logged_users=5, eval_users=3, recurrent_dqn=0,
                     long_term_value=0, ppo=0, sb3_ppo=0, topic_q_learning=0)
-    result = compare({"Recorder": factory}, {name: config}, seeds=(0,), budget=budget, device="cpu", progress=False)
+    result = compare({"Recorder": factory}, {name: config}, seeds=(0,), budget=budget,
+                     settings=RunSettings(device="cpu", progress=False))
     # Evaluated twice: as it happens, and with the first regime shift scripted off.
     assert seen == {"train": [config], "evaluation": [config, config]}
     assert result.config["presets"][name] == config.to_record()

@@ -25,10 +25,10 @@ def test_each_synthetic_preset_observes_through_its_own_shipped_encoder():
     keys = {}
     for preset in SYNTHETIC_PRESETS:
         env = recenv.DriftingUserEnv(preset=preset)
-        key = dynamics_key(env.catalog, env.params)
+        key = dynamics_key(env.catalog, env.user_model)
         assert env.encoder.dynamics_key == key
         # ...and it is the file shipped for that preset, trained on logs of that preset.
-        assert load_encoder(shipped_encoder_path(preset), env.catalog, env.params).dynamics_key == key
+        assert load_encoder(shipped_encoder_path(preset), env.catalog, env.user_model).dynamics_key == key
         report = json.loads(shipped_encoder_path(preset).with_suffix(".json").read_text())
         assert report["preset"] == preset
         keys[preset] = key

@@ -10,7 +10,7 @@ from movielens_fixture import MOVIES, write_grouplens, write_recbole
 
 import recenv  # noqa: F401  (registers DriftingUser-v0)
 from recenv.data import DATA_PATH_VARIABLE
-from recenv.presets import PRESET_NAMES, make_params, ml100k_params, preset_catalog
+from recenv.presets import PRESET_NAMES, make_params, ml100k_params
 from recenv.rendering import NoWindowWarning
 
 
@@ -31,7 +31,7 @@ def test_ml100k_env_passes_the_gymnasium_checker(data_folder):
 
 def test_ml100k_uses_the_movielens_catalog_and_the_shipped_fitted_parameters(data_folder):
     env = gym.make("DriftingUser-v0", preset="ml100k", data_path=data_folder, obs_mode="history")
-    catalog, params = env.unwrapped.catalog, env.unwrapped.params
+    catalog, params = env.unwrapped.catalog, env.unwrapped.user_model
     assert catalog.texts[0] == "Toy Story (1995). Genres: Animation, Children's, Comedy."
     assert set(catalog.topic_names) <= {"Animation", "Action", "Thriller", "Drama", "Crime", "Comedy", "Children's"}
     assert params == ml100k_params()
@@ -57,7 +57,7 @@ def test_ml100k_errors_are_clear(data_folder, monkeypatch):
     with pytest.raises(ValueError, match="no such file or folder"):
         gym.make("DriftingUser-v0", preset="ml100k", data_path=str(data_folder / "missing"))
     with pytest.raises(ValueError, match="brings its own catalog"):
-        preset_catalog(recenv.default_catalog(), "ml100k", data_folder)
+        recenv.EnvConfig(catalog=recenv.default_catalog(), preset="ml100k", data_path=data_folder)
     with pytest.raises(ValueError, match="preset 'mixed' does not take one"):
         gym.make("DriftingUser-v0", preset="mixed", data_path=str(data_folder))
 

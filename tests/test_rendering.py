@@ -79,7 +79,7 @@ def test_the_recording_is_what_the_steps_returned_and_only_made_for_pictures():
     np.testing.assert_array_equal(session.items, np.arange(len(topics)))
     np.testing.assert_array_equal(session.topics, topics)
     np.testing.assert_array_equal(session.clicks, np.array(clicks, dtype=bool))
-    np.testing.assert_allclose(session.patience, [env.params.initial_patience, *patience], rtol=1e-6)
+    np.testing.assert_allclose(session.patience, [env.user_model.initial_patience, *patience], rtol=1e-6)
     np.testing.assert_array_equal(session.regime_shift_steps, np.flatnonzero(shifts))
     np.testing.assert_allclose(session.interests[0], start)
     np.testing.assert_allclose(session.interests[-1], env.user_state()["interest"])

@@ -176,7 +176,7 @@ def test_the_encoder_key_names_the_history_only_when_it_records_slates():
 
 def test_a_one_item_encoder_is_refused_for_histories_of_slates_and_the_reverse(tmp_path):
     env = DriftingUserEnv(**SHOWN, obs_mode="ids")
-    catalog, params, history = env.catalog, env.params, env.config.history_record
+    catalog, params, history = env.catalog, env.user_model, env.config.history_record
     with pytest.raises(MissingEncoderWeights, match="history .*slate_history") as missing:
         resolve_encoder(catalog, params, None, torch.device("cpu"), history)
     assert missing.value.path == cached_encoder_path(catalog, params, history)
@@ -190,10 +190,11 @@ def test_a_one_item_encoder_is_refused_for_histories_of_slates_and_the_reverse(t
 
 
 @pytest.mark.first_use_training
-def test_first_use_trains_an_encoder_for_the_slate_history_and_caches_it_under_its_key(monkeypatch):
-    """The wiring only (the real first-use training takes minutes): the env asks for weights of
-    these dynamics and this history, and uses what was stored under their key."""
+def test_prepare_encoder_trains_an_encoder_for_the_slate_history_and_caches_it_under_its_key(monkeypatch):
+    """The wiring only (the real first-use training takes minutes): prepare_encoder asks for weights
+    of these dynamics and this history, and the env uses what was stored under their key."""
     import recenv.offline.encoder_training as training
+    from recenv.offline import prepare_encoder
 
     asked = []
 
@@ -203,13 +204,15 @@ def test_first_use_trains_an_encoder_for_the_slate_history_and_caches_it_under_i
                             history=config.history_record)
 
     monkeypatch.setattr(training, "train_on_first_use", train)
-    env = DriftingUserVectorEnv(num_envs=2, preset="smooth", **SHOWN)
-    history = EnvConfig(**SHOWN).history_record
-    expected = cached_encoder_path(env.catalog, env.params, history)
-    assert asked == [(history, expected)]
-    assert env.encoder.dynamics_key == dynamics_key(env.catalog, env.params, history)
-    DriftingUserVectorEnv(num_envs=2, preset="smooth", **SHOWN)  # cached now: not trained again
-    assert len(asked) == 1
+    with pytest.raises(MissingEncoderWeights, match="--slate-size 4 --slate-history shown"):
+        DriftingUserVectorEnv(num_envs=2, preset="smooth", **SHOWN)  # building an env never trains
+    config = EnvConfig(preset="smooth", **SHOWN)
+    path = prepare_encoder(config)
+    env = DriftingUserVectorEnv(num_envs=2, config=config)
+    expected = cached_encoder_path(env.catalog, env.user_model, config.history_record)
+    assert asked == [(config.history_record, expected)] and path == expected
+    assert env.encoder.dynamics_key == dynamics_key(env.catalog, env.user_model, config.history_record)
+    assert prepare_encoder(config) == path and len(asked) == 1  # cached now: not trained again
 
 
 # ---------------------------------------------------------------- logs of slates
@@ -427,10 +430,10 @@ def test_slate_scenarios_and_the_command_line_name_the_history():
     assert list(slate_scenarios(["mixed"], 10, "shown")) == ["mixed-slate10-shown"]
     assert slate_scenarios(["mixed"], 10, "shown")["mixed-slate10-shown"].slate_history == "shown"
     assert list(slate_scenarios(["mixed"], 10)) == ["mixed-slate10"]
-    from benchmarks.compare import main
+    from benchmarks.command_line import main
 
     with pytest.raises(SystemExit):
-        main(["--quick", "--slate-history", "shown"])
+        main(["compare", "--quick", "--slate-history", "shown"])
 
 
 def test_the_service_refuses_agents_of_slate_envs():

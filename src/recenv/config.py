@@ -23,7 +23,7 @@ import torch
 
 from recenv.catalog import Catalog
 from recenv.params import UserModelParams
-from recenv.presets import DEFAULT_PRESET, PRESET_NAMES, REAL_DATA_PRESETS, make_params
+from recenv.presets import DEFAULT_PRESET, PRESET_NAMES, REAL_DATA_PRESETS, make_params, preset_catalog
 
 __all__ = ["DEFAULT_MAX_EPISODE_STEPS", "OBS_MODES", "SLATE_HISTORIES", "EnvConfig"]
 
@@ -42,7 +42,8 @@ SLATE_HISTORIES: tuple[str, ...] = ("chosen", "shown")
 
 @dataclass(frozen=True)
 class EnvConfig:
-    """What an environment simulates and how it shows it. Frozen; validated on construction.
+    """What an environment simulates and how it shows it. Frozen; every field is validated here, on
+    construction, and nowhere else (the simulator and the observations take the config as it is).
 
     What is simulated:
 
@@ -50,8 +51,9 @@ class EnvConfig:
         500-item catalog for the synthetic presets, the data's items for a real-data preset).
     :param preset: ``"none" | "smooth" | "abrupt" | "mixed"`` (which drift mechanisms are on) or
         ``"ml100k"`` (MovieLens-100K, needs ``data_path``); see :mod:`recenv.presets`.
-    :param params: ``None`` (the preset's parameters), a mapping of overrides of them, or a full
-        :class:`recenv.UserModelParams`. :attr:`user_model` is the result.
+    :param params: the user-model overrides: ``None`` (the preset's parameters), a mapping of
+        overrides of them, or a full :class:`recenv.UserModelParams`. :attr:`user_model` is the
+        resolved user model (``env.user_model`` on an environment).
     :param data_path: the data a real-data preset draws on (default for ``ml100k``: ``$RECENV_ML100K``).
     :param max_episode_steps: the horizon T; sessions are truncated after this many steps.
     :param slate_size: k ≥ 1, items shown per step. 1 (default): one item, ``Discrete(N)``
@@ -82,7 +84,9 @@ class EnvConfig:
     :param obs_mode: ``"encoded"`` (default), ``"history"`` or ``"ids"``.
     :param history_length: K ≥ 1, interactions in the ``"history"`` and ``"ids"`` observations.
     :param encoder: for ``"encoded"`` only: ``None`` (the encoder matched to this catalog and user
-        model: shipped for the named presets, trained on first use and cached for other dynamics),
+        model: shipped for the named presets; for other dynamics, trained once and cached by
+        :func:`recenv.offline.prepare_encoder` — building an env without it raises
+        :class:`recenv.encoder.MissingEncoderWeights` naming the command),
         a weights path (refused if made for other dynamics), or a
         :class:`recenv.encoder.NextClickLSTM` (checked the same way if read from a file).
 
@@ -114,6 +118,11 @@ class EnvConfig:
             raise ValueError(f"unknown preset {self.preset!r}; allowed: {sorted(PRESET_NAMES)}")
         if self.catalog is not None and not isinstance(self.catalog, Catalog):
             raise TypeError(f"catalog must be a recenv.Catalog or None, got {type(self.catalog).__name__}")
+        if self.catalog is not None and self.preset in REAL_DATA_PRESETS:
+            raise ValueError(
+                f"preset {self.preset!r} brings its own catalog (the MovieLens-100K movies its users were fitted "
+                "to); pass catalog=None, or use a synthetic preset with your catalog"
+            )
         if isinstance(self.params, Mapping):
             object.__setattr__(self, "params", dict(self.params))  # a private copy: the config is frozen
         if self.data_path is not None:
@@ -166,8 +175,17 @@ class EnvConfig:
 
     @cached_property
     def user_model(self) -> UserModelParams:
-        """The user-model parameters: the preset's, with :attr:`params` applied."""
+        """The user model an environment of this config simulates: the preset's parameters with the
+        overrides :attr:`params` applied (or :attr:`params` itself when it is a full model)."""
         return make_params(self.preset, self.params)
+
+    def resolved_catalog(self) -> Catalog:
+        """The items an environment of this config shows: :attr:`catalog`, or the preset's own when it
+        is None (a real-data preset's is read from :attr:`data_path`; catalogs are cached per process).
+
+        :raises ValueError: a real-data preset without its data (no ``data_path``, no ``$RECENV_ML100K``).
+        """
+        return preset_catalog(self.catalog, self.preset, self.data_path)
 
     def replace(self, **changes: Any) -> EnvConfig:
         """A copy with ``changes`` applied; unknown names are refused with the list of known ones."""

@@ -22,7 +22,7 @@ trained on logs of slates.
 
 1. ``encoder=None``: the weights shipped in ``recenv/assets/encoder_<preset>.pt`` whose key is the
    environment's (one per named preset: ``none``, ``smooth``, ``abrupt``, ``mixed``, ``ml100k``);
-   else weights trained on first use for exactly these dynamics, cached in
+   else weights trained for exactly these dynamics with the first-use recipe, cached in
    ``$RECENV_CACHE_DIR/encoders/<dynamics key>-<training key>.pt`` by
    :func:`recenv.offline.prepare_encoder` (command line: ``recenv encoder prepare``); else
    :class:`MissingEncoderWeights`, whose message names that command. This module only reads
@@ -120,7 +120,7 @@ class MissingEncoderWeights(FileNotFoundError):
             f"{_history_text(history)}) at {path}. Building an environment does not train them: train and cache "
             f"them once, {minutes} on 2 CPU cores, with {how}; or pass encoder=PATH"
         )
-        self.catalog, self.params, self.path, self.history, self.key = catalog, params, path, history, key
+        self.catalog, self.user_model, self.path, self.history, self.key = catalog, params, path, history, key
 
 
 @dataclass(frozen=True)

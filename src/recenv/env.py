@@ -135,7 +135,7 @@ class DriftingUserEnv(DriftingUserBase, gym.Env[np.ndarray, np.int64]):
         # The picture needs the whole session, which the simulator does not keep: recorded only
         # for the modes that draw it.
         pictures = render_mode in ("rgb_array", "human")
-        self._session = SessionRecorder(self.params.initial_patience, self.config.max_episode_steps) if pictures else None
+        self._session = SessionRecorder(self.user_model.initial_patience, self.config.max_episode_steps) if pictures else None
         self._screen = SessionScreen(self.catalog, "DriftingUser-v0", fps=self.metadata["render_fps"])
 
     # ---------------------------------------------------------------- Gymnasium API

@@ -49,7 +49,7 @@ def build_simulation(config: EnvConfig, num_users: int) -> tuple[UserSimulator, 
     """
     if _IN_FORKED_CHILD:
         torch.set_num_threads(1)
-    simulator = UserSimulator.from_config(config, num_users)
+    simulator = UserSimulator(config, num_users)
     if config.obs_mode != "encoded":
         return simulator, OBSERVATION_BUILDERS[config.obs_mode](simulator, config.max_episode_steps)
     history = config.history_record
@@ -176,8 +176,9 @@ class DriftingUserBase:
         return self._simulator.catalog
 
     @property
-    def params(self) -> UserModelParams:
-        """The user model (``config.user_model``)."""
+    def user_model(self) -> UserModelParams:
+        """The user model simulated (``config.user_model``: the preset's parameters with the
+        overrides ``config.params`` applied)."""
         return self._simulator.user_model
 
     @property

@@ -129,33 +129,25 @@ def _files_stamp(folder: os.PathLike[str]) -> tuple[tuple[str, int, int], ...]:
 def preset_catalog(
     catalog: Catalog | None, preset: str, data_path: str | os.PathLike[str] | None = None
 ) -> Catalog:
-    """The catalog an environment of ``preset`` runs on.
+    """The catalog an environment of ``preset`` runs on, from the fields of a validated
+    :class:`recenv.EnvConfig` (which checks them: use :meth:`recenv.EnvConfig.resolved_catalog`).
 
     :param catalog: a catalog, or ``None`` for the preset's own (the default catalog for the
         synthetic presets, the data's items for a real-data preset).
     :param preset: one of :data:`PRESET_NAMES`.
     :param data_path: the data a real-data preset is fitted to and draws its catalog from
         (default for ``ml100k``: ``$RECENV_ML100K``).
+    :raises ValueError: a real-data preset without its data.
     """
-    _check_preset(preset)
-    if preset in REAL_DATA_PRESETS:
-        if catalog is not None:
-            raise ValueError(
-                f"preset {preset!r} brings its own catalog (the MovieLens-100K movies its users were fitted "
-                "to); pass catalog=None, or use a synthetic preset with your catalog"
-            )
-        if data_path is None and not os.environ.get(DATA_PATH_VARIABLE):
-            raise ValueError(
-                f"preset {preset!r} needs the MovieLens-100K data: pass data_path=<folder with u.data and u.item, "
-                f"or ml-100k.inter and ml-100k.item> or set ${DATA_PATH_VARIABLE} (see recenv.data.movielens "
-                "for how to get it)"
-            )
-        folder = resolve_data_path(data_path)
-        return _movielens_catalog(str(folder.resolve()), _files_stamp(folder))
-    if data_path is not None:
-        raise ValueError(f"data_path is only used by presets fitted to real data; preset {preset!r} does not take one")
-    if catalog is None:
+    if catalog is not None:
+        return catalog
+    if _check_preset(preset) not in REAL_DATA_PRESETS:
         return default_catalog()
-    if not isinstance(catalog, Catalog):
-        raise TypeError(f"catalog must be a recenv.Catalog or None, got {type(catalog).__name__}")
-    return catalog
+    if data_path is None and not os.environ.get(DATA_PATH_VARIABLE):
+        raise ValueError(
+            f"preset {preset!r} needs the MovieLens-100K data: pass data_path=<folder with u.data and u.item, "
+            f"or ml-100k.inter and ml-100k.item> or set ${DATA_PATH_VARIABLE} (see recenv.data.movielens "
+            "for how to get it)"
+        )
+    folder = resolve_data_path(data_path)
+    return _movielens_catalog(str(folder.resolve()), _files_stamp(folder))

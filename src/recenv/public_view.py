@@ -11,7 +11,7 @@ catalog and the training logs:
 - :class:`PublicCatalog`: the catalog without ``quality`` and ``clickbait``;
 - :class:`PublicVectorEnv` / :class:`PublicEnv`: the env's Gymnasium API with the ground-truth keys
   removed from ``info`` (:data:`GROUND_TRUTH_INFO_KEYS`), the public accessors
-  (``warmup_history()``, ``recent_items()``, ``catalog``, ``config`` and ``params`` — the
+  (``warmup_history()``, ``recent_items()``, ``catalog``, ``config`` and ``user_model`` — the
   population's parameters are documented, not any user's state —, ``encoder``, spaces) and nothing else; ``unwrapped`` is the view itself;
 - :class:`PublicLog`: an :class:`~recenv.offline.logs.InteractionLog` without its
   ``click_probability`` column.
@@ -96,7 +96,7 @@ class PublicCatalog:
 
 _ENV_PUBLIC = frozenset({
     "config", "preset", "obs_mode", "encoder", "max_episode_steps", "device", "array_type",
-    "warmup_history", "recent_items", "recent_clicks", "spec", "params",
+    "warmup_history", "recent_items", "recent_clicks", "spec", "user_model",
 })
 _ENV_HIDDEN = {
     "user_state": "the user's hidden state",

@@ -56,7 +56,7 @@ picture is privileged, for people watching, never for agents.
 
 For a batch of users (a vector env), one recorder per drawn user and one renderer::
 
-    recorders = [SessionRecorder(params.initial_patience, max_episode_steps) for _ in range(4)]
+    recorders = [SessionRecorder(user_model.initial_patience, max_episode_steps) for _ in range(4)]
     renderer = SessionRenderer(catalog)
     # at each user's reset, and after each step (θ, patience of that user, as numpy/Python values):
     recorders[user].reset(interest[user], patience[user])

@@ -50,7 +50,6 @@ from recenv.dynamics import (
     take_rows,
 )
 from recenv.params import UserModelParams
-from recenv.presets import preset_catalog
 
 __all__ = ["StepOutcome", "UserSimulator", "Warmup", "resolve_device"]
 
@@ -151,55 +150,32 @@ class _FreshUsers:
 
 
 class UserSimulator:
-    """B users simulated as one batch of tensors.
+    """B users simulated as one batch of tensors, as an :class:`recenv.EnvConfig` describes them.
 
-    :param catalog: the items.
-    :param params: the user model.
-    :param num_users: B.
-    :param history_length: K, how many recent interactions are kept for observations.
-    :param warmup_steps: W, length of the past each fresh user arrives with.
-    :param device: torch device (``"cpu"``, ``"cuda"``, ``"auto"``).
-    :param pool_size: fresh users generated per batch (default B, within [32, 1024]).
-    :param warmup_organic_share: share of warm-up steps in which the user browses a page.
-    :param warmup_page_size: items on the page a browsing user chooses from.
-    :param slate_size: k, items shown per step (:meth:`step` then takes ``(B, k)`` slates).
-    :param slate_position_decay: λ of the slate position effect.
-    :param slate_history: ``"chosen"``: the history records one interaction per step (the chosen
-        item, or the first slot's); ``"shown"``: a slate's k items, click 1 on the chosen slot.
+    :param config: what is simulated (validated there): the catalog (:meth:`recenv.EnvConfig.resolved_catalog`),
+        the user model (:attr:`recenv.EnvConfig.user_model`), the warm-up, the history kept
+        (``history_length``, ``slate_history``), the slates, the pool of fresh users and the device.
+    :param num_users: B ≥ 1.
+
+    Resolved from ``config`` once: :attr:`catalog`, :attr:`user_model`, :attr:`device` and
+    :attr:`pool_size` (``config.user_pool_size``, default B within [32, 1024]).
     """
 
-    def __init__(
-        self,
-        catalog: Catalog,
-        params: UserModelParams,
-        num_users: int,
-        history_length: int = 10,
-        warmup_steps: int = 20,
-        device: str | torch.device = "cpu",
-        pool_size: int | None = None,
-        warmup_organic_share: float = EnvConfig.warmup_organic_share,
-        warmup_page_size: int = EnvConfig.warmup_page_size,
-        slate_size: int = 1,
-        slate_position_decay: float = EnvConfig.slate_position_decay,
-        slate_history: str = EnvConfig.slate_history,
-    ):
-        for name, value, low in (("num_users", num_users, 1), ("history_length", history_length, 1), ("warmup_steps", warmup_steps, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} = {value!r} is not allowed; expected an int >= {low}")
-        self.catalog = catalog
-        self.user_model = params
+    def __init__(self, config: EnvConfig, num_users: int):
+        if isinstance(num_users, bool) or not isinstance(num_users, int) or num_users < 1:
+            raise ValueError(f"num_users = {num_users!r} is not allowed; expected an int >= 1")
+        self.config = config
+        self.catalog: Catalog = config.resolved_catalog()
+        self.user_model: UserModelParams = config.user_model
         self.num_users = num_users
-        self.history_length = history_length
-        self.warmup_steps = warmup_steps
-        self.warmup_organic_share = warmup_organic_share
-        self.warmup_page_size = warmup_page_size
-        self.device = resolve_device(device)
+        self.history_length = history_length = config.history_length
+        self.device = resolve_device(config.device)
         # Warm-ups cost least per user in batches of about a thousand (measured on CPU).
-        self.pool_size = pool_size if pool_size is not None else min(max(32, num_users), 1024)
-        self.items = ItemTable.from_catalog(catalog, self.device)
-        self.slate_size = slate_size
-        self.records_shown = slate_history == "shown"
-        self.position_effects = slate_position_effects(slate_size, slate_position_decay, self.device)
+        self.pool_size = config.user_pool_size if config.user_pool_size is not None else min(max(32, num_users), 1024)
+        self.items = ItemTable.from_catalog(self.catalog, self.device)
+        self.slate_size = config.slate_size
+        self.records_shown = config.slate_history == "shown"
+        self.position_effects = slate_position_effects(config.slate_size, config.slate_position_decay, self.device)
         self.generator = torch.Generator(device=self.device)
         self.state: UserState | None = None
         # The last K interactions of each user (the warm-up's, then the session's), oldest first.
@@ -209,8 +185,8 @@ class UserSimulator:
         # recommender counts them too.
         self.session_clicks = torch.zeros(num_users, device=self.device)
         self.warmup = Warmup(
-            torch.full((num_users, warmup_steps), -1, dtype=torch.int64, device=self.device),
-            torch.zeros((num_users, warmup_steps), device=self.device),
+            torch.full((num_users, config.warmup_steps), -1, dtype=torch.int64, device=self.device),
+            torch.zeros((num_users, config.warmup_steps), device=self.device),
         )
         self._pool: _FreshUsers | None = None
         # Set by an observation builder that summarizes each user's past (the LSTM encoder): called
@@ -222,24 +198,6 @@ class UserSimulator:
         self._shift_interests = torch.zeros((num_users, 0, self.items.latent_dim), device=self.device)
         # Counterfactuals: the session step whose random regime shift does not happen, per user (−1: none).
         self._suppressed_shift_step = torch.full((num_users,), -1, dtype=torch.int64, device=self.device)
-
-    @classmethod
-    def from_config(cls, config: EnvConfig, num_users: int) -> UserSimulator:
-        """``num_users`` users of the catalog, user model, warm-up and device that ``config`` names."""
-        return cls(
-            preset_catalog(config.catalog, config.preset, config.data_path),
-            config.user_model,
-            num_users=num_users,
-            history_length=config.history_length,
-            warmup_steps=config.warmup_steps,
-            device=config.device,
-            pool_size=config.user_pool_size,
-            warmup_organic_share=config.warmup_organic_share,
-            warmup_page_size=config.warmup_page_size,
-            slate_size=config.slate_size,
-            slate_position_decay=config.slate_position_decay,
-            slate_history=config.slate_history,
-        )
 
     # ---------------------------------------------------------------- seeding and resets
 
@@ -303,13 +261,13 @@ class UserSimulator:
     def _warm_up(self, interest: Tensor) -> _FreshUsers:
         """Run the logging policy for W steps from interest θ0; return the users at session start."""
         params, items = self.user_model, self.items
-        n, w = int(interest.shape[0]), self.warmup_steps
+        n, w = int(interest.shape[0]), self.config.warmup_steps
         state = UserState.start(interest, params)
         shown = torch.empty((n, w), dtype=torch.int64, device=self.device)
         clicks = torch.empty((n, w), device=self.device)
         for t in range(w):
-            browsing = torch.rand(n, generator=self.generator, device=self.device) < self.warmup_organic_share
-            page = torch.randint(items.num_items, (n, self.warmup_page_size), generator=self.generator, device=self.device)
+            browsing = torch.rand(n, generator=self.generator, device=self.device) < self.config.warmup_organic_share
+            page = torch.randint(items.num_items, (n, self.config.warmup_page_size), generator=self.generator, device=self.device)
             choice_uniform = torch.rand(n, generator=self.generator, device=self.device)
             noise = sample_step_noise(self.generator, n, items, params)
             # The first slot of the page doubles as the random item shown to users who do not browse.
@@ -322,7 +280,7 @@ class UserSimulator:
         return _FreshUsers(state, Warmup(shown, clicks))
 
     def _set_history(self, index: Tensor, warmup: Warmup) -> None:
-        k, w = self.history_length, self.warmup_steps
+        k, w = self.history_length, self.config.warmup_steps
         n = int(index.shape[0])
         items = torch.full((n, k), -1, dtype=torch.int64, device=self.device)
         clicks = torch.zeros((n, k), device=self.device)

@@ -200,7 +200,7 @@ class DriftingUserVectorEnv(DriftingUserBase, VectorEnv):
         self._needs_reset: Tensor | None = None  # (N,) bool; None until the first reset
         # Pictures need the first users' whole sessions, which the simulator does not keep.
         pictures = render_mode in ("rgb_array", "human")
-        horizon, patience = self.config.max_episode_steps, self.params.initial_patience
+        horizon, patience = self.config.max_episode_steps, self.user_model.initial_patience
         self._sessions = [SessionRecorder(patience, horizon) for _ in range(render_users)] if pictures else None
         self._screen = SessionScreen(self.catalog, "DriftingUser-v0 (vector)", fps=self.metadata["render_fps"])
 

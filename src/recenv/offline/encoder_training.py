@@ -66,7 +66,7 @@ from recenv.observation import EncodedObservation
 from recenv.offline.click_predictors import PopularityPredictor, StaticProfilePredictor, auc, brier, log_loss
 from recenv.offline.logging_policies import make_logs
 from recenv.offline.logs import InteractionLog, LoggedSessions
-from recenv.presets import PRESET_NAMES, REAL_DATA_PRESETS, preset_catalog
+from recenv.presets import PRESET_NAMES, REAL_DATA_PRESETS
 from recenv.simulator import UserSimulator, resolve_device
 
 __all__ = [
@@ -417,7 +417,7 @@ def catalog_calibration(model: NextClickLSTM, config: EnvConfig, num_users: int 
     simulator's true P(click) (privileged: this is evaluation). Returns, per item class, the mean
     predicted and true probabilities and their difference (``bias``)."""
     config = config.replace(device="cpu")
-    simulator = UserSimulator.from_config(config, num_users)
+    simulator = UserSimulator(config, num_users)
     simulator.seed(seed)
     model = model.to("cpu")
     observer = EncodedObservation(simulator, config.max_episode_steps, model)
@@ -460,7 +460,7 @@ def train_and_evaluate(
     and a report (metrics, calibration over the catalog, history, setup)."""
     started = time.perf_counter()
     log = make_logs(config, num_users, seed=seed, progress=progress)
-    catalog = preset_catalog(config.catalog, config.preset, config.data_path)
+    catalog = config.resolved_catalog()
     train_log, validation_log, test_log = split_users(log, (0.8, 0.1, 0.1), seed=seed)
     model, history = train_encoder(train_log, validation_log, catalog, training, progress, tensorboard_dir)
     report = {
@@ -502,7 +502,7 @@ def prepare_encoder(config: EnvConfig) -> Path | None:
         return None
     if config.encoder is not None:
         return Path(config.encoder) if isinstance(config.encoder, (str, os.PathLike)) else None
-    catalog = preset_catalog(config.catalog, config.preset, config.data_path)
+    catalog = config.resolved_catalog()
     _, path = matched_weights_path(catalog, config.user_model, config.history_record)
     if not path.exists():
         train_on_first_use(config, path)
@@ -523,7 +523,7 @@ def train_on_first_use(config: EnvConfig, path: Path) -> Path:
                                          "slate_position_decay": config.slate_position_decay}
     dynamics = EnvConfig(catalog=config.catalog, preset=config.preset, params=config.user_model,
                          data_path=config.data_path, **slates)
-    catalog = preset_catalog(dynamics.catalog, dynamics.preset, dynamics.data_path)
+    catalog = dynamics.resolved_catalog()
     users = FIRST_USE_USERS if history is None else FIRST_USE_SLATE_USERS
     what = "" if history is None else f", histories of whole slates of {config.slate_size}"
     print(f"recenv: training the encoder of these dynamics once (catalog {catalog.fingerprint}, preset {config.preset} "
@@ -552,7 +552,7 @@ def train_preset(preset: str, num_users: int = SHIPPED_USERS, training: Training
         raise ValueError("an encoder of whole-slate histories is not shipped: give out=PATH for its weights")
     model, report = train_and_evaluate(config, num_users, training, seed=seed, progress=progress,
                                        tensorboard_dir=tensorboard_dir)
-    catalog = preset_catalog(None, preset, data_path)
+    catalog = config.resolved_catalog()
     out = out or shipped_encoder_path(preset)
     save_encoder(model, out, catalog, config.user_model, training=_training_record(num_users, training, seed),
                  extra={"metrics": report["metrics"]}, history=config.history_record)

@@ -34,7 +34,6 @@ from torch import Tensor
 from recenv.config import EnvConfig
 from recenv.encoder import NextClickLSTM
 from recenv.offline.logs import InteractionLog, LoggingView, collect_logs
-from recenv.presets import preset_catalog
 from recenv.simulator import UserSimulator
 
 __all__ = [
@@ -334,7 +333,7 @@ def make_logs(
     config = config.replace(device="cpu")
     slate_size = config.slate_size if config.history_record is not None else 1
     explored_users = max(1, round(EXPLORATION_SHARE * num_users)) if num_users > 1 else num_users
-    catalog = preset_catalog(config.catalog, config.preset, config.data_path)
+    catalog = config.resolved_catalog()
     first = collect_logs(config, DeployedPolicy(catalog.num_items, random_share=0.7, popular_share=0.0,
                                                 repeat_share=0.3, model_share=0.0, seed=seed, slate_size=slate_size),
                          explored_users, seed=seed, concurrent_users=concurrent_users, progress=progress)

@@ -274,7 +274,7 @@ def collect_logs(
     :param max_steps: stop after this many batch steps even if fewer sessions ended.
     """
     n = min(concurrent_users, num_users)
-    simulator = UserSimulator.from_config(config, n)
+    simulator = UserSimulator(config, n)
     simulator.seed_from(seeded_np_random(seed)[0])
     rows: dict[str, list[np.ndarray]] = {name: [] for name in _COLUMNS}
 
