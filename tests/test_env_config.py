@@ -102,6 +102,44 @@ def test_bad_settings_are_refused_naming_them():
         recenv.DriftingUserVectorEnv(num_envs=2, config={"preset": "none"})
 
 
+def test_catalog_and_data_settings_are_refused_by_the_config_itself(tmp_path):
+    # Checked once, when the config is made: no env, simulator or data is needed to hear of them.
+    with pytest.raises(TypeError, match="catalog must be a recenv.Catalog or None, got ndarray"):
+        EnvConfig(catalog=np.zeros((3, 4)))
+    with pytest.raises(ValueError, match="data_path is only used by presets fitted to real data; preset 'mixed'"):
+        EnvConfig(data_path=tmp_path)
+    with pytest.raises(ValueError, match="preset 'ml100k' brings its own catalog"):
+        EnvConfig(preset="ml100k", catalog=recenv.default_catalog())
+    assert EnvConfig(catalog=_small_catalog()).resolved_catalog().num_items == 100
+    assert EnvConfig().resolved_catalog() is recenv.default_catalog()
+
+
+@pytest.mark.parametrize("name", ["custom catalog", "slate histories", "real data"])
+def test_the_simulator_takes_the_config_and_resolves_it_once(tmp_path, name):
+    from recenv.simulator import UserSimulator
+
+    config = _configs(tmp_path)[name]
+    simulator = UserSimulator(config, num_users=3)
+    assert simulator.config is config and simulator.user_model == config.user_model
+    assert simulator.catalog.fingerprint == config.resolved_catalog().fingerprint
+    assert simulator.pool_size == (config.user_pool_size or 32) and simulator.slate_size == config.slate_size
+    assert simulator.records_shown == (config.slate_history == "shown")
+    assert simulator.recent_items.shape == (3, config.history_length)
+    assert simulator.warmup.items.shape == (3, config.warmup_steps)
+    simulator.seed(0)
+    warmup = simulator.reset()
+    assert warmup.items.shape == (3, config.warmup_steps) and (warmup.items >= 0).all()
+    with pytest.raises(ValueError, match="num_users = 0 is not allowed"):
+        UserSimulator(config, num_users=0)
+
+
+def test_the_overrides_and_the_resolved_user_model_have_distinct_names():
+    env = recenv.DriftingUserVectorEnv(num_envs=2, preset="smooth", params={"satiation": False}, obs_mode="ids")
+    assert env.config.params == {"satiation": False}  # what was asked for
+    assert env.user_model == env.config.user_model == recenv.SYNTHETIC_PRESETS["smooth"].replace(satiation=False)
+    assert not hasattr(env, "params")
+
+
 def test_replacing_the_preset_keeps_overrides_as_overrides():
     smooth = EnvConfig(preset="smooth", params={"regime_shift_prob": 0.05})
     mixed = smooth.replace(preset="mixed")

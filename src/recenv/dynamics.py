@@ -85,9 +85,9 @@ def take_rows(table: Tensor, ids: Tensor) -> Tensor:
     """``table[ids]`` for ids in ``[0, len(table))``: the rows of a per-item (or per-topic) table,
     shaped ``ids.shape + table.shape[1:]``.
 
-    The same values as advanced indexing (both copy rows), by ``index_select``: on CPU that is 4–6×
-    faster for a page of items per user (``(1024, 50)`` ids into ``(500, 16)`` latents: about 100 µs
-    against 400–650), and the warm-up of every new user gathers such a page at each of its steps."""
+    The same values as advanced indexing (both copy rows), by ``index_select``, which is faster on
+    CPU for a page of items per user (``(B, 50)`` ids into ``(N, k)`` latents; measured:
+    docs/results/throughput.md), and the warm-up of every new user gathers such a page at each of its steps."""
     return torch.index_select(table, 0, ids.reshape(-1)).view(*ids.shape, *table.shape[1:])
 
 

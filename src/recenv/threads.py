@@ -4,8 +4,8 @@ torch starts with one intra-op thread per core *of the machine*. In a container 
 CPUs (a cgroup quota), or in a process pinned to fewer cores, that oversubscribes what it gets; and
 several jobs on one machine, each with a thread per core, oversubscribe it together. torch's
 OpenMP threads spin while they wait for each other, so oversubscription does not share the cores,
-it wastes them: three quick comparisons of one DQN on 2 cores took 224 s with 2 threads each and
-24 s with 1 thread each (one alone: 14 s; README, "Several jobs on one machine"). Hence:
+it wastes them (several jobs at once, a thread per core each against one each, measured:
+docs/results/throughput.md, "Several jobs on one machine"). Hence:
 
 - :func:`available_cores`: the CPUs this process may run on (its affinity mask), capped by the
   cgroup CPU quota (cgroup v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``).

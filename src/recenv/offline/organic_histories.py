@@ -68,8 +68,8 @@ def simulate_organic_histories(
     device = generator.device
     items = catalog if isinstance(catalog, ItemTable) else ItemTable.from_catalog(catalog, device)
     num_users, longest = len(lengths), int(lengths.max())
-    # Scoring a page item by item costs more than one matrix product over a small catalog (measured
-    # on CPU: 9x slower at 180 items, 2.5x faster at 1,682); both are the same equation.
+    # Scoring a page item by item costs more than one matrix product over a small catalog and less
+    # over a large one (so measured on CPU); both are the same equation.
     whole_catalog = items.num_items <= _WHOLE_CATALOG_ITEMS_PER_PAGE * page_size
 
     with torch.inference_mode():
