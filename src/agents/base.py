@@ -30,7 +30,7 @@ from recenv.public_view import PublicEnv, PublicVectorEnv
 
 from agents.training_log import TrainingLog
 
-__all__ = ["Agent", "BaseAgent", "LearningAgent", "env_spaces", "require_vector_env", "unwrap_env"]
+__all__ = ["Agent", "BaseAgent", "LearningAgent", "env_spaces", "episode_starts", "require_vector_env", "unwrap_env"]
 
 
 @runtime_checkable
@@ -68,6 +68,14 @@ def require_vector_env(env: Any, who: str) -> int:
         raise ValueError(f"{who}.learn needs next-step autoreset (the vector env's default), got {mode}: with "
                          "another mode it would drop real transitions and bootstrap from the next user")
     return int(num_envs)
+
+
+def episode_starts(episode_start: Any, users: int) -> np.ndarray:
+    """SB3's ``episode_start`` as a ``(users,)`` bool array (a scalar or one flag per user; None:
+    no user starts). Read-only: copy it before writing."""
+    if episode_start is None:
+        return np.zeros(users, dtype=bool)
+    return np.broadcast_to(np.asarray(episode_start, dtype=bool).reshape(-1), (users,))
 
 
 def env_spaces(env: Any) -> tuple[gym.spaces.Box, int]:

@@ -227,7 +227,7 @@ class DQNAgent(OffPolicyLearner):
         self._generator = torch.Generator(device=self.device).manual_seed(c.seed)
         self._optimizer = torch.optim.Adam(self.q_network.parameters(), lr=c.learning_rate)
         # The item features g(e) of the target network, computed once per refresh.
-        self._target_item_features = self._item_features(self.target_network)
+        self._target_features = self._item_features(self.target_network)
 
     def _act(self, env: Any, observation: Any, epsilon: float) -> np.ndarray:
         return self._epsilon_greedy(self._greedy(observation), epsilon, self.rng)
@@ -245,7 +245,7 @@ class DQNAgent(OffPolicyLearner):
         s, a, r, s_next, term = self._replay.sample(c.batch_size, self._generator)
         item_features = self.q_network.item_features()
         with torch.no_grad():
-            next_q = self.target_network.q_values_from(s_next, self._target_item_features)
+            next_q = self.target_network.q_values_from(s_next, self._target_features)
             if c.double_dqn:
                 detached = None if item_features is None else item_features.detach()
                 best_next = self.q_network.q_values_from(s_next, detached).argmax(1, keepdim=True)
@@ -266,7 +266,7 @@ class DQNAgent(OffPolicyLearner):
 
     def _update_target(self) -> None:
         super()._update_target()
-        self._target_item_features = self._item_features(self.target_network)
+        self._target_features = self._item_features(self.target_network)
 
     @staticmethod
     def _item_features(network: nn.Module) -> Tensor | None:

@@ -90,7 +90,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from agents.base import unwrap_env
+from agents.base import episode_starts, unwrap_env
 from agents.off_policy import OffPolicyConfig, OffPolicyLearner, TransitionRing
 from agents.persistence import load_agent_file, save_agent_file
 from recenv.observation import SESSION_CONTEXT_SIZE, session_clock
@@ -329,6 +329,11 @@ class ClickModelValueAgent(OffPolicyLearner):
     def _tensor(self, array: Any) -> Tensor:
         return torch.as_tensor(np.asarray(array), dtype=torch.float32, device=self.device).reshape(len(array), -1)
 
+    def click_logits(self, observation: Tensor) -> Tensor:
+        """Logit of P(click) for every item (SlateQ's item utilities v(s, ·)), ``(B, N)``, from the
+        hidden-state part of observations."""
+        return self.click_model.click_logits_all(observation[:, :-SESSION_CONTEXT_SIZE], self.item_embeddings)
+
     def _click_head_parameters(self) -> list[nn.Parameter]:
         return [p for name in _CLICK_HEAD for p in getattr(self.click_model, name).parameters()]
 
@@ -455,10 +460,6 @@ class LongTermValueAgent(ClickModelValueAgent):
 
     # ---------------------------------------------------------------- the decomposition
 
-    def click_logits(self, observation: Tensor) -> Tensor:
-        """Logit of P(click) for every item, ``(B, N)``, from the hidden-state part of observations."""
-        return self.click_model.click_logits_all(observation[:, :-SESSION_CONTEXT_SIZE], self.item_embeddings)
-
     def _q(self, observation: Tensor, clicked: Tensor | None, values: AfterstateValues,
            click_probability: Tensor | None = None, item_features: Tensor | None = None) -> Tensor:
         if click_probability is None:
@@ -495,8 +496,7 @@ class LongTermValueAgent(ClickModelValueAgent):
         clicked = np.array(previous.clicked, dtype=np.float32, copy=True)
         if clicked.shape != (n, self.num_items):
             raise ValueError(f"state of shape {clicked.shape} is not this agent's memory of {n} users × {self.num_items} items")
-        start = (np.zeros(n, dtype=bool) if episode_start is None
-                 else np.broadcast_to(np.asarray(episode_start, dtype=bool).reshape(-1), (n,)))
+        start = episode_starts(episode_start, n)
         users = np.flatnonzero(~start & (np.asarray(previous.last_action) >= 0))
         clicked[users, previous.last_action[users]] += clicks_so_far[users] > previous.last_clicks[users]
         clicked[start] = 0.0

@@ -48,7 +48,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from agents.base import unwrap_env
+from agents.base import episode_starts, unwrap_env
 from agents.dqn import EmbeddingQHead
 from agents.off_policy import OffPolicyConfig, OffPolicyLearner
 from agents.persistence import load_agent_file, save_agent_file
@@ -323,8 +323,7 @@ class RecurrentDQNAgent(OffPolicyLearner):
         else:
             h, c, last_items, last_clicks = state
             hidden = (torch.tensor(h, device=self.device), torch.tensor(c, device=self.device))
-            if episode_start is not None:
-                starting |= np.broadcast_to(np.asarray(episode_start, dtype=bool), (n,))
+            starting |= episode_starts(episode_start, n)
         h, c = hidden
         going_on = torch.as_tensor(~starting)
         starting_users = torch.as_tensor(starting)

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from agents.base import BaseAgent
+from agents.base import BaseAgent, episode_starts
 from agents.persistence import load_agent_file, save_agent_file
 from agents.supervised_lstm import check_temperature, choose_unshown, session_memory
 from agents.training_log import work_bar
@@ -354,8 +354,7 @@ class GRU4RecAgent(BaseAgent):
             previous = GRU4RecState(*state)
             if previous.hidden.shape != (n, self.network.hidden_size):
                 raise ValueError(f"state for {previous.hidden.shape[0]} users given with {n} observations")
-            start = (np.zeros(n, dtype=bool) if episode_start is None
-                     else np.broadcast_to(np.asarray(episode_start, dtype=bool).reshape(-1), (n,)).copy())
+            start = episode_starts(episode_start, n).copy()
         shown = session_memory(None if state is None else previous.shown, start, n, self.num_items)
         hidden = np.array(previous.hidden, dtype=np.float32, copy=True)
         # The response to the item shown last: the session's click count rose.

@@ -109,7 +109,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from agents.base import unwrap_env
+from agents.base import episode_starts, unwrap_env
 from agents.long_term_value import AfterstateValues, ClickModelValueAgent
 from agents.off_policy import OffPolicyConfig, TransitionRing
 from recenv.dynamics import slate_choice_probabilities, slate_position_effects
@@ -359,10 +359,6 @@ class SlateQAgent(ClickModelValueAgent):
 
     # ---------------------------------------------------------------- the decomposition
 
-    def click_logits(self, observation: Tensor) -> Tensor:
-        """The item utilities v(s, ·) (click logits), ``(B, N)``, from the hidden-state part of observations."""
-        return self.click_model.click_logits_all(observation[:, :-SESSION_CONTEXT_SIZE], self.item_embeddings)
-
     def _item_values(self, observation: Tensor, clicked: Tensor | None, values: AfterstateValues,
                      item_features: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``(Q̄(s, ·) (B, N), Q̄(s, ⊥) (B,))`` from the W network ``values``."""
@@ -468,8 +464,7 @@ class SlateQAgent(ClickModelValueAgent):
         clicked = np.array(previous.clicked, dtype=np.float32, copy=True)
         if clicked.shape != (n, self.num_items):
             raise ValueError(f"state of shape {clicked.shape} is not this agent's memory of {n} users × {self.num_items} items")
-        start = (np.zeros(n, dtype=bool) if episode_start is None
-                 else np.broadcast_to(np.asarray(episode_start, dtype=bool).reshape(-1), (n,)))
+        start = episode_starts(episode_start, n)
         last_slate = np.asarray(previous.last_slate).reshape(n, -1)
         users = np.flatnonzero(~start & (last_slate[:, 0] >= 0) & (clicks_so_far > np.asarray(previous.last_clicks)))
         if len(users):
@@ -486,8 +481,7 @@ class SlateQAgent(ClickModelValueAgent):
     def _shown(self, state: Any, episode_start: Any, batch: int) -> np.ndarray:
         """The items shown this session before this step, ``(B, N)`` bool (a fresh copy): cleared for
         users whose session starts and, with ``no_repeats``, for those with fewer than k unshown left."""
-        start = (np.zeros(batch, dtype=bool) if episode_start is None
-                 else np.broadcast_to(np.asarray(episode_start, dtype=bool).reshape(-1), (batch,)))
+        start = episode_starts(episode_start, batch)
         shown = (np.zeros((batch, self.num_items), dtype=bool) if state is None
                  else np.array(SlateSessionMemory(*state).shown, dtype=bool, copy=True).reshape(batch, self.num_items))
         shown[start] = False
@@ -532,11 +526,11 @@ class SlateQAgent(ClickModelValueAgent):
                                   c.memory_size > 0, c.no_repeats, self.device)
 
     def _start_collection(self, env: Any, observation: Any, num_envs: int) -> None:
-        self._shown = torch.zeros((num_envs, self.num_items), dtype=torch.bool, device=self.device)  # items shown this session
+        self._session_shown = torch.zeros((num_envs, self.num_items), dtype=torch.bool, device=self.device)  # items shown this session
 
     def _act(self, env: Any, observation: Any, epsilon: float) -> np.ndarray:
         """The greedy slate, each slot explored with probability ε."""
-        shown = self._shown
+        shown = self._session_shown
         if self.config.no_repeats:
             shown[(~shown).sum(1) < self.slate_size] = False  # fewer than k unshown items left: start over
         with torch.no_grad():
@@ -549,7 +543,7 @@ class SlateQAgent(ClickModelValueAgent):
     def _store(self, observation, actions, reward, next_observation, terminated, truncated, info, valid) -> None:
         """Transitions ``(s, memory, shown, slate, chosen slot, s′, terminated)`` (public: the chosen
         slot, −1 for none); a user reset in this step made none and their memory starts over."""
-        clicked, shown = self._clicked, self._shown
+        clicked, shown = self._clicked, self._session_shown
         chosen = np.asarray(info["chosen_slot"]) if self.slate_size > 1 else np.where(np.asarray(reward) > 0, 0, -1)
         keep = torch.as_tensor(valid, device=self.device)
         slate_tensor = torch.as_tensor(actions, device=self.device)

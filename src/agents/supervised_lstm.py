@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.base import BaseAgent, unwrap_env
+from agents.base import BaseAgent, episode_starts, unwrap_env
 from recenv.observation import split_session_context
 
 __all__ = ["SupervisedLSTMAgent", "choose_unshown", "session_memory"]
@@ -32,9 +32,7 @@ def session_memory(state: Any, episode_start: Any, batch: int, num_items: int) -
     shown = np.array(state, dtype=bool, copy=True)
     if shown.shape != (batch, num_items):
         raise ValueError(f"state of shape {shown.shape} is not this agent's memory of {batch} users × {num_items} items")
-    if episode_start is not None:
-        start = np.broadcast_to(np.asarray(episode_start, dtype=bool).reshape(-1), (batch,))
-        shown[start] = False
+    shown[episode_starts(episode_start, batch)] = False
     return shown
 
 

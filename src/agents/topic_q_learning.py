@@ -65,7 +65,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.base import BaseAgent, require_vector_env
+from agents.base import BaseAgent, episode_starts, require_vector_env
 from agents.persistence import load_agent_file, save_agent_file
 from agents.training_log import TrainingLog, TrainingRun, linear_schedule
 from recenv.clustering import kmeans
@@ -309,8 +309,7 @@ class TopicQLearningAgent(BaseAgent):
         if memory is not None and len(memory.last_item) != len(batch):
             raise ValueError(f"state holds {len(memory.last_item)} users but got {len(batch)} observations")
         starting = np.ones(len(batch), dtype=bool) if memory is None else np.zeros(len(batch), dtype=bool)
-        if episode_start is not None:
-            starting |= np.broadcast_to(np.asarray(episode_start, dtype=bool).reshape(-1), (len(batch),))
+        starting |= episode_starts(episode_start, len(batch))
         memory = self.start_sessions(memory, np.flatnonzero(starting), len(batch))
         states = self.observe(memory, batch)
         actions = self._actions(states, deterministic)
