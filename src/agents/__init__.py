@@ -14,6 +14,11 @@ learners train on the native vector env through :class:`recenv.sb3.SB3VecEnv`), 
 evaluates any of them — or any SB3 model — on held-out users (non-privileged ones through the env's
 public view); :func:`run_counterfactual_sessions` replays the same users with their first regime
 shift scripted off.
+
+The off-policy learners (DQN, RecurrentDQN, LongTermValue, SlateQ) train in one loop,
+:class:`OffPolicyLearner` (:mod:`agents.off_policy`: collection, replay cadence, ε schedule, target
+refreshes, logging, checkpoints), each supplying its replay, behaviour and loss; write your own by
+subclassing it with an :class:`OffPolicyConfig`.
 """
 
 from agents.base import Agent, BaseAgent
@@ -21,6 +26,7 @@ from agents.dqn import DQNAgent, DQNConfig
 from agents.evaluation import SessionRecords, first_shift_steps, run_counterfactual_sessions, run_sessions
 from agents.farsighted_oracle import FarsightedOracleAgent
 from agents.long_term_value import LongTermValueAgent, LongTermValueConfig
+from agents.off_policy import OffPolicyConfig, OffPolicyLearner
 from agents.oracle import OracleAgent
 from agents.popularity import PopularityAgent
 from agents.ppo import PPOAgent, PPOConfig
@@ -54,6 +60,8 @@ __all__ = [
     "GreedySlateAgent",
     "LongTermValueAgent",
     "LongTermValueConfig",
+    "OffPolicyConfig",
+    "OffPolicyLearner",
     "OracleAgent",
     "OracleSlateAgent",
     "PPOAgent",
