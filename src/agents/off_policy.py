@@ -19,8 +19,8 @@ per algorithm): :meth:`OffPolicyLearner.learn` runs the loop that :class:`agents
 
 What an algorithm supplies: ``_setup_learning`` (its replay, optimisers and per-user memory),
 ``_act``, ``_store``, ``train_step`` and ``_networks`` (online and target network), and optionally
-``_env_actions``, ``_check_training_env``, ``_ready_to_train``, ``_initial_scalars`` and
-``_progress_scalars``. Its ``config`` is an :class:`OffPolicyConfig` (the fields the loop reads).
+``_start_collection``, ``_env_actions``, ``_check_training_env``, ``_ready_to_train``,
+``_initial_scalars`` and ``_progress_scalars``. Its ``config`` is an :class:`OffPolicyConfig` (the fields the loop reads).
 
 :class:`TransitionRing` is the ring-buffer arithmetic the replay buffers share.
 """
@@ -116,7 +116,8 @@ class OffPolicyLearner(LearningAgent):
         :param checkpoint_every: save the agent (:meth:`save`) into ``checkpoint_dir`` as
             ``<class>-<user-steps>.pt`` the first time the user-steps made reach each multiple of
             this; None: no checkpoints. A checkpoint is an agent file: :meth:`load` it into an agent
-            made for the same env to act with those weights or to train on from them.
+            made for the same env to act with those weights or to train on from them (the replay,
+            the optimiser's moments and the ε schedule are not in it: training on starts them afresh).
         """
         num_envs = require_vector_env(env, type(self).__name__)
         self._check_training_env(env)
