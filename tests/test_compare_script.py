@@ -220,7 +220,7 @@ def test_a_missing_part_names_itself_and_the_command_that_makes_it(tmp_path, cap
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("recenv paired-differences: error: --comparison ")
     assert "part ('mixed-slate10', seed 3) is missing" in line
-    assert line.endswith(f"make it with: recenv compare --presets mixed --slate-size 10 --seeds 3 --out {tmp_path}")
+    assert f"make it with: recenv compare --presets mixed --slate-size 10 --seeds 3 --out {tmp_path} (" in line
 
 
 def test_bad_agent_import_path_is_refused():

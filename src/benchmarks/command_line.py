@@ -287,7 +287,8 @@ def _paired_differences(args: argparse.Namespace, options: SharedOptions, comman
         prog = command.split(" paired-differences")[0]
         raise OptionError("--comparison", f"{args.comparison}: part ({missing.scenario!r}, seed {missing.seed}) is "
                           f"missing from {missing.out}/parts; make it with: "
-                          f"{_make_part_command(prog, missing.out, missing.scenario, missing.seed)}") from None
+                          f"{_make_part_command(prog, missing.out, missing.scenario, missing.seed)} "
+                          "(with the budget options of the run that made the other parts)") from None
     except ValueError as error:
         raise OptionError("A:B", str(error)) from None
     for line in lines:

@@ -61,7 +61,8 @@ class SharedOptions:
 
     out: Path | None = None
     """Output folder of the command's report (Markdown, CSV/JSON, plots). Default:
-    results/<command>, or results/<command>-quick with --quick."""
+    results/<command>, or results/<command>-quick with --quick (compare with slates of K:
+    results/compare[-quick]-slateK[-shown])."""
 
     quick: bool = False
     """Small budgets and few configurations: a smoke run of the command, not its published numbers."""
@@ -78,7 +79,9 @@ class SharedOptions:
     """Training seeds (non-negative integers; default 0 1 2 3 4, with --quick 0)."""
 
     eval_users: int | None = None
-    """Held-out users each agent is evaluated on, per seed (at least 1; default: the budget's)."""
+    """Held-out users each agent is evaluated on (at least 1; per seed in the comparison). Default:
+    the command's (the comparison's budget; knowledge-gap 1000; clickbait-diagnostic 2000, with
+    --quick 200; slate-history-encoders 2000)."""
 
     backend: str = "auto"
     """Where the comparison's cells run: sequential, pool (local processes), ray, or auto (a pool
