@@ -1,5 +1,6 @@
 """The LSTM state encoder: incremental observations, weights files, logs, training and metrics."""
 
+import pickle
 import shlex
 
 import gymnasium as gym
@@ -163,8 +164,9 @@ def test_building_an_env_of_new_dynamics_never_trains_and_names_the_command_that
         gym.make("DriftingUser-v0", preset="smooth", params={"clickbait": False})
     message = str(missing.value)
     assert "recenv encoder prepare --preset smooth --params '{\"clickbait\": false}'" in message
-    assert "recenv.offline.prepare_encoder(config)" in message and "minutes on 2 CPU cores" in message
+    assert "recenv.offline.prepare_encoder(config)" in message and "(about 4 minutes on one CPU thread" in message
     assert missing.value.path.parent == tmp_path / "encoders" and not missing.value.path.exists()
+    assert str(pickle.loads(pickle.dumps(missing.value))) == message  # as it comes back from a worker process
     # A catalog given as an object has no command line: the message names the function only.
     base = recenv.default_catalog()
     catalog = recenv.Catalog.from_embeddings(base.embeddings[:60], base.texts[:60], latent_dim=8)

@@ -118,9 +118,14 @@ class MissingEncoderWeights(FileNotFoundError):
         super().__init__(
             f"no encoder weights for these dynamics (catalog {catalog.fingerprint}, user model {key}, history "
             f"{_history_text(history)}) at {path}. Building an environment does not train them: train and cache "
-            f"them once, {minutes} on 2 CPU cores, with {how}; or pass encoder=PATH"
+            f"them once ({minutes}; longer on a busy machine) with {how}; or pass encoder=PATH"
         )
         self.catalog, self.user_model, self.path, self.history, self.key = catalog, params, path, history, key
+        self.command = command
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in a worker process, it crosses back pickled: rebuilt from its arguments, not its message.
+        return type(self), (self.catalog, self.user_model, self.path, self.history, self.key, self.command)
 
 
 @dataclass(frozen=True)
@@ -381,10 +386,11 @@ FIRST_USE_SLATE_RECIPE = ("make_logs two rounds of slates (exploration, deployme
                           "seed 0")
 """The first-use recipe of encoders of slate histories (:data:`FIRST_USE_RECIPE`'s counterpart)."""
 
-FIRST_USE_MINUTES = "about MINUTES_TBD minutes"
-"""How long first-use training of a one-item-history encoder takes on 2 CPU cores, for the
-:class:`MissingEncoderWeights` message (measured: docs/results/encoders.md)."""
-FIRST_USE_SLATE_MINUTES = "about SLATE_MINUTES_TBD minutes"
+FIRST_USE_MINUTES = "about 4 minutes on one CPU thread"
+"""How long :func:`recenv.offline.prepare_encoder` takes for an encoder of one-item histories, for
+the :class:`MissingEncoderWeights` message (measured on a 2-core machine, one torch thread:
+docs/results/encoders.md); longer on a busy machine."""
+FIRST_USE_SLATE_MINUTES = "about SLATE_MINUTES_TBD minutes on one CPU thread"
 """The same for an encoder of whole-slate histories (measured: docs/results/encoders.md)."""
 
 
