@@ -106,8 +106,23 @@ def _argv(command: str) -> list[str]:
     return tokens[3:] if tokens[:3] == ["python", "-m", "benchmarks"] else tokens[1:]
 
 
+def _forwarded_help(argv: list[str], capsys) -> str:
+    """The help text of a forwarded command (``serve``, ``load-test``, ``encoder train``, ...), as
+    its own parser prints it for ``--help``."""
+    from benchmarks.command_line import main
+
+    words = [token for token in argv[:2] if not token.startswith("-")]
+    if len(words) == 2 and ":" in words[1]:
+        words = words[:1]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        main([*words, "--help"])
+    assert exited.value.code in (0, None), f"{' '.join(words)} --help exited {exited.value.code}"
+    return capsys.readouterr().out
+
+
 @pytest.mark.parametrize(("document", "command"), all_shown_commands())
-def test_every_shown_command_names_a_subcommand_and_parses(document, command):
+def test_every_shown_command_names_a_subcommand_and_parses(document, command, capsys):
     parser, parsed_here, forwarded = _command_parser()
     argv = _argv(command)
     assert argv, f"{document}: `{command}` names no command"
@@ -118,8 +133,14 @@ def test_every_shown_command_names_a_subcommand_and_parses(document, command):
         return
     assert name in parsed_here | forwarded, (
         f"{document}: `{command}`: no command {name!r}; the commands are {sorted(parsed_here | forwarded)}")
-    if name in forwarded or PLACEHOLDER.search(command):
-        return  # forwarded commands parse in their own package (the slow test runs them); placeholders cannot
+    if name in forwarded:  # parsed by its own package: its help must offer every option shown
+        help_text = _forwarded_help(argv, capsys)
+        unknown = [token.split("=")[0] for token in argv if token.startswith("--")
+                   and not re.search(r"(?<![\w-])" + re.escape(token.split("=")[0]) + r"(?![\w-])", help_text)]
+        assert not unknown, f"{document}: `{command}`: {' '.join(argv[:2])} has no option {unknown}"
+        return
+    if PLACEHOLDER.search(command):
+        return  # a placeholder cannot parse: the command's name was checked
     if name == "paired-differences":  # its pairs may come anywhere: the command line moves them last
         pairs = [token for token in argv[1:] if ":" in token and not token.startswith("-")]
         argv = [name, *[token for token in argv[1:] if token not in pairs], *(["--", *pairs] if pairs else [])]
