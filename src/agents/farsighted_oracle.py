@@ -16,7 +16,8 @@ index, with three rules. At the default horizon (T = 200) sessions end by patien
 it, so the three rules choose alike; with a short horizon they differ, and ``"budget"``, the
 default, did best there. A harsher price on patience (``p / cost**k``) was tried and not kept.
 The clicks this agent gets against the myopic oracle and the learners are measured on
-``docs/results/comparison.md``.
+``docs/results/comparison.md``; the rules' own measurements (by preset and horizon, and the
+harsher prices tried) are on ``docs/results/tuning-notes.md``.
 
 - ``"ratio"``: greedy on ``p_i / cost_i`` (clicks per unit of patience); items with
   ``cost_i ≤ 0`` gain patience in expectation and come first, ranked by ``p_i``.

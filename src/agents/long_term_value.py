@@ -69,7 +69,8 @@ of s′ instead of all of them, twice). What matters most is the pace of value l
 max_j Q(s, j) over-estimates the clicks still to come, and the agent, trusting long sessions,
 avoids clickbait for fewer clicks than the click model alone; the defaults (step size 10⁻³, the
 target refreshed every 100 gradient steps) were chosen so that predicted and realised values
-agree.
+agree (the measurements behind them, the targets compared and the memory and item parts:
+``docs/results/tuning-notes.md``).
 
 What this agent achieves on ``mixed`` against the other learners, with intervals over training
 seeds, and what the decomposition adds over the click model alone (γ = 0) are measured on
@@ -109,7 +110,8 @@ class LongTermValueConfig(OffPolicyConfig):
     """Hyper-parameters of :class:`LongTermValueAgent`.
 
     The other fields of the loop (``learning_starts`` … ``seed``) are
-    :class:`agents.off_policy.OffPolicyConfig`'s, with its defaults.
+    :class:`agents.off_policy.OffPolicyConfig`'s, with its defaults. What these defaults were
+    measured against: ``docs/results/tuning-notes.md``.
 
     :param gamma: discount per step. Sessions last 20–40 steps and patience pays off over all of
         them, so 0.99 (0 gives the myopic click model: ``Q = P``).

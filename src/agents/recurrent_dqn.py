@@ -26,7 +26,8 @@ https://openreview.net/forum?id=r1lyTjAqYX):
 
 How it compares on ``mixed`` with :class:`agents.DQNAgent` on the frozen encoded state and the
 other learners, with intervals over training seeds, is measured on
-``docs/results/learners-mixed.md``. It learns in the loop of
+``docs/results/learners-mixed.md``; the runs that chose its defaults (γ, n, dueling, the
+auxiliary click loss) are on ``docs/results/tuning-notes.md``. It learns in the loop of
 :class:`agents.off_policy.OffPolicyLearner`; this module supplies the session replay, the
 behaviour and the n-step loss.
 

@@ -30,7 +30,8 @@ class SB3PPOConfig:
     Chosen on the ``mixed`` preset (200k user-steps on 64 users, public view) over SB3's defaults
     (learning rate 3e-4, 4 epochs, entropy 0.01, γ 0.99), whose greedy policy repeated items; how
     the adapter compares with the native :class:`agents.PPOAgent` is measured on
-    ``docs/results/learners-mixed.md``.
+    ``docs/results/learners-mixed.md``; the runs that chose these defaults are on
+    ``docs/results/tuning-notes.md``.
     """
 
     learning_rate: float = 1e-3

@@ -19,7 +19,8 @@ GRU and scores every item of the catalog as the next one. Here, over the whole c
 
   Both are trained together (Adam, sessions batched by length); by default the click head ranks
   items when acting, the next-click objective shaping the GRU's state
-  (:attr:`GRU4RecConfig.scoring`). The default training reads a log of 5,000 sessions.
+  (:attr:`GRU4RecConfig.scoring`). The default training reads a log of 5,000 sessions (its
+  time, and the scoring heads compared: ``docs/results/tuning-notes.md``).
 
 Training data is an :class:`recenv.offline.logs.InteractionLog` from
 :func:`recenv.offline.logging_policies.make_logs`, of which it reads the ``user``, ``step``,
@@ -78,7 +79,8 @@ class GRU4RecConfig:
         ``"click"`` ranked best when the defaults were chosen on ``mixed``: the next-click softmax
         also learns what the logging policy chose to show. Training the click head alone
         (``next_click_loss_weight=0``) did worse: the next-click objective helps the GRU's state.
-        GRU4Rec's clicks against the other agents: ``docs/results/learners-mixed.md``.
+        GRU4Rec's clicks against the other agents: ``docs/results/learners-mixed.md``; the heads
+        compared when the default was chosen: ``docs/results/tuning-notes.md``.
     :param max_grad_norm: gradient clipping threshold.
     :param seed: seeds the network's initialisation, the batch order and the sampling of a
         softmax agent.

@@ -93,7 +93,9 @@ recorded: public, it is what the recommender showed; with ``slate_history="shown
 ``recent_clicks()``, which of the slate's items was clicked). Never ground truth.
 
 What SlateQ achieves with slates of 10 on ``mixed`` (and on ``mixed-slate10-shown``) against the
-slate baselines, with intervals over training seeds, is measured on ``docs/results/slates.md``.
+slate baselines, with intervals over training seeds, is measured on ``docs/results/slates.md``;
+the tuning runs behind its defaults (γ = 0, the slate optimisers, repeats, predicted against
+realised values) are on ``docs/results/tuning-notes.md``.
 
 Observations must be ``obs_mode="encoded"``. k = 1 works too (``Discrete`` actions): it is the
 one-item decomposition of :mod:`agents.long_term_value` with W0 item-independent.
@@ -141,11 +143,13 @@ class SlateQConfig(OffPolicyConfig):
         shown; a user with fewer than k unshown items left starts over), as
         :class:`agents.slate_baselines.GreedySlateAgent` does; also in the bootstrap target's
         slate. The click model cannot see repeats coming: the history records one item per step,
-        not the slate, so it misses the impression fatigue of the items shown and skipped.
+        not the slate, so it misses the impression fatigue of the items shown and skipped
+        (measured: ``docs/results/tuning-notes.md``).
     :param slate_optimizer: ``"topk"`` (the paper's top-k heuristic), ``"greedy"`` (the paper's
         add-one-item-at-a-time method) or ``"exact"`` (Dinkelbach's method, exact under the choice
         model); used to act and for the bootstrap target. See the module docstring (the top-k
-        heuristic ranks almost like the click model once values are large).
+        heuristic ranks almost like the click model once values are large; the three compared:
+        ``docs/results/tuning-notes.md``).
     :param learning_rate: Adam's step size for W.
     :param buffer_size: transitions kept in the replay buffer.
     :param batch_size: transitions per gradient step.

@@ -81,7 +81,8 @@ class SupervisedLSTMAgent(BaseAgent):
     click only (myopic) and does no reinforcement learning.
 
     **No repeats.** It never shows an item twice in a session: greedy on P(click) alone kept
-    re-showing items, and satiated users clicked less. Its per-user memory of the items shown this session is SB3's recurrent ``state``: a
+    re-showing items, and satiated users clicked less (measured: ``docs/results/tuning-notes.md``).
+    Its per-user memory of the items shown this session is SB3's recurrent ``state``: a
     ``(B, N)`` bool array, returned by :meth:`predict` and to be passed back on the next call
     (``state=None``: every user is fresh; ``episode_start[i]`` True clears user ``i``'s memory).
     Once every item has been shown to a user (a catalog smaller than the session) all are allowed

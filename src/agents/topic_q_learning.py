@@ -50,8 +50,10 @@ later; a smaller γ discounts that cost away.
 What the table adds, honestly: most of the gain is the abstraction and its ranker. On ``mixed`` the
 learned table is level with uniformly random actions over the same abstraction
 (:class:`TopicRankerAgent`); both, and the other agents, are measured with intervals over training
-seeds on ``docs/results/learners-mixed.md``. The loop's bookkeeping (progress bar, log,
-TensorBoard) is :class:`agents.training_log.TrainingRun`, shared with the other learners.
+seeds on ``docs/results/learners-mixed.md``. The measurements behind the ranker's weight ``w``,
+the state, γ and the table's tuning are on ``docs/results/tuning-notes.md``. The loop's
+bookkeeping (progress bar, log, TensorBoard) is :class:`agents.training_log.TrainingRun`, shared
+with the other learners.
 """
 
 from __future__ import annotations
@@ -386,7 +388,8 @@ class TopicQLearningAgent(BaseAgent):
 class TopicRankerAgent(TopicQLearningAgent):
     """The abstraction of :class:`TopicQLearningAgent` without its table: each step a uniformly
     random action (topic rank, text style), the item chosen by the same fixed public ranker. The
-    comparison's baseline for what the table learns (measured: ``docs/results/learners-mixed.md``)."""
+    comparison's baseline for what the table learns (measured: ``docs/results/learners-mixed.md``;
+    in the table's tuning: ``docs/results/tuning-notes.md``)."""
 
     def _actions(self, states: np.ndarray, deterministic: bool) -> np.ndarray:
         return self.rng.integers(self.config.num_actions, size=len(states))

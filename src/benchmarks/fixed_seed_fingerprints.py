@@ -130,7 +130,8 @@ def runs(data_path: str | None) -> dict[str, Callable[[], str | dict[str, str]]]
 
 
 def compute(data_path: str | None = None, progress: bool = True) -> dict[str, str]:
-    """Every fingerprint (call it on one torch thread, as :func:`check` does)."""
+    """Every fingerprint (call it on one torch thread, as :func:`check` does; how long it takes:
+    docs/results/tuning-notes.md)."""
     fingerprints: dict[str, str] = {}
     for name, run in tqdm(runs(data_path).items(), desc="fingerprints", unit="run", disable=not progress):
         result = run()

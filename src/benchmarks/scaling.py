@@ -1,7 +1,7 @@
 """Scaling curves of the native vector env: user-steps per second and resident memory against the
 number of users N (1 to 65,536) and against the catalog size (500 to 100,000 items).
 
-    recenv scaling --quick     # N up to 4,096, items up to 10,000
+    recenv scaling --quick     # N up to 4,096, items up to 10,000 (its time: docs/results/tuning-notes.md)
     recenv scaling             # the curves (measured: docs/results/throughput.md)
 
 Each configuration runs in a fresh process, so its resident memory is its own: the process's

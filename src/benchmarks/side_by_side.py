@@ -1,8 +1,9 @@
 """Two versions of recenv timed side by side: how much faster is this checkout than an older commit?
 
 A speed-up quoted from two separate runs says as much about the machine on each day as about the
-code: on a shared machine, runs of the same code an hour apart differ widely. This
-script times both versions in one run, alternating: every round times each configuration once with
+code: on a shared machine, runs of the same code an hour apart differ widely (measured:
+docs/results/tuning-notes.md). This script times both versions in one run, alternating: every
+round times each configuration once with
 each version, each time in a fresh process whose ``PYTHONPATH`` puts that version's ``recenv``
 first, the order of the two reversed every other round (ABBA), so that a slow spell of the machine
 falls on both. It reports, per configuration, the median user-steps/s of each version over the

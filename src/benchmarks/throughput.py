@@ -21,6 +21,7 @@ per second of the factory call (``--learner-steps`` user-steps), collection and 
 included.
 
     recenv throughput --quick          # short timings, N up to 1,024, small training budgets
+                                       # (its time: docs/results/tuning-notes.md)
     recenv throughput                  # measured: docs/results/throughput.md
 
 Writes ``throughput.md``, ``throughput.csv`` and ``throughput.json`` into ``--out``.

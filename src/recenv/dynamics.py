@@ -87,7 +87,8 @@ def take_rows(table: Tensor, ids: Tensor) -> Tensor:
 
     The same values as advanced indexing (both copy rows), by ``index_select``, which is faster on
     CPU for a page of items per user (``(B, 50)`` ids into ``(N, k)`` latents; measured:
-    docs/results/throughput.md), and the warm-up of every new user gathers such a page at each of its steps."""
+    docs/results/throughput.md, the timings themselves docs/results/tuning-notes.md), and the
+    warm-up of every new user gathers such a page at each of its steps."""
     return torch.index_select(table, 0, ids.reshape(-1)).view(*ids.shape, *table.shape[1:])
 
 

@@ -517,7 +517,8 @@ def train_on_first_use(config: EnvConfig, path: Path) -> Path:
     :data:`recenv.encoder.FIRST_USE_SLATE_USERS` sessions logged with slates of ``config.slate_size``.
     These budgets are fixed, so that the cache key names them; for others, train with
     :func:`train_and_evaluate` and pass ``encoder=PATH``. How long it takes:
-    :data:`recenv.encoder.FIRST_USE_MINUTES` (measured: docs/results/encoders.md)."""
+    :data:`recenv.encoder.FIRST_USE_MINUTES` (measured: docs/results/encoders.md; an earlier
+    measurement of the first-use training: docs/results/tuning-notes.md)."""
     history = config.history_record
     slates = {} if history is None else {"slate_size": config.slate_size, "slate_history": config.slate_history,
                                          "slate_position_decay": config.slate_position_decay}

@@ -69,7 +69,7 @@ def simulate_organic_histories(
     items = catalog if isinstance(catalog, ItemTable) else ItemTable.from_catalog(catalog, device)
     num_users, longest = len(lengths), int(lengths.max())
     # Scoring a page item by item costs more than one matrix product over a small catalog and less
-    # over a large one (so measured on CPU); both are the same equation.
+    # over a large one (measured on CPU: docs/results/tuning-notes.md); both are the same equation.
     whole_catalog = items.num_items <= _WHOLE_CATALOG_ITEMS_PER_PAGE * page_size
 
     with torch.inference_mode():
