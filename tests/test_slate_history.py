@@ -204,7 +204,7 @@ def test_prepare_encoder_trains_an_encoder_for_the_slate_history_and_caches_it_u
                             history=config.history_record)
 
     monkeypatch.setattr(training, "train_on_first_use", train)
-    with pytest.raises(MissingEncoderWeights, match="--slate-size 4 --slate-history shown"):
+    with pytest.raises(MissingEncoderWeights, match="minutes on one CPU thread for slates.*--slate-size 4 --slate-history shown"):
         DriftingUserVectorEnv(num_envs=2, preset="smooth", **SHOWN)  # building an env never trains
     config = EnvConfig(preset="smooth", **SHOWN)
     path = prepare_encoder(config)

@@ -390,8 +390,9 @@ FIRST_USE_MINUTES = "about 4 minutes on one CPU thread"
 """How long :func:`recenv.offline.prepare_encoder` takes for an encoder of one-item histories, for
 the :class:`MissingEncoderWeights` message (measured on a 2-core machine, one torch thread:
 docs/results/encoders.md); longer on a busy machine."""
-FIRST_USE_SLATE_MINUTES = "about SLATE_MINUTES_TBD minutes on one CPU thread"
-"""The same for an encoder of whole-slate histories (measured: docs/results/encoders.md)."""
+FIRST_USE_SLATE_MINUTES = "about 9 minutes on one CPU thread for slates of 10"
+"""The same for an encoder of whole-slate histories (measured with slates of 10 items:
+docs/results/encoders.md)."""
 
 
 def prepare_command(config: EnvConfig) -> str | None:
