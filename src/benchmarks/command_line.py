@@ -637,7 +637,7 @@ def _load_test(argv: list[str], prog: str) -> Any:
 def _encoder(argv: list[str], prog: str) -> Any:
     from recenv.offline.encoder_training import main as encoder
 
-    return encoder(argv)
+    return encoder(argv, prog=prog)
 
 
 FORWARDED: dict[str, tuple[str, Callable[[list[str], str], Any]]] = {

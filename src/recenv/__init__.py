@@ -9,7 +9,7 @@
     envs = gym.make_vec("DriftingUser-v0", num_envs=1024)   # 1024 users as one batch of tensors
 
 The package is layered; each layer imports only from those below it (``pyproject.toml`` holds the
-import-linter contracts that keep it so, ``README.md`` the picture). Offline tooling (log
+import-linter contracts that keep it so, ``docs/development.md`` the picture). Offline tooling (log
 collection, encoder training, click predictors, drift statistics and fitting) is in
 :mod:`recenv.offline`, which ``import recenv`` does not load.
 """

@@ -97,7 +97,7 @@ class DriftingUserEnv(DriftingUserBase, gym.Env[np.ndarray, np.int64]):
       ``"rgb_array"`` (``render()`` returns a 480 × 640 × 3 uint8 picture of the session so far: the
       shown items by topic and step, the clicks, the regime shifts, the patience, and the user's true
       interest in each topic now and at the start, see :mod:`recenv.rendering` and
-      ``docs/render_rgb_array.png``; what ``RecordVideo`` and SB3's ``make_vec_env`` use); or
+      ``docs/img/render_rgb_array.png``; what ``RecordVideo`` and SB3's ``make_vec_env`` use); or
       ``"human"`` (the same picture in a matplotlib window, updated by ``reset()`` and every
       ``step()`` at ``metadata["render_fps"]``; a warning and no window where matplotlib cannot open
       one). Only these two modes record the session, and matplotlib is imported at the first picture.

@@ -46,7 +46,7 @@ drawn: recording a session costs a few array writes per step and no import.
 - :func:`topic_affinity` ``(catalog, interest) -> (..., T)``: θ·μ_topic, the cosine of the interest
   with each topic's normalised mean item latent (:attr:`recenv.Catalog.topic_centroids`), in [−1, 1].
 
-The picture (``docs/render_rgb_array.png``): a topic × step strip of the session (a cell per step in
+The picture (``docs/img/render_rgb_array.png``): a topic × step strip of the session (a cell per step in
 the row of the shown item's topic: orange if clicked, dark grey if not), shaded by the user's
 interest in each topic at that step, with the regime shifts as dashed lines; its time axis grows
 with the session (40 steps, then in blocks of 20) up to ``max_columns`` steps, then scrolls. Below

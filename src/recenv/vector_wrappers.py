@@ -24,7 +24,7 @@ meaning on one batch.
 
 Gymnasium's vector wrappers compute with numpy. With ``array_type="torch"`` they fail; keep the
 env's arrays numpy and put ``gymnasium.wrappers.vector.NumpyToTorch`` outermost to get tensors
-(see the README, "Gymnasium's tools").
+(see ``docs/recipes.md``, Gymnasium).
 """
 
 from __future__ import annotations

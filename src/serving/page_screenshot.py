@@ -1,6 +1,6 @@
 """Drive the serving page (``serving/static/index.html``) in headless chromium, and save a picture of it.
 
-``python -m serving.page_screenshot docs/serving_page.png`` serves the default agent on 127.0.0.1
+``python -m serving.page_screenshot docs/img/serving_page.png`` serves the default agent on 127.0.0.1
 in a thread, opens the page, plays a few steps (two clicks and a "none of these") and saves a
 screenshot of the page (1200x900). The helpers here (finding the browser, starting it, waiting for
 the page) are shared with ``tests/test_serving_browser.py``.
@@ -118,7 +118,7 @@ def play_and_screenshot(path: str | Path, clicked_positions: Sequence[int] = (0,
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m serving.page_screenshot", description=__doc__.splitlines()[0])
-    parser.add_argument("path", type=Path, help="where to write the PNG (e.g. docs/serving_page.png)")
+    parser.add_argument("path", type=Path, help="where to write the PNG (e.g. docs/img/serving_page.png)")
     args = parser.parse_args(argv)
     print(f"wrote {play_and_screenshot(args.path)}")
 

@@ -587,8 +587,9 @@ def _overrides(text: str) -> dict[str, Any]:
     return overrides
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m recenv.offline.encoder_training",
+def main(argv: Sequence[str] | None = None, prog: str = "python -m recenv.offline.encoder_training") -> None:
+    """The encoder command line (``recenv encoder ...`` hands its arguments here, with its own ``prog``)."""
+    parser = argparse.ArgumentParser(prog=prog,
                                      description="Train the next-click LSTM state encoder of a preset's dynamics.")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="log sessions of one preset, train, evaluate, write weights + report JSON")
