@@ -133,3 +133,30 @@ def test_from_texts_rejects_empty_and_mismatched_input_before_loading_a_model():
         Catalog.from_texts(["a", "b"], clickbait=[0, 0, 0])
     with pytest.raises(TypeError, match="not a single string"):
         Catalog.from_texts("just one string")
+
+
+_LATENTS_HASH = (
+    "import hashlib, numpy as np\n"
+    "from recenv.catalog import Catalog\n"
+    "catalog = Catalog.default()\n"
+    "print(hashlib.sha256(np.ascontiguousarray(catalog.latents).tobytes()).hexdigest())\n"
+)
+
+
+def test_latents_have_the_same_bits_whatever_blas_threads_the_environment_asks_for():
+    """The item latents feed every number the simulator makes; numpy's BLAS splits a product across
+    as many threads as OMP_NUM_THREADS (or the cores) say, which moves its last bits (Ray's workers set
+    OMP_NUM_THREADS=1, and the backends' runs then differed from sequential ones)."""
+    import os
+    import subprocess
+    import sys
+
+    hashes = set()
+    for threads in ("1", "4"):
+        environment = {key: value for key, value in os.environ.items()
+                       if key not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+        environment.update(OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads)
+        result = subprocess.run([sys.executable, "-c", _LATENTS_HASH], env=environment, capture_output=True,
+                                text=True, check=True)
+        hashes.add(result.stdout.strip())
+    assert len(hashes) == 1, hashes

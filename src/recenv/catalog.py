@@ -33,6 +33,7 @@ from recenv.embedding import (
     save_embeddings,
     texts_hash,
 )
+from recenv.threads import one_blas_thread
 
 __all__ = ["Catalog", "DEFAULT_LATENT_DIM", "DEFAULT_EMBEDDINGS_FILE", "default_catalog"]
 
@@ -259,7 +260,8 @@ class Catalog:
         embeddings = np.asarray(embeddings, dtype=np.float32)
         if embeddings.shape[-1] != self.embedding_dim:
             raise ValueError(f"expected embeddings of dimension {self.embedding_dim}, got shape {embeddings.shape}")
-        centred = (embeddings - self.projection_mean) @ self.projection.T
+        with one_blas_thread():  # the same bits whatever BLAS's thread count (recenv.threads.one_blas_thread)
+            centred = (embeddings - self.projection_mean) @ self.projection.T
         norms = np.linalg.norm(centred, axis=-1, keepdims=True)
         return (centred / np.maximum(norms, 1e-8)).astype(np.float32)
 
@@ -326,7 +328,8 @@ def _check_lengths(n: int, **per_item: Sequence | None) -> None:
 def _principal_directions(embeddings: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     data = embeddings.astype(np.float64)
     mean = data.mean(axis=0)
-    _, _, vt = np.linalg.svd(data - mean, full_matrices=False)
+    with one_blas_thread():
+        _, _, vt = np.linalg.svd(data - mean, full_matrices=False)
     components = vt[:k]
     # SVD fixes directions only up to sign; pin the sign so every machine gets the same latents.
     pivots = np.argmax(np.abs(components), axis=1)
@@ -342,7 +345,8 @@ def _cluster_topics(embeddings: np.ndarray, latent_dim: int) -> tuple[np.ndarray
     if n == 1:
         return np.zeros(1, dtype=np.int64), ("cluster-0",)
     mean, components = _principal_directions(embeddings, max(1, min(latent_dim, n - 1, embeddings.shape[1])))
-    _, labels = kmeans((embeddings - mean) @ components.T, num_topics, seed=0)
+    with one_blas_thread():
+        _, labels = kmeans((embeddings - mean) @ components.T, num_topics, seed=0)
     used = np.unique(labels)
     relabel = {old: new for new, old in enumerate(used)}
     return np.array([relabel[label] for label in labels], dtype=np.int64), tuple(f"cluster-{j}" for j in range(len(used)))

@@ -28,8 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from threadpoolctl import threadpool_limits
 
-__all__ = ["ThreadChoice", "available_cores", "cap_torch_threads", "choose_torch_threads", "torch_threads"]
+__all__ = [
+    "ThreadChoice", "available_cores", "cap_torch_threads", "choose_torch_threads", "one_blas_thread", "torch_threads",
+]
 
 _CGROUP = Path("/sys/fs/cgroup")
 
@@ -137,3 +140,16 @@ def torch_threads(threads: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """numpy's BLAS (OpenBLAS, MKL) on one thread inside the block, then as it was.
+
+    The last bits of a matrix product depend on how many threads split it, and BLAS takes one per
+    core unless ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS`` say otherwise (Ray's workers set
+    ``OMP_NUM_THREADS=1``). What the simulation derives with numpy (the catalog's latents) is
+    computed on one thread, so the same seed gives the same numbers whatever the cores or the
+    environment variables."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
