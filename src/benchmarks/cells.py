@@ -28,7 +28,7 @@ from benchmarks.environment_info import hardware_and_versions
 from recenv import DriftingUserVectorEnv, EnvConfig
 from recenv.offline.logging_policies import make_logs
 from recenv.public_view import public_view
-from recenv.threads import torch_threads
+from recenv.threads import one_blas_thread, torch_threads
 
 EVALUATION_SEED = 1_000_000
 """Seed of the held-out users, far from the training seeds (0 … 4 by default)."""
@@ -119,8 +119,10 @@ def _train_steps(agent: Any) -> int | None:
 def run_cell(cell: Cell, factory: AgentFactory) -> CellResult:
     """Train the cell's agent with ``factory`` on the part's training env and logs (their public
     views unless the factory is privileged) and evaluate it on the held-out users, factual and
-    counterfactual (:func:`agents.run_counterfactual_sessions`), on ``cell.threads`` torch threads."""
-    with torch_threads(cell.threads):
+    counterfactual (:func:`agents.run_counterfactual_sessions`), on ``cell.threads`` torch threads and
+    one numpy BLAS thread, so that a cell stores the same numbers on every backend (Ray's workers set
+    ``OMP_NUM_THREADS=1``; agents such as StaticProfile rank items with numpy products)."""
+    with torch_threads(cell.threads), one_blas_thread():
         return _run_cell(cell, factory)
 
 
