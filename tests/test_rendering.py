@@ -26,14 +26,42 @@ CLICKED = np.array([232, 89, 12], dtype=np.uint8)  # the strip's colour of a cli
 BELOW_THE_LEGEND = 100  # pixel rows of a 480-row frame: the title and legend are above
 
 
-def _run_python(code: str) -> str:
+# Checks that need a fresh interpreter (matplotlib not yet loaded, a window backend patched): they run
+# in one subprocess, in this order, each in its own namespace; a fresh Python costs seconds of imports.
+# Each needs only what it makes itself (its own env, hence its own warn-once screen): the order puts the
+# one that needs matplotlib unloaded first and the one that patches recenv.rendering last.
+FRESH_PROCESS_CHECKS = ("MATPLOTLIB_ONLY_FOR_A_PICTURE", "HEADLESS_HUMAN_MODE", "HEADLESS_VECTOR_HUMAN_MODE",
+                        "HUMAN_MODE_WINDOW")
+
+_FRESH_PROCESS_DRIVER = """
+import json, sys, traceback
+outcomes = {}
+for name, code in json.loads(sys.stdin.read()):
+    try:
+        exec(compile(code, name, "exec"), {"__name__": "__main__"})
+        outcomes[name] = "ok"
+    except BaseException:
+        outcomes[name] = traceback.format_exc()
+print("OUTCOMES " + json.dumps(outcomes))
+"""
+
+
+@pytest.fixture(scope="module")
+def fresh_process() -> dict[str, str]:
+    """Each of ``FRESH_PROCESS_CHECKS``: ``"ok"``, or its traceback."""
+    import json
+
+    checks = [(name, globals()[name]) for name in FRESH_PROCESS_CHECKS]
     environment = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=environment, capture_output=True, text=True,
-        check=False,
+        [sys.executable, "-c", _FRESH_PROCESS_DRIVER], cwd=ROOT, env=environment, input=json.dumps(checks),
+        capture_output=True, text=True, check=False,
     )
     assert result.returncode == 0, result.stderr
-    return result.stdout
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("OUTCOMES ")]
+    outcomes = json.loads(line[len("OUTCOMES "):])
+    assert sorted(outcomes) == sorted(FRESH_PROCESS_CHECKS), outcomes
+    return outcomes
 
 
 def _has_colour(frame: np.ndarray, colour: np.ndarray) -> bool:
@@ -178,86 +206,83 @@ def test_record_video_writes_an_episode(tmp_path):
         assert clip.n_frames == steps + 1  # the reset frame and one per step
 
 
-def test_human_mode_on_a_headless_backend_warns_once_and_keeps_running():
-    output = _run_python(
-        """
-        import warnings
-        import gymnasium as gym, matplotlib, matplotlib.pyplot as plt
-        import recenv
-        from recenv.rendering import NoWindowWarning
+HEADLESS_HUMAN_MODE = """
+import warnings
+import gymnasium as gym, matplotlib, matplotlib.pyplot as plt
+import recenv
+from recenv.rendering import NoWindowWarning
 
-        assert matplotlib.get_backend().lower() == "agg"
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            env = gym.make("DriftingUser-v0", render_mode="human", obs_mode="ids")
-            env.reset(seed=0)
-            for action in range(5):
-                env.step(action)
-            assert env.render() is None
-            env.close()
-        kinds = [w.category.__name__ for w in caught]
-        assert kinds == ["NoWindowWarning"], [str(w.message) for w in caught]
-        assert "cannot open a window" in str(caught[0].message)
-        assert plt.get_fignums() == []
-        print("ok")
-        """
-    )
-    assert output.strip() == "ok"
+assert matplotlib.get_backend().lower() == "agg"
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    env = gym.make("DriftingUser-v0", render_mode="human", obs_mode="ids")
+    env.reset(seed=0)
+    for action in range(5):
+        env.step(action)
+    assert env.render() is None
+    env.close()
+kinds = [w.category.__name__ for w in caught]
+assert kinds == ["NoWindowWarning"], [str(w.message) for w in caught]
+assert "cannot open a window" in str(caught[0].message)
+assert plt.get_fignums() == []
+"""
 
 
-def test_human_mode_shows_each_frame_in_its_window():
+def test_human_mode_on_a_headless_backend_warns_once_and_keeps_running(fresh_process):
+    assert fresh_process['HEADLESS_HUMAN_MODE'] == "ok", fresh_process['HEADLESS_HUMAN_MODE']
+
+
+HUMAN_MODE_WINDOW = """
+import warnings
+import gymnasium as gym, matplotlib.pyplot as plt, numpy as np
+import recenv, recenv.rendering as rendering
+
+rendering._window_backend = lambda: "agg"
+warnings.filterwarnings("ignore", message=".*non-interactive.*")
+env = gym.make("DriftingUser-v0", render_mode="human", obs_mode="ids").unwrapped
+env.metadata = {**env.metadata, "render_fps": 1000}
+env.reset(seed=0)
+(number,) = plt.get_fignums()
+shown = [np.array(plt.figure(number).axes[0].images[0].get_array())]
+for action in range(3):
+    env.step(action)
+    shown.append(np.array(plt.figure(number).axes[0].images[0].get_array()))
+assert all(frame.shape == (480, 640, 3) for frame in shown)
+assert not np.array_equal(shown[0], shown[-1])
+np.testing.assert_array_equal(shown[-1], env._picture())  # the window shows the picture of now
+env.close()
+assert plt.get_fignums() == []
+"""
+
+
+def test_human_mode_shows_each_frame_in_its_window(fresh_process):
     # Where a window can be shown: the Agg backend stands in for a GUI one.
-    output = _run_python(
-        """
-        import warnings
-        import gymnasium as gym, matplotlib.pyplot as plt, numpy as np
-        import recenv, recenv.rendering as rendering
-
-        rendering._window_backend = lambda: "agg"
-        warnings.filterwarnings("ignore", message=".*non-interactive.*")
-        env = gym.make("DriftingUser-v0", render_mode="human", obs_mode="ids").unwrapped
-        env.metadata = {**env.metadata, "render_fps": 1000}
-        env.reset(seed=0)
-        (number,) = plt.get_fignums()
-        shown = [np.array(plt.figure(number).axes[0].images[0].get_array())]
-        for action in range(3):
-            env.step(action)
-            shown.append(np.array(plt.figure(number).axes[0].images[0].get_array()))
-        assert all(frame.shape == (480, 640, 3) for frame in shown)
-        assert not np.array_equal(shown[0], shown[-1])
-        np.testing.assert_array_equal(shown[-1], env._picture())  # the window shows the picture of now
-        env.close()
-        assert plt.get_fignums() == []
-        print("ok")
-        """
-    )
-    assert output.strip() == "ok"
+    assert fresh_process['HUMAN_MODE_WINDOW'] == "ok", fresh_process['HUMAN_MODE_WINDOW']
 
 
-def test_matplotlib_is_imported_only_for_a_picture():
-    output = _run_python(
-        """
-        import sys
-        import gymnasium as gym
-        import recenv
+MATPLOTLIB_ONLY_FOR_A_PICTURE = """
+import sys
+import gymnasium as gym
+import recenv
 
-        def loaded():
-            return any(name == "matplotlib" or name.startswith("matplotlib.") for name in sys.modules)
+def loaded():
+    return any(name == "matplotlib" or name.startswith("matplotlib.") for name in sys.modules)
 
-        assert not loaded()
-        for mode in (None, "ansi", "rgb_array"):
-            env = gym.make("DriftingUser-v0", render_mode=mode, obs_mode="ids")
-            env.reset(seed=0)
-            env.step(0)
-            if mode == "ansi":
-                env.render()
-            assert not loaded(), mode
-        env.render()  # the first picture
-        assert loaded()
-        print("ok")
-        """
-    )
-    assert output.strip() == "ok"
+assert not loaded()
+for mode in (None, "ansi", "rgb_array"):
+    env = gym.make("DriftingUser-v0", render_mode=mode, obs_mode="ids")
+    env.reset(seed=0)
+    env.step(0)
+    if mode == "ansi":
+        env.render()
+    assert not loaded(), mode
+env.render()  # the first picture
+assert loaded()
+"""
+
+
+def test_matplotlib_is_imported_only_for_a_picture(fresh_process):
+    assert fresh_process['MATPLOTLIB_ONLY_FOR_A_PICTURE'] == "ok", fresh_process['MATPLOTLIB_ONLY_FOR_A_PICTURE']
 
 
 def test_render_without_a_mode_says_which_modes_exist():
@@ -337,23 +362,22 @@ def test_gymnasium_vector_record_video_records_the_first_user(tmp_path):
         assert tuple(clip.size) == (640, 480) and clip.n_frames >= 8
 
 
-def test_vector_human_mode_on_a_headless_backend_keeps_running():
-    output = _run_python(
-        """
-        import warnings
-        import gymnasium as gym, numpy as np
-        import recenv
+HEADLESS_VECTOR_HUMAN_MODE = """
+import warnings
+import gymnasium as gym, numpy as np
+import recenv
 
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            envs = gym.make_vec("DriftingUser-v0", num_envs=3, render_mode="human", obs_mode="ids")
-            envs.reset(seed=0)
-            for _ in range(3):
-                envs.step(np.zeros(3, dtype=np.int64))
-            assert envs.render() is None
-            envs.close()
-        assert [w.category.__name__ for w in caught] == ["NoWindowWarning"], [str(w.message) for w in caught]
-        print("ok")
-        """
-    )
-    assert output.strip() == "ok"
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    envs = gym.make_vec("DriftingUser-v0", num_envs=3, render_mode="human", obs_mode="ids")
+    envs.reset(seed=0)
+    for _ in range(3):
+        envs.step(np.zeros(3, dtype=np.int64))
+    assert envs.render() is None
+    envs.close()
+assert [w.category.__name__ for w in caught] == ["NoWindowWarning"], [str(w.message) for w in caught]
+"""
+
+
+def test_vector_human_mode_on_a_headless_backend_keeps_running(fresh_process):
+    assert fresh_process['HEADLESS_VECTOR_HUMAN_MODE'] == "ok", fresh_process['HEADLESS_VECTOR_HUMAN_MODE']
