@@ -10,7 +10,9 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-HORIZON = 30  # sessions end by this step at the latest: PPO's 64 steps per user (of 8) end 16 sessions or more, DQN's 250 (of 4) 32
+# Sessions end by step HORIZON at the latest: PPO's 64 steps per user (8 users) end 16 sessions or more,
+# DQN's 250 per user (4 users) 32 or more; the test needs 10.
+HORIZON = 30
 
 TINY = {
     "cleanrl_ppo.py": [

@@ -117,26 +117,28 @@ def test_a_run_in_parts_resumes_and_merges_to_the_same_numbers(tmp_path):
 
 
 def test_a_stored_part_keeps_its_agents_and_runs_only_new_or_changed_ones(tmp_path):
-    budget = replace(protocol.QUICK, logged_users=60, eval_users=30, q_learning=300)
-    first = protocol.compare({name: REFERENCE_AGENTS[name] for name in ("Random", "QLearning")}, ["none"], seeds=[0],
-                             budget=budget, settings=QUIET, out=tmp_path)
+    # TopicQLearning is the tabular learner here (QLearning fits its k-means states on 20,000 random
+    # user-steps whatever its budget, seconds per run).
+    budget = replace(protocol.QUICK, logged_users=60, eval_users=30, topic_q_learning=300)
+    first = protocol.compare({name: REFERENCE_AGENTS[name] for name in ("Random", "TopicQLearning")}, ["none"],
+                             seeds=[0], budget=budget, settings=QUIET, out=tmp_path)
     record_path = tmp_path / "parts/none/seed0.json"
     random_seconds = json.loads(record_path.read_text())["agents"]["Random"]["train_seconds"]
 
-    # A new agent and another DQN budget: Random and QLearning (which reads neither) are kept as stored.
-    wider = protocol.compare({name: REFERENCE_AGENTS[name] for name in ("Random", "QLearning", "StaticProfile")},
+    # A new agent and another DQN budget: Random and TopicQLearning (which reads neither) are kept as stored.
+    wider = protocol.compare({name: REFERENCE_AGENTS[name] for name in ("Random", "TopicQLearning", "StaticProfile")},
                              ["none"], seeds=[0], budget=replace(budget, dqn=123), settings=QUIET, out=tmp_path)
     record = json.loads(record_path.read_text())
-    assert list(record["agents"]) == ["Random", "QLearning", "StaticProfile"]
+    assert list(record["agents"]) == ["Random", "TopicQLearning", "StaticProfile"]
     assert record["agents"]["Random"]["train_seconds"] == random_seconds
     assert [r["clicks_per_session"] for r in wider.per_seed[:2]] == [r["clicks_per_session"] for r in first.per_seed]
 
-    # Another Q-learning budget reruns QLearning only; --rerun reruns what it names.
-    protocol.compare({"QLearning": REFERENCE_AGENTS["QLearning"]}, ["none"], seeds=[0],
-                     budget=replace(budget, q_learning=400), settings=QUIET, out=tmp_path)
+    # Another budget of its own reruns TopicQLearning only; --rerun reruns what it names.
+    protocol.compare({"TopicQLearning": REFERENCE_AGENTS["TopicQLearning"]}, ["none"], seeds=[0],
+                     budget=replace(budget, topic_q_learning=400), settings=QUIET, out=tmp_path)
     record = json.loads(record_path.read_text())
-    assert record["agents"]["QLearning"]["budget"] == {"q_learning": 400}
-    assert record["agents"]["QLearning"]["train_steps"] >= 400
+    assert record["agents"]["TopicQLearning"]["budget"] == {"topic_q_learning": 400}
+    assert record["agents"]["TopicQLearning"]["train_steps"] >= 400
     assert record["agents"]["Random"]["train_seconds"] == random_seconds  # kept, though not asked for
     protocol.compare({"Random": REFERENCE_AGENTS["Random"]}, ["none"], seeds=[0], budget=budget, settings=QUIET,
                      out=tmp_path, rerun=["Random"])
